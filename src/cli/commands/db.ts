@@ -1,0 +1,49 @@
+import { loadConfig } from '../../../config/index.ts';
+import { openDatabase } from '../../db/connect.ts';
+import { migrate } from '../../db/migrate.ts';
+import { UsageError } from '../../errors.ts';
+import { parse } from '../args.ts';
+import type { Command } from '../command.ts';
+
+export const migrateCommand: Command = {
+  usage: 'migrate',
+  summary: 'apply pending migrations (starts the embedded PostgreSQL when DATABASE_URL is unset)',
+  async run(args, output) {
+    parse(args, {}, { min: 0, max: 0 });
+    const config = loadConfig();
+    const db = await openDatabase(config, (m) => output.err(m));
+    try {
+      const result = await migrate(db.url);
+      output.out(
+        result.applied > 0
+          ? `applied ${result.applied} migration(s); schema version ${result.version}`
+          : `schema is up to date (version ${result.version})`,
+      );
+    } finally {
+      await db.close();
+    }
+    return 0;
+  },
+};
+
+export const dbCommand: Command = {
+  usage: 'db url',
+  summary: 'print the connection string in use',
+  async run(args, output) {
+    const { positionals } = parse(args, {}, { min: 1, max: 1 });
+    if (positionals[0] !== 'url') throw new UsageError(`unknown subcommand "${positionals[0]}"`);
+    const config = loadConfig();
+    if (config.databaseUrl) {
+      output.out(config.databaseUrl);
+      return 0;
+    }
+    // The embedded server's address; started for the question if it is not running, and stopped again.
+    const db = await openDatabase(config, (m) => output.err(m));
+    try {
+      output.out(db.url);
+    } finally {
+      await db.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * Migrations at start-up. Drizzle's migrator applies pending files in one
+ * transaction but takes no lock, so we hold a session advisory lock around it:
+ * many processes starting at once apply each migration exactly once.
+ *
+ * Versions are counted: the database's version is the number of migrations it
+ * has applied, ours is the number in drizzle/meta/_journal.json. A database
+ * that has applied more than we know is refused before anything is touched.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
+import type pg from 'pg';
+import { DatabaseUnavailableError, SchemaVersionError } from '../errors.ts';
+import { createClient, redactUrl } from './pool.ts';
+
+export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+export const MIGRATIONS_SCHEMA = 'baton';
+export const MIGRATIONS_TABLE = '__migrations';
+/** Key of the advisory lock held while migrating ("baton" in ASCII). */
+const MIGRATE_LOCK = 0x626174_6f6e;
+
+interface JournalEntry {
+  idx: number;
+  when: number;
+  tag: string;
+}
+
+export function codeSchemaVersion(folder = MIGRATIONS_FOLDER): { version: number; entries: JournalEntry[] } {
+  const journal = JSON.parse(readFileSync(path.join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: JournalEntry[] };
+  return { version: journal.entries.length, entries: journal.entries };
+}
+
+/** How many migrations the database has applied (0 for an empty database). */
+export async function databaseSchemaVersion(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ exists: boolean }>(
+    `select to_regclass($1) is not null as exists`,
+    [`${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`],
+  );
+  if (!rows[0]!.exists) return 0;
+  const count = await client.query<{ n: number }>(`select count(*)::int as n from ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`);
+  return count.rows[0]!.n;
+}
+
+export interface MigrateResult {
+  /** Migrations applied by this call (0 when the database was current). */
+  applied: number;
+  version: number;
+}
+
+export async function migrate(url: string, options: { folder?: string } = {}): Promise<MigrateResult> {
+  const folder = options.folder ?? MIGRATIONS_FOLDER;
+  const { version: codeVersion } = codeSchemaVersion(folder);
+  const client = createClient(url, 'baton:migrate');
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    throw new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message}`, cause);
+  }
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK]);
+    try {
+      const before = await databaseSchemaVersion(client);
+      if (before > codeVersion) throw new SchemaVersionError(before, codeVersion);
+      if (before < codeVersion) {
+        await drizzleMigrate(drizzle(client), {
+          migrationsFolder: folder,
+          migrationsSchema: MIGRATIONS_SCHEMA,
+          migrationsTable: MIGRATIONS_TABLE,
+        });
+      }
+      const after = await databaseSchemaVersion(client);
+      return { applied: after - before, version: after };
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK]).catch(() => undefined);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Refuse a database that is newer than this code, without migrating (used by read-only commands). */
+export async function assertSchemaSupported(client: pg.ClientBase): Promise<number> {
+  const { version: codeVersion } = codeSchemaVersion();
+  const version = await databaseSchemaVersion(client);
+  if (version > codeVersion) throw new SchemaVersionError(version, codeVersion);
+  return version;
+}

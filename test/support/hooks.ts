@@ -1,0 +1,123 @@
+/**
+ * Mocha root hooks and global fixtures.
+ *
+ * Global setup: find the server (see server.ts), migrate a template database
+ * once, and hand its name to the test files through the environment. Each test
+ * file then clones the template (`create database ... template ...`, as
+ * graphile-worker's suite does), so files are independent.
+ *
+ * Leak check: after every test, and after the whole run, the process must hold
+ * no more sockets, timers, child processes or servers than before. A pool, a
+ * client or a timer left open fails the test that leaked it.
+ */
+import pg from 'pg';
+import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { TEST_DATA_DIR, TEST_PORT, databaseUrl } from './server.ts';
+
+let embedded: EmbeddedServer | undefined;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function mochaGlobalSetup(): Promise<void> {
+  let adminUrl: string;
+  if (process.env.DATABASE_URL) {
+    adminUrl = databaseUrl(process.env.DATABASE_URL, 'postgres');
+  } else {
+    embedded = await startEmbedded({ dataDir: TEST_DATA_DIR, port: TEST_PORT, database: 'postgres' });
+    adminUrl = embedded.url;
+  }
+  const template = `baton_tpl_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    // Databases left by earlier runs that were killed.
+    const { rows } = await admin.query<{ datname: string }>(`select datname from pg_database where datname ~ '^baton_(tpl|t)_[0-9]+'`);
+    for (const { datname } of rows) {
+      const pid = Number(/^baton_(?:tpl|t)_(\d+)/.exec(datname)![1]);
+      if (!alive(pid)) await admin.query(`drop database if exists ${admin.escapeIdentifier(datname)} with (force)`);
+    }
+    await admin.query(`drop database if exists ${admin.escapeIdentifier(template)} with (force)`);
+    await admin.query(`create database ${admin.escapeIdentifier(template)}`);
+  } finally {
+    await admin.end();
+  }
+  await migrate(databaseUrl(adminUrl, template));
+  process.env.BATON_TEST_ADMIN_URL = adminUrl;
+  process.env.BATON_TEST_TEMPLATE = template;
+}
+
+export async function mochaGlobalTeardown(): Promise<void> {
+  const adminUrl = process.env.BATON_TEST_ADMIN_URL;
+  if (adminUrl) {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ datname: string }>(`select datname from pg_database where datname ~ $1`, [
+        `^baton_(tpl|t)_${process.pid}(_|$)`,
+      ]);
+      for (const { datname } of rows) await admin.query(`drop database if exists ${admin.escapeIdentifier(datname)} with (force)`);
+    } finally {
+      await admin.end();
+    }
+  }
+  await embedded?.stop();
+}
+
+const WATCHED = new Set(['Timeout', 'TCPSocketWrap', 'TCPServerWrap', 'PipeWrap', 'ProcessWrap', 'PipeServerWrap', 'UDPWrap']);
+
+function resources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) {
+    if (WATCHED.has(kind)) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function excess(baseline: Map<string, number>): string[] {
+  const out: string[] = [];
+  for (const [kind, n] of resources()) {
+    const before = baseline.get(kind) ?? 0;
+    if (n > before) out.push(`${n - before} ${kind}`);
+  }
+  return out;
+}
+
+/** Closing sockets and child processes settles a little after the promise resolves. */
+async function settledExcess(baseline: Map<string, number>): Promise<string[]> {
+  let leaked = excess(baseline);
+  for (let i = 0; i < 40 && leaked.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    leaked = excess(baseline);
+  }
+  return leaked;
+}
+
+let runBaseline = new Map<string, number>();
+let testBaseline = new Map<string, number>();
+
+export const mochaHooks = {
+  beforeAll() {
+    runBaseline = resources();
+  },
+  beforeEach() {
+    testBaseline = resources();
+  },
+  async afterEach(this: Mocha.Context) {
+    const leaked = await settledExcess(testBaseline);
+    if (leaked.length > 0) {
+      throw new Error(`test "${this.currentTest?.fullTitle()}" leaked ${leaked.join(', ')} (close every pool, client, timer and process it opens)`);
+    }
+  },
+  async afterAll() {
+    const leaked = await settledExcess(runBaseline);
+    if (leaked.length > 0) throw new Error(`the test run leaked ${leaked.join(', ')} (a before() without a matching after()?)`);
+  },
+};
