@@ -1,0 +1,63 @@
+/**
+ * A small structured logger (pino-compatible surface; pass a pino instance as
+ * `logger` to use pino instead). JSON lines when stderr is not a terminal,
+ * short readable lines when it is. Values under keys that look like secrets
+ * are never written.
+ */
+import type { Logger } from './types.ts';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const SECRET = /pass(word)?|secret|token|authorization|database_?url|connectionstring/i;
+
+function clean(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, stack: value.stack };
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET.test(k) ? '[redacted]' : clean(v, depth + 1);
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  pretty?: boolean;
+  write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions = {}, bindings: Record<string, unknown> = {}): Logger {
+  const threshold = ORDER[options.level ?? 'info'];
+  const pretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const emit = (level: Exclude<LogLevel, 'silent'>, obj: object | string, msg?: string) => {
+    if (ORDER[level] < threshold) return;
+    const fields = typeof obj === 'string' ? {} : (clean(obj) as Record<string, unknown>);
+    const message = typeof obj === 'string' ? obj : (msg ?? '');
+    if (pretty) {
+      const extras = Object.entries({ ...bindings, ...fields })
+        .filter(([k]) => k !== 'err' && k !== 'error')
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      const err = (fields.err ?? fields.error) as { message?: string } | undefined;
+      const time = new Date().toISOString().slice(11, 23);
+      write(`${time} ${level.toUpperCase().padEnd(5)} ${message}${extras ? `  ${extras}` : ''}${err?.message ? `  error=${err.message}` : ''}`);
+    } else {
+      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...bindings, ...fields }));
+    }
+  };
+  return {
+    debug: (o, m) => emit('debug', o, m),
+    info: (o, m) => emit('info', o, m),
+    warn: (o, m) => emit('warn', o, m),
+    error: (o, m) => emit('error', o, m),
+    child: (more) => createLogger(options, { ...bindings, ...more }),
+  };
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => silentLogger,
+};

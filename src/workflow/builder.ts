@@ -1,0 +1,255 @@
+/**
+ * defineWorkflow: a typed, immutable builder. Each step's input type is the
+ * previous step's output type; `build()` checks the graph and computes its hash.
+ *
+ *   const order = defineWorkflow('order')
+ *     .then(charge)                       // input: charge's input type
+ *     .parallel([ship, notify])           // output: [shipOut, notifyOut]
+ *     .then(finalize)
+ *     .sleep('1h')
+ *     .waitForEvent<{ at: string }>('delivered', { timeoutMs: '7d' })
+ *     .build();
+ */
+import { ValidationError } from '../errors.ts';
+import { parseDuration } from './duration.ts';
+import {
+  collectTasks,
+  definitionHash,
+  estimateSteps,
+  OTHERWISE,
+  shapeOf,
+  type Node,
+  type SeqNode,
+  type Shape,
+} from './graph.ts';
+import { validateCaseName, validateName } from './names.ts';
+import { isTask, type Task } from './task.ts';
+
+export interface Workflow<I = any, O = any> {
+  readonly type: 'workflow';
+  /** `task` for the one-step workflow behind `client.enqueue(task)`. */
+  readonly kind: 'workflow' | 'task';
+  readonly name: string;
+  readonly hash: string;
+  readonly root: SeqNode;
+  readonly shape: Shape;
+  readonly estimatedSteps: number;
+  /** Every task the graph runs, by name. */
+  readonly tasks: ReadonlyMap<string, Task>;
+  /** Workflows started as child steps (directly). */
+  readonly children: readonly Workflow[];
+  /** Type-only. */
+  readonly __types?: { in: (input: I) => void; out: O };
+}
+
+export function isWorkflow(value: unknown): value is Workflow {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'workflow';
+}
+
+type SubFlow<I, O> = (flow: Flow<I, I>) => Flow<I, O>;
+type BranchArg<I> = Task<I, any> | Workflow<I, any> | SubFlow<I, any>;
+type OutOf<S> =
+  S extends Task<any, infer O> ? O : S extends Workflow<any, infer O> ? O : S extends (flow: any) => Flow<any, infer O> ? O : never;
+
+export interface LoopOptions<O> {
+  /** Checked after each iteration with its output and the number of iterations done; true ends the loop. */
+  until?: (output: O, iteration: number) => boolean;
+  /** Most iterations. Without `until`, the body runs exactly this many times. */
+  max: number;
+  /** When `max` is reached and `until` never said stop: fail the workflow (default) or go on with the last output. */
+  onMax?: 'fail' | 'exit';
+}
+
+export interface EventOptions {
+  timeoutMs?: number | string;
+  /** On timeout: fail the workflow (default), or continue with `null`. */
+  onTimeout?: 'fail' | 'continue';
+}
+
+export class Flow<I, O> {
+  /** @internal */
+  readonly nodes: readonly Node[];
+  /** @internal */
+  readonly childWorkflows: readonly Workflow[];
+  /** @internal */
+  readonly workflowName: string | undefined;
+
+  /** @internal */
+  constructor(name: string | undefined, nodes: readonly Node[] = [], children: readonly Workflow[] = []) {
+    this.workflowName = name;
+    this.nodes = nodes;
+    this.childWorkflows = children;
+  }
+
+  private add<N>(node: Node, children: readonly Workflow[] = []): Flow<I, N> {
+    return new Flow<I, N>(this.workflowName, [...this.nodes, node], [...this.childWorkflows, ...children]);
+  }
+
+  private toNode(step: BranchArg<any>, where: string): { node: Node; children: Workflow[] } {
+    if (isTask(step)) return { node: { kind: 'task', task: step }, children: [] };
+    if (isWorkflow(step)) return { node: { kind: 'child', workflow: { name: step.name, hash: step.hash } }, children: [step] };
+    if (typeof step === 'function') {
+      const sub = step(new Flow<any, any>(undefined));
+      if (!(sub instanceof Flow)) throw new ValidationError(`${where}: a sub-flow callback must return the flow it was given, extended`);
+      // A one-step sub-flow is that step (shorter keys, same behaviour).
+      const node: Node = sub.nodes.length === 1 ? sub.nodes[0]! : { kind: 'seq', steps: [...sub.nodes] };
+      return { node, children: [...sub.childWorkflows] };
+    }
+    throw new ValidationError(`${where}: expected a task, a workflow or a sub-flow callback`);
+  }
+
+  /** Run a task (or a workflow, as a child) with the previous output as input. */
+  then<TI, N>(this: Flow<unknown, unknown>, step: Task<TI, N> | Workflow<TI, N>): Flow<TI, N>;
+  then<N>(step: Task<O, N> | Workflow<O, N>): Flow<I, N>;
+  then(step: Task | Workflow): Flow<any, any> {
+    if (!isTask(step) && !isWorkflow(step)) throw new ValidationError('then() takes a task or a workflow');
+    const { node, children } = this.toNode(step, 'then()');
+    return this.add(node, children);
+  }
+
+  /** Fork: every branch gets the same input and is claimed independently; the join gets all outputs, in order. */
+  parallel<const B extends readonly BranchArg<O>[]>(branches: B): Flow<I, { -readonly [K in keyof B]: OutOf<B[K]> }> {
+    if (!Array.isArray(branches) || branches.length === 0) throw new ValidationError('parallel() needs at least one branch');
+    const converted = branches.map((b, i) => this.toNode(b as BranchArg<any>, `parallel() branch ${i}`));
+    return this.add(
+      { kind: 'parallel', branches: converted.map((c) => c.node) },
+      converted.flatMap((c) => c.children),
+    );
+  }
+
+  /** Route on a value: `select` names the case to run; `otherwise` runs when no case has that name. */
+  branch<C extends Record<string, BranchArg<O>>, D extends BranchArg<O> | undefined = undefined>(
+    select: (input: O) => string,
+    cases: C,
+    otherwise?: D,
+  ): Flow<I, OutOf<C[keyof C]> | (D extends undefined ? never : OutOf<D>)> {
+    if (typeof select !== 'function') throw new ValidationError('branch() needs a select function');
+    const names = Object.keys(cases ?? {});
+    if (names.length === 0) throw new ValidationError('branch() needs at least one case');
+    const converted: Record<string, Node> = {};
+    const children: Workflow[] = [];
+    for (const name of names) {
+      validateCaseName(name);
+      const c = this.toNode(cases[name] as BranchArg<any>, `branch() case "${name}"`);
+      converted[name] = c.node;
+      children.push(...c.children);
+    }
+    let otherwiseNode: Node | undefined;
+    if (otherwise !== undefined) {
+      const c = this.toNode(otherwise as BranchArg<any>, 'branch() otherwise');
+      otherwiseNode = c.node;
+      children.push(...c.children);
+    }
+    return this.add({ kind: 'branch', select, cases: converted, ...(otherwiseNode ? { otherwise: otherwiseNode } : {}) }, children);
+  }
+
+  /** Repeat a sub-flow; each iteration's output is the next one's input. */
+  loop(body: SubFlow<O, O>, options: LoopOptions<O>): Flow<I, O> {
+    if (!options || !Number.isInteger(options.max) || options.max < 1) {
+      throw new ValidationError(`loop() needs max: a whole number of iterations >= 1 (got ${options?.max})`);
+    }
+    const onMax = options.onMax ?? 'fail';
+    if (onMax !== 'fail' && onMax !== 'exit') throw new ValidationError(`loop() onMax must be "fail" or "exit" (got ${JSON.stringify(onMax)})`);
+    if (options.until !== undefined && typeof options.until !== 'function') throw new ValidationError('loop() until must be a function');
+    const { node, children } = this.toNode(body as BranchArg<any>, 'loop() body');
+    return this.add({ kind: 'loop', body: node, max: options.max, onMax, ...(options.until ? { until: options.until } : {}) }, children);
+  }
+
+  /** Durable sleep: survives restarts; the output is the input, unchanged. */
+  sleep(duration: number | string): Flow<I, O> {
+    return this.add({ kind: 'sleep', ms: parseDuration(duration, 'sleep() duration') });
+  }
+
+  /** Wait for an event sent to this instance by name (buffered FIFO); the output is the event's payload. */
+  waitForEvent<E = unknown>(name: string, options: EventOptions & { onTimeout: 'continue' }): Flow<I, E | null>;
+  waitForEvent<E = unknown>(name: string, options?: EventOptions): Flow<I, E>;
+  waitForEvent(name: string, options: EventOptions = {}): Flow<I, any> {
+    validateName('event', name);
+    const timeoutMs = options.timeoutMs === undefined ? null : parseDuration(options.timeoutMs, 'waitForEvent() timeoutMs');
+    const onTimeout = options.onTimeout ?? 'fail';
+    if (onTimeout !== 'fail' && onTimeout !== 'continue') {
+      throw new ValidationError(`waitForEvent() onTimeout must be "fail" or "continue" (got ${JSON.stringify(onTimeout)})`);
+    }
+    return this.add({ kind: 'event', name, timeoutMs, onTimeout });
+  }
+
+  /** Start another workflow as a child with this input; its output is the child's output. */
+  child<N>(workflow: Workflow<O, N>): Flow<I, N> {
+    if (!isWorkflow(workflow)) throw new ValidationError('child() takes a built workflow');
+    const { node, children } = this.toNode(workflow, 'child()');
+    return this.add(node, children);
+  }
+
+  /** Check the graph and freeze it into a definition. */
+  build(): Workflow<I, O> {
+    if (this.workflowName === undefined) throw new ValidationError('build() is for workflows; a sub-flow is returned from its callback');
+    return buildWorkflow<I, O>('workflow', this.workflowName, { kind: 'seq', steps: [...this.nodes] }, this.childWorkflows);
+  }
+}
+
+function check(node: Node, where: string): void {
+  switch (node.kind) {
+    case 'seq':
+      node.steps.forEach((s, i) => check(s, `${where} step ${i}`));
+      return;
+    case 'parallel':
+      node.branches.forEach((b, i) => {
+        if (b.kind === 'seq' && b.steps.length === 0) throw new ValidationError(`${where}: parallel branch ${i} has no steps`);
+        check(b, `${where} branch ${i}`);
+      });
+      return;
+    case 'branch':
+      for (const [name, c] of Object.entries(node.cases)) check(c, `${where} case "${name}"`);
+      if (node.otherwise) check(node.otherwise, `${where} otherwise`);
+      if (Object.hasOwn(node.cases, OTHERWISE)) throw new ValidationError(`${where}: "${OTHERWISE}" is not a case name`);
+      return;
+    case 'loop':
+      if (node.body.kind === 'seq' && node.body.steps.length === 0) throw new ValidationError(`${where}: loop body has no steps`);
+      check(node.body, `${where} loop body`);
+      return;
+    default:
+      return;
+  }
+}
+
+export function buildWorkflow<I, O>(kind: 'workflow' | 'task', name: string, root: SeqNode, children: readonly Workflow[]): Workflow<I, O> {
+  validateName('workflow', name);
+  if (root.steps.length === 0) throw new ValidationError(`workflow "${name}" has no steps`);
+  check(root, `workflow "${name}"`);
+  const tasks = collectTasks(root, new Map(), `workflow "${name}"`);
+  return Object.freeze({
+    type: 'workflow' as const,
+    kind,
+    name,
+    hash: definitionHash(kind, name, root),
+    root,
+    shape: shapeOf(root),
+    estimatedSteps: estimateSteps(root),
+    tasks,
+    children: [...new Set(children)],
+  });
+}
+
+/** Start building a workflow. Annotate the input type, or let the first `then()` infer it. */
+export function defineWorkflow<I = unknown>(name: string): Flow<I, I> {
+  validateName('workflow', name);
+  return new Flow<I, I>(name);
+}
+
+/** The one-task workflow behind `client.enqueue(task)` and `baton enqueue`. */
+export function taskWorkflow<I, O>(task: Task<I, O>): Workflow<I, O> {
+  return buildWorkflow<I, O>('task', task.name, { kind: 'seq', steps: [{ kind: 'task', task }] }, []);
+}
+
+/** A workflow and every workflow it starts as a child, each once. */
+export function withDescendants(workflows: readonly Workflow[]): Workflow[] {
+  const seen = new Map<string, Workflow>();
+  const visit = (w: Workflow) => {
+    const key = `${w.kind}:${w.name}:${w.hash}`;
+    if (seen.has(key)) return;
+    seen.set(key, w);
+    w.children.forEach(visit);
+  };
+  workflows.forEach(visit);
+  return [...seen.values()];
+}

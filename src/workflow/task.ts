@@ -1,0 +1,68 @@
+/** defineTask: a named async function with its retry policy, timeout, priority and required tags. */
+import { ValidationError } from '../errors.ts';
+import type { Logger } from '../types.ts';
+import { parseDuration } from './duration.ts';
+import { normalizeTags, validateName, validatePriority } from './names.ts';
+import { resolveRetry, type RetryPolicy } from './retry.ts';
+
+export interface TaskContext {
+  workflowId: string;
+  taskKey: string;
+  /** 1 for the first run. */
+  attempt: number;
+  /** Fires when the attempt times out, the instance is cancelled, the claim is lost, or the worker shuts down. */
+  signal: AbortSignal;
+  /** Report progress (0-100) and an optional message; shown by `baton status`. */
+  progress(percent: number, message?: string): void;
+  log: Logger;
+}
+
+export interface TaskOptions {
+  retry?: Partial<RetryPolicy>;
+  /** Per attempt; on timeout the AbortSignal fires and the attempt fails. */
+  timeoutMs?: number | string;
+  /** Lower runs first; 0 by default. An instance's priority, when given, wins. */
+  priority?: number;
+  /** Workers must offer all of these tags to run the task. */
+  tags?: string[];
+}
+
+export interface ResolvedTaskOptions {
+  retry: RetryPolicy;
+  timeoutMs: number | null;
+  priority: number;
+  tags: string[];
+}
+
+export type TaskHandler<I, O> = (input: I, ctx: TaskContext) => Promise<O> | O;
+
+export interface Task<I = any, O = any> {
+  readonly type: 'task';
+  readonly name: string;
+  readonly handler: TaskHandler<I, O>;
+  readonly options: ResolvedTaskOptions;
+  /** Type-only: makes Task contravariant in I and covariant in O. */
+  readonly __types?: { in: (input: I) => void; out: O };
+}
+
+export function defineTask<I = unknown, O = unknown>(name: string, handler: TaskHandler<I, O>, options: TaskOptions = {}): Task<I, O> {
+  validateName('task', name);
+  if (typeof handler !== 'function') throw new ValidationError(`task "${name}": the handler must be a function`);
+  const timeoutMs = options.timeoutMs === undefined ? null : parseDuration(options.timeoutMs, `task "${name}" timeoutMs`);
+  if (timeoutMs === 0) throw new ValidationError(`task "${name}": timeoutMs must be above 0`);
+  return Object.freeze({
+    type: 'task' as const,
+    name,
+    handler,
+    options: Object.freeze({
+      retry: resolveRetry(options.retry, `task "${name}"`),
+      timeoutMs,
+      priority: options.priority === undefined ? 0 : validatePriority(options.priority, `task "${name}" priority`),
+      tags: normalizeTags(options.tags, `task "${name}" tags`),
+    }),
+  });
+}
+
+export function isTask(value: unknown): value is Task {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'task';
+}

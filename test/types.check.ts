@@ -1,0 +1,53 @@
+/**
+ * Compile-time checks of the typed builder: `npm run typecheck` (part of
+ * `npm test`) fails if a line marked @ts-expect-error compiles, or if a valid
+ * line does not. Nothing here runs.
+ */
+import { defineTask, defineWorkflow } from '../src/workflow/index.ts';
+
+const charge = defineTask('charge', async (input: { amount: number }) => ({ receipt: `r-${input.amount}` }));
+const ship = defineTask('ship', async (input: { receipt: string }) => ({ tracking: input.receipt }));
+const notify = defineTask('notify', async (_input: { receipt: string }) => 42);
+const finalize = defineTask('finalize', async ([s, n]: [{ tracking: string }, number]) => `${s.tracking}:${n}`);
+const count = defineTask('count', async (n: number) => n + 1);
+
+// The first then() infers the workflow input; each step's input is the previous output.
+export const order = defineWorkflow('order')
+  .then(charge)
+  .parallel([ship, notify])
+  .then(finalize)
+  .sleep('1h')
+  .waitForEvent<{ at: string }>('delivered', { timeoutMs: '7d' })
+  .build();
+export const orderInput: Parameters<NonNullable<(typeof order)['__types']>['in']>[0] = { amount: 5 };
+export const orderOutput: NonNullable<(typeof order)['__types']>['out'] = { at: 'noon' };
+
+// @ts-expect-error ship needs { receipt }, charge's input is { amount }
+defineWorkflow('wrong').then(charge).then(charge);
+
+// @ts-expect-error the join gets a tuple, not the single output
+defineWorkflow('wrong2').then(charge).parallel([ship, notify]).then(ship);
+
+// Branch outputs are the union of the cases.
+export const routed = defineWorkflow<number>('routed')
+  .branch((n) => (n > 1 ? 'big' : 'small'), { big: count, small: (f) => f.then(count).then(count) })
+  .then(count)
+  .build();
+
+// @ts-expect-error a string is not the workflow's number input
+defineWorkflow<number>('typed').then(defineTask('s', async (s: string) => s));
+
+// A loop body keeps the type; `until` sees the iteration output.
+export const looped = defineWorkflow<number>('looped').loop((f) => f.then(count), { until: (n) => n > 3, max: 10 }).build();
+
+// waitForEvent with onTimeout 'continue' may give null.
+export const maybe = defineWorkflow<number>('maybe')
+  .waitForEvent<string>('go', { timeoutMs: 10, onTimeout: 'continue' })
+  // @ts-expect-error the payload may be null
+  .then(defineTask('len', async (s: string) => s.length));
+
+// Child workflows are typed like tasks.
+const child = defineWorkflow<number>('child').then(count).build();
+export const parent = defineWorkflow<number>('parent').child(child).then(count).build();
+// @ts-expect-error the child takes a number
+defineWorkflow<string>('parent2').child(child);
