@@ -17,6 +17,20 @@ export interface PoolOptions {
   max?: number;
   applicationName?: string;
   onError?: (error: Error) => void;
+  /** Session settings sent at connection start (no extra round trip), e.g. baton.aging_interval_ms. */
+  settings?: Record<string, string | number>;
+}
+
+/** `-c name=value` startup options; values are plain numbers or words, escaped as PostgreSQL expects. */
+export function startupOptions(settings: Record<string, string | number> | undefined): string | undefined {
+  if (!settings) return undefined;
+  const parts = Object.entries(settings).map(([k, v]) => `-c ${k}=${String(v).replace(/[\\ ]/g, (c) => `\\${c}`)}`);
+  return parts.length ? parts.join(' ') : undefined;
+}
+
+/** The session settings every Baton connection carries. */
+export function batonSettings(config: { agingIntervalMs: number; maxPayloadBytes: number }): Record<string, number> {
+  return { 'baton.aging_interval_ms': config.agingIntervalMs, 'baton.max_payload_bytes': config.maxPayloadBytes };
 }
 
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
@@ -28,13 +42,21 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
     types,
+    options: startupOptions(options.settings),
   });
   pool.on('error', (error) => options.onError?.(error));
   return pool;
 }
 
-export function createClient(url: string, applicationName = 'baton'): pg.Client {
-  return new pg.Client({ connectionString: url, application_name: applicationName, types, keepAlive: true, connectionTimeoutMillis: 10_000 });
+export function createClient(url: string, applicationName = 'baton', settings?: Record<string, string | number>): pg.Client {
+  return new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    types,
+    keepAlive: true,
+    connectionTimeoutMillis: 10_000,
+    options: startupOptions(settings),
+  });
 }
 
 /** A connection string with its password hidden, for logs and messages. */

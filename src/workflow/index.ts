@@ -5,3 +5,4 @@ export { decideRetry, backoffDelay, isRetryable, DEFAULT_RETRY, type RetryPolicy
 export { parseDuration } from './duration.ts';
 export { nodeAt, joinKey, parentKey, type Node, type Shape } from './graph.ts';
 export { normalizeTags, validateId, validateName, validatePriority, MAX_ID_LENGTH } from './names.ts';
+export { definitionRecord } from './definition.ts';

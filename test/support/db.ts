@@ -6,6 +6,7 @@
  */
 import pg from 'pg';
 import { createPool } from '../../src/db/pool.ts';
+import { trackFixturePool } from './leaks.ts';
 import { databaseUrl } from './server.ts';
 
 export interface TestDatabase {
@@ -57,7 +58,7 @@ export function useTestDatabase(options: { empty?: boolean } = {}): TestDatabase
     drop = created.drop;
     db.url = created.url;
     db.name = created.name;
-    db.pool = createPool(created.url, { max: 10 });
+    db.pool = trackFixturePool(createPool(created.url, { max: 10 }));
   });
   after(async () => {
     await db.pool?.end();

@@ -1,0 +1,344 @@
+/**
+ * Claims: leases on task rows. Claim (one round trip, aging order, tags,
+ * definitions), renew (one statement for all of a worker's claims), release,
+ * and the fenced commit of results.
+ *
+ * A claim is valid while the row is `running`, `claimed_by` is the worker and
+ * `epoch` is the one the claim returned. Every write of a result checks all
+ * three (the fence); a worker whose claim expired and was taken over (a
+ * zombie) is refused and counted, never applied.
+ */
+import type { StepKind, WorkflowStatus } from '../types.ts';
+import type { Executor } from './executor.ts';
+import { query } from './executor.ts';
+
+export interface ClaimedTask {
+  workflowId: string;
+  taskKey: string;
+  kind: StepKind;
+  name: string;
+  definitionHash: string;
+  epoch: number;
+  /** Including this one. */
+  attempts: number;
+  maxAttempts: number;
+  input: unknown;
+  /** A child step: the child's outcome envelope. */
+  output: unknown;
+  /** A waitForEvent step: its deadline (null: no time-out). */
+  availableAt: Date | null;
+  leaseExpiresAt: Date;
+  workflow: {
+    name: string;
+    status: WorkflowStatus;
+    state: unknown;
+    version: number;
+    priority: number | null;
+    tags: string[];
+  };
+  /** A waitForEvent step: the oldest buffered event, if any. */
+  event: { id: number; payload: unknown } | null;
+}
+
+export interface ClaimParams {
+  workerId: string;
+  limit: number;
+  /** The tags this worker offers. */
+  tags: string[];
+  /** The definitions this worker can run. */
+  hashes: string[];
+  ttlMs: number;
+}
+
+interface ClaimRow {
+  workflow_id: string;
+  task_key: string;
+  kind: StepKind;
+  name: string;
+  definition_hash: string;
+  epoch: number;
+  attempts: number;
+  max_attempts: number;
+  input: unknown;
+  output: unknown;
+  available_at: Date | null;
+  lease_expires_at: Date;
+  workflow_name: string;
+  workflow_status: WorkflowStatus;
+  workflow_state: unknown;
+  workflow_version: number;
+  workflow_priority: number | null;
+  workflow_tags: string[];
+  event_id: number | null;
+  event_payload: unknown;
+}
+
+/** Claim up to `limit` ready tasks (also turning due timers into ready tasks first). */
+export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedTask[]> {
+  if (p.limit <= 0) return [];
+  const rows = await query<ClaimRow>(ex, `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5)`, [
+    p.workerId,
+    p.limit,
+    p.tags,
+    p.hashes,
+    p.ttlMs,
+  ]);
+  return rows.map((r) => ({
+    workflowId: r.workflow_id,
+    taskKey: r.task_key,
+    kind: r.kind,
+    name: r.name,
+    definitionHash: r.definition_hash,
+    epoch: r.epoch,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    input: r.input,
+    output: r.output,
+    availableAt: r.available_at,
+    leaseExpiresAt: r.lease_expires_at,
+    workflow: {
+      name: r.workflow_name,
+      status: r.workflow_status,
+      state: r.workflow_state,
+      version: r.workflow_version,
+      priority: r.workflow_priority,
+      tags: r.workflow_tags,
+    },
+    event: r.event_id === null ? null : { id: r.event_id, payload: r.event_payload },
+  }));
+}
+
+export interface AvailableTask {
+  workflowId: string;
+  taskKey: string;
+  name: string;
+  priority: number;
+  tags: string[];
+  readyKey: Date;
+}
+
+/** What a worker with these tags would claim next, in order, without claiming (monitoring, tests). */
+export async function findAvailableTasks(
+  ex: Executor,
+  workerId: string,
+  limit: number,
+  workerTags: string[],
+  hashes?: string[],
+): Promise<AvailableTask[]> {
+  return query<AvailableTask>(
+    ex,
+    `select t.workflow_id as "workflowId", t.task_key as "taskKey", t.name, t.priority, t.tags, t.ready_key as "readyKey"
+     from baton.tag_sets s
+     cross join lateral (
+       select * from baton.tasks t
+       where t.status = 'ready' and t.tags = s.tags and ($4::text[] is null or t.definition_hash = any($4))
+       order by t.ready_key limit $2 * 2
+     ) t
+     where s.tags <@ $3::text[]
+     order by (t.last_failed_worker is not distinct from $1), t.ready_key
+     limit $2`,
+    [workerId, limit, workerTags, hashes ?? null],
+  );
+}
+
+export interface ClaimRef {
+  workflowId: string;
+  taskKey: string;
+  epoch: number;
+}
+
+function refsJson(claims: ClaimRef[]): string {
+  return JSON.stringify(claims.map((c) => ({ wf: c.workflowId, key: c.taskKey, epoch: c.epoch })));
+}
+
+/**
+ * Extend the leases of these claims by ttl, in one statement, and record the
+ * worker's heartbeat. Only the owner with the current epoch renews. Rows that
+ * another transaction is changing right now (a commit, a cancel) are skipped
+ * this time rather than waited for. Returns the claims that are lost: no
+ * longer this worker's, or no longer running.
+ */
+export async function renewClaims(ex: Executor, workerId: string, claims: ClaimRef[], ttlMs: number): Promise<ClaimRef[]> {
+  const rows = await query<{ wf: string; key: string; epoch: number; state: 'renewed' | 'busy' | 'lost' }>(
+    ex,
+    `with refs as (
+       select * from jsonb_to_recordset($2::jsonb) as r(wf text, key text, epoch bigint)
+     ), beat as (
+       update baton.workers set heartbeat_at = now() where id = $1
+     ), lockable as (
+       select t.workflow_id, t.task_key from baton.tasks t join refs r on t.workflow_id = r.wf and t.task_key = r.key
+       where t.claimed_by = $1 and t.epoch = r.epoch and t.status = 'running'
+       for update of t skip locked
+     ), renewed as (
+       update baton.tasks t set lease_expires_at = now() + $3 * interval '1 millisecond'
+       from lockable l where t.workflow_id = l.workflow_id and t.task_key = l.task_key
+       returning t.workflow_id, t.task_key
+     )
+     select r.wf, r.key, r.epoch,
+       case when exists (select 1 from renewed n where n.workflow_id = r.wf and n.task_key = r.key) then 'renewed'
+            when exists (select 1 from baton.tasks t where t.workflow_id = r.wf and t.task_key = r.key and t.claimed_by = $1
+                           and t.epoch = r.epoch and t.status = 'running') then 'busy'
+            else 'lost' end as state
+     from refs r`,
+    [workerId, refsJson(claims), ttlMs],
+  );
+  return rows.filter((r) => r.state === 'lost').map((r) => ({ workflowId: r.wf, taskKey: r.key, epoch: r.epoch }));
+}
+
+/**
+ * Give claims back (graceful shutdown, prefetched tasks not started): the
+ * tasks are ready again at once, keeping their place in line. `notStarted`
+ * claims also give their attempt back. Returns how many were released.
+ */
+export async function releaseClaims(ex: Executor, workerId: string, claims: (ClaimRef & { notStarted?: boolean })[]): Promise<number> {
+  if (claims.length === 0) return 0;
+  const rows = await query(
+    ex,
+    `with refs as (
+       select * from jsonb_to_recordset($2::jsonb) as r(wf text, key text, epoch bigint, "notStarted" boolean)
+     ), lockable as (
+       select t.workflow_id, t.task_key, r."notStarted" from baton.tasks t join refs r on t.workflow_id = r.wf and t.task_key = r.key
+       where t.claimed_by = $1 and t.epoch = r.epoch and t.status = 'running'
+       for update of t skip locked
+     ), released as (
+       update baton.tasks t
+       set status = 'ready', claimed_by = null, lease_expires_at = null, updated_at = now(),
+           attempts = case when l."notStarted" then greatest(t.attempts - 1, 0) else t.attempts end,
+           ready_key = coalesce(t.ready_key, now() + t.priority * baton.aging_interval())
+       from lockable l where t.workflow_id = l.workflow_id and t.task_key = l.task_key
+       returning 1
+     )
+     select count(*)::int as n, (select pg_notify('baton_ready', '') from released limit 1) as notified from released`,
+    [workerId, JSON.stringify(claims.map((c) => ({ wf: c.workflowId, key: c.taskKey, epoch: c.epoch, notStarted: c.notStarted ?? false })))],
+  );
+  return (rows[0] as { n: number }).n;
+}
+
+export interface CommitItem {
+  wf: string;
+  key: string;
+  epoch: number;
+  status: 'completed' | 'failed' | 'retry' | 'rewait';
+  output?: unknown;
+  error?: unknown;
+  delayMs?: number;
+  eventId?: number | null;
+}
+
+export interface CommitInstance {
+  id: string;
+  /** The version the transition was computed from. */
+  version: number;
+  status: WorkflowStatus;
+  state: unknown;
+  /** Versions this commit adds (one per history entry). */
+  bump: number;
+  done: number;
+  output?: unknown;
+  error?: unknown;
+  step?: string | null;
+  finished: boolean;
+  history: { kind: string; detail: unknown }[];
+}
+
+export interface ScheduleRow {
+  wf: string;
+  key: string;
+  kind: StepKind;
+  name: string;
+  hash: string;
+  input: unknown;
+  priority: number;
+  tags: string[];
+  maxAttempts: number;
+  delayMs: number | null;
+  timeoutMs: number | null;
+  runAt?: string | null;
+  held: boolean;
+  child: { name: string; hash: string; priority: number | null; tags: string[] } | null;
+}
+
+export interface CommitBatch {
+  items: CommitItem[];
+  instances: CommitInstance[];
+  schedule: ScheduleRow[];
+}
+
+export type CommitResult =
+  | { result: 'applied'; workflowId: string }
+  | { result: 'conflict'; workflowId: string; status: WorkflowStatus; state: unknown; version: number }
+  | { result: 'refused'; workflowId: string; taskKey: string };
+
+/** The optimistic, fenced commit of a batch (see baton.commit in drizzle/). */
+export async function commitBatch(ex: Executor, workerId: string, batch: CommitBatch): Promise<CommitResult[]> {
+  const rows = await query<{ result: string; workflow_id: string; task_key: string | null; status: WorkflowStatus; state: unknown; version: number }>(
+    ex,
+    `select * from baton.commit($1, $2::jsonb)`,
+    [workerId, JSON.stringify(batch)],
+  );
+  return rows.map((r) => {
+    if (r.result === 'applied') return { result: 'applied', workflowId: r.workflow_id };
+    if (r.result === 'refused') return { result: 'refused', workflowId: r.workflow_id, taskKey: r.task_key! };
+    return { result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version };
+  });
+}
+
+/**
+ * Save one task's result under the fence, without advancing its instance
+ * (a building block; the worker commits through commitBatch). Each task has
+ * its own row, so results of parallel branches never overwrite each other.
+ * Returns false, and counts a refusal, when the claim is no longer held.
+ */
+export async function saveTaskResult(ex: Executor, workerId: string, ref: ClaimRef, output: unknown): Promise<boolean> {
+  const rows = await query<{ ok: boolean }>(
+    ex,
+    `with saved as (
+       update baton.tasks set status = 'completed', output = $4::jsonb, progress = 100, claimed_by = null,
+         lease_expires_at = null, finished_at = now(), updated_at = now()
+       where workflow_id = $2 and task_key = $3 and epoch = $5 and claimed_by = $1 and status = 'running'
+       returning 1
+     ), refused as (
+       insert into baton.stats (key, value) select 'refused_results', 1 where not exists (select 1 from saved)
+       on conflict (key) do update set value = baton.stats.value + 1, updated_at = now()
+     )
+     select exists (select 1 from saved) as ok`,
+    [workerId, ref.workflowId, ref.taskKey, JSON.stringify(output ?? null), ref.epoch],
+  );
+  return rows[0]!.ok;
+}
+
+/** One task's result, without loading its instance; kept after the instance finished. */
+export async function loadTaskResult(
+  ex: Executor,
+  workflowId: string,
+  taskKey: string,
+): Promise<{ status: string; output: unknown; error: unknown; attempts: number } | null> {
+  const rows = await query(
+    ex,
+    `select status, output, last_error as error, attempts from baton.tasks where workflow_id = $1 and task_key = $2`,
+    [workflowId, taskKey],
+  );
+  return (rows[0] as { status: string; output: unknown; error: unknown; attempts: number }) ?? null;
+}
+
+/** Record progress of running attempts (fenced; rows being changed right now are skipped). */
+export async function saveProgress(
+  ex: Executor,
+  workerId: string,
+  updates: (ClaimRef & { percent: number; message: string | null })[],
+): Promise<void> {
+  if (updates.length === 0) return;
+  await query(
+    ex,
+    `with refs as (
+       select * from jsonb_to_recordset($2::jsonb) as r(wf text, key text, epoch bigint, percent real, message text)
+     ), lockable as (
+       select t.workflow_id, t.task_key, r.percent, r.message from baton.tasks t join refs r on t.workflow_id = r.wf and t.task_key = r.key
+       where t.claimed_by = $1 and t.epoch = r.epoch and t.status = 'running'
+       for update of t skip locked
+     )
+     update baton.tasks t set progress = l.percent, progress_message = l.message
+     from lockable l where t.workflow_id = l.workflow_id and t.task_key = l.task_key`,
+    [workerId, JSON.stringify(updates.map((u) => ({ wf: u.workflowId, key: u.taskKey, epoch: u.epoch, percent: u.percent, message: u.message })))],
+  );
+}

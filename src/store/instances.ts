@@ -1,0 +1,203 @@
+/**
+ * Instances (workflow rows) and their snapshots: start, load, save a
+ * checkpoint, delete, list. Metadata columns (status, current step, completed
+ * task count, error, timestamps) are kept up to date so monitoring never has
+ * to decode a payload.
+ */
+import { ConflictError, ValidationError } from '../errors.ts';
+import type { WorkflowStatus } from '../types.ts';
+import type { Executor } from './executor.ts';
+import { inTransaction, query } from './executor.ts';
+
+export interface StartParams {
+  name: string;
+  kind?: 'workflow' | 'task';
+  input?: unknown;
+  id?: string | null;
+  priority?: number | null;
+  tags?: string[];
+  onConflict?: 'fail' | 'useExisting' | 'terminateExisting';
+  /** The definition to use; the newest registered one when omitted. */
+  hash?: string | null;
+  /** Do not run before this time. */
+  runAt?: Date | null;
+}
+
+/** Start an instance through the SQL API function, so that every caller gets the same result. */
+export async function startInstance(ex: Executor, p: StartParams): Promise<{ id: string; created: boolean }> {
+  const rows = await query<{ workflow_id: string; created: boolean }>(
+    ex,
+    `select workflow_id, created from baton.start_workflow($1, $2::jsonb, $3, $4, $5::text[], $6, $7, $8, $9)`,
+    [
+      p.name,
+      JSON.stringify(p.input ?? null),
+      p.id ?? null,
+      p.priority ?? null,
+      p.tags ?? [],
+      p.onConflict ?? 'fail',
+      p.hash ?? null,
+      p.runAt ?? null,
+      p.kind ?? 'workflow',
+    ],
+  );
+  return { id: rows[0]!.workflow_id, created: rows[0]!.created };
+}
+
+export interface InstanceRow {
+  id: string;
+  name: string;
+  definitionHash: string;
+  status: WorkflowStatus;
+  input: unknown;
+  output: unknown;
+  error: Record<string, unknown> | null;
+  priority: number | null;
+  tags: string[];
+  parentId: string | null;
+  parentKey: string | null;
+  state: unknown;
+  currentStep: string | null;
+  completedTaskCount: number;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+const COLUMNS = `id, name, definition_hash as "definitionHash", status, input, output, error, priority, tags,
+  parent_id as "parentId", parent_key as "parentKey", state, current_step as "currentStep",
+  completed_task_count as "completedTaskCount", version, created_at as "createdAt", updated_at as "updatedAt",
+  finished_at as "finishedAt"`;
+
+/** Load an instance's snapshot, or null. */
+export async function loadInstance(ex: Executor, id: string): Promise<InstanceRow | null> {
+  const rows = await query<InstanceRow>(ex, `select ${COLUMNS} from baton.workflows where id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+export interface Checkpoint {
+  id: string;
+  /** The version this checkpoint was computed from; refused (ConflictError) if the instance moved on. */
+  expectedVersion: number;
+  status: WorkflowStatus;
+  state: unknown;
+  currentStep?: string | null;
+  completedTaskCount?: number;
+  output?: unknown;
+  error?: unknown;
+  history: { kind: string; detail: unknown };
+}
+
+/**
+ * Save a checkpoint: overwrite the current state and append one immutable
+ * history row, in one statement (so in one transaction). Returns the new version.
+ */
+export async function saveCheckpoint(ex: Executor, c: Checkpoint): Promise<number> {
+  const finished = c.status === 'completed' || c.status === 'failed' || c.status === 'cancelled';
+  const rows = await query<{ version: number }>(
+    ex,
+    `with updated as (
+       update baton.workflows w
+       set status = $3, state = $4::jsonb, version = w.version + 1, updated_at = now(),
+           current_step = case when $9 then null else coalesce($5, w.current_step) end,
+           completed_task_count = coalesce($6, w.completed_task_count),
+           output = case when $3 = 'completed' then $7::jsonb else w.output end,
+           error = coalesce($8::jsonb, w.error),
+           finished_at = case when $9 then now() else w.finished_at end
+       where w.id = $1 and w.version = $2
+       returning w.id, w.version
+     )
+     insert into baton.history (workflow_id, version, kind, detail)
+     select updated.id, updated.version, $10, $11::jsonb from updated
+     returning version`,
+    [
+      c.id,
+      c.expectedVersion,
+      c.status,
+      JSON.stringify(c.state),
+      c.currentStep ?? null,
+      c.completedTaskCount ?? null,
+      JSON.stringify(c.output ?? null),
+      c.error === undefined ? null : JSON.stringify(c.error),
+      finished,
+      c.history.kind,
+      JSON.stringify(c.history.detail ?? {}),
+    ],
+  );
+  if (rows.length === 0) {
+    const current = await loadInstance(ex, c.id);
+    throw new ConflictError(
+      current
+        ? `instance "${c.id}" is at version ${current.version}, not ${c.expectedVersion}; reload it and try again`
+        : `no workflow instance "${c.id}"`,
+    );
+  }
+  return rows[0]!.version;
+}
+
+/** Delete an instance with its tasks, history and signals. Returns false if there was none. */
+export async function deleteInstance(ex: Executor, id: string): Promise<boolean> {
+  return inTransaction(ex, async (tx) => {
+    const rows = await query(tx, `delete from baton.workflows where id = $1 returning id`, [id]);
+    if (rows.length > 0) await query(tx, `delete from baton.events where workflow_id = $1`, [id]);
+    return rows.length > 0;
+  });
+}
+
+export interface ListFilter {
+  status?: WorkflowStatus | WorkflowStatus[];
+  name?: string;
+  limit?: number;
+  /** From the previous page's `next`. */
+  cursor?: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next: string | null;
+}
+
+export type InstanceSummary = Omit<InstanceRow, 'state' | 'input' | 'output'>;
+
+/** created_at travels as PostgreSQL's own text form: microseconds survive (a JS Date would round them away). */
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0]))) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new ValidationError('the cursor is not one this list returned');
+}
+
+/** Newest first, keyset-paginated on (created_at, id): a page costs the same at any depth. */
+export async function listInstances(ex: Executor, filter: ListFilter = {}): Promise<Page<InstanceSummary>> {
+  const limit = Math.min(Math.max(filter.limit ?? 50, 1), 1000);
+  const statuses = filter.status === undefined ? null : Array.isArray(filter.status) ? filter.status : [filter.status];
+  const [afterAt, afterId] = filter.cursor ? decodeCursor(filter.cursor) : [null, null];
+  const rows = await query<InstanceSummary & { cursorAt?: string }>(
+    ex,
+    `select id, name, definition_hash as "definitionHash", status, error, priority, tags, parent_id as "parentId",
+       parent_key as "parentKey", current_step as "currentStep", completed_task_count as "completedTaskCount", version,
+       created_at as "createdAt", updated_at as "updatedAt", finished_at as "finishedAt", created_at::text as "cursorAt"
+     from baton.workflows
+     where ($1::text[] is null or status = any($1))
+       and ($2::text is null or name = $2)
+       and ($3::timestamptz is null or (created_at, id) < ($3::timestamptz, $4::text))
+     order by created_at desc, id desc
+     limit $5`,
+    [statuses, filter.name ?? null, afterAt, afterId, limit + 1],
+  );
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const next = rows.length > limit && last ? encodeCursor(last.cursorAt!, last.id) : null;
+  const items = page.map(({ cursorAt: _cursorAt, ...item }) => item);
+  return { items, next };
+}

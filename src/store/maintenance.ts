@@ -1,0 +1,92 @@
+/** What the reconciler runs: lease expiry, timers, retention. */
+import type { Executor } from './executor.ts';
+import { query } from './executor.ts';
+
+/** Expired claims become ready again (or fail, after too many lost leases). */
+export async function reclaimExpired(ex: Executor, maxLeaseLosses: number, limit = 1000): Promise<{ reclaimed: number; failed: number }> {
+  const rows = await query<{ reclaimed: number; failed: number }>(ex, `select * from baton.reclaim_expired($1, $2)`, [maxLeaseLosses, limit]);
+  return rows[0] ?? { reclaimed: 0, failed: 0 };
+}
+
+/** Due timers (sleeps, back-off, event time-outs, delayed starts) become ready. */
+export async function promoteDue(ex: Executor, limit = 1000): Promise<number> {
+  const rows = await query<{ n: number }>(ex, `select baton.promote_due($1) as n`, [limit]);
+  return rows[0]!.n;
+}
+
+/**
+ * A waitForEvent step still waiting although an event for it is buffered
+ * should not exist (send_event and scheduling serialise on the instance);
+ * this is the safety net. Returns how many were woken.
+ */
+export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<number> {
+  const rows = await query<{ n: number }>(
+    ex,
+    `with stuck as (
+       select t.workflow_id, t.task_key from baton.tasks t
+       where t.kind = 'event' and t.status = 'waiting' and not t.paused
+         and exists (select 1 from baton.events e where e.workflow_id = t.workflow_id and e.name = t.name)
+       limit $1 for update of t skip locked
+     ), woken as (
+       update baton.tasks t set status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
+       from stuck where t.workflow_id = stuck.workflow_id and t.task_key = stuck.task_key
+       returning 1
+     )
+     select count(*)::int as n, (select pg_notify('baton_ready', '') from woken limit 1) from woken`,
+    [limit],
+  );
+  return rows[0]!.n;
+}
+
+/**
+ * Retention: finished instances (with their tasks, history and signals),
+ * events whose instance never came or is gone, workers that stopped beating,
+ * old reconciler ticks. Deletes in batches of `limit`.
+ */
+export async function prune(ex: Executor, retentionMs: number, limit = 1000): Promise<number> {
+  const rows = await query<{ n: number }>(
+    ex,
+    `with old as (
+       select id from baton.workflows
+       where finished_at < now() - $1 * interval '1 millisecond'
+       order by finished_at limit $2
+     ), gone as (
+       delete from baton.workflows w using old where w.id = old.id returning w.id
+     ), orphan_events as (
+       delete from baton.events e
+       where e.id in (
+         select e2.id from baton.events e2
+         where e2.created_at < now() - $1 * interval '1 millisecond'
+           and not exists (select 1 from baton.workflows w where w.id = e2.workflow_id and w.finished_at is null)
+         order by e2.created_at limit $2)
+       returning 1
+     ), dead_workers as (
+       delete from baton.workers where heartbeat_at < now() - greatest($1, 3600000) * interval '1 millisecond' returning 1
+     ), old_ticks as (
+       delete from baton.reconciler_ticks where started_at < now() - interval '1 hour' returning 1
+     )
+     select (select count(*) from gone)::int + (select count(*) from orphan_events)::int as n`,
+    [retentionMs, limit],
+  );
+  return rows[0]!.n;
+}
+
+export async function recordTick(
+  ex: Executor,
+  tick: { workerId: string; startedAt: Date; reclaimed: number; failed: number; promoted: number; pruned: number },
+): Promise<void> {
+  await query(
+    ex,
+    `insert into baton.reconciler_ticks (worker_id, started_at, reclaimed, failed, promoted, pruned) values ($1, $2, $3, $4, $5, $6)`,
+    [tick.workerId, tick.startedAt, tick.reclaimed, tick.failed, tick.promoted, tick.pruned],
+  );
+}
+
+export async function listTicks(ex: Executor, since: Date): Promise<{ workerId: string; startedAt: Date; finishedAt: Date }[]> {
+  return query(
+    ex,
+    `select worker_id as "workerId", started_at as "startedAt", finished_at as "finishedAt"
+     from baton.reconciler_ticks where started_at >= $1 order by started_at`,
+    [since],
+  );
+}

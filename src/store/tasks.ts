@@ -1,0 +1,42 @@
+/** Task rows of an instance, for status views. */
+import type { StepKind, TaskStatus } from '../types.ts';
+import type { Executor } from './executor.ts';
+import { query } from './executor.ts';
+
+export interface TaskRow {
+  taskKey: string;
+  kind: StepKind;
+  name: string;
+  status: TaskStatus;
+  paused: boolean;
+  priority: number;
+  tags: string[];
+  attempts: number;
+  maxAttempts: number;
+  leaseLosses: number;
+  epoch: number;
+  claimedBy: string | null;
+  leaseExpiresAt: Date | null;
+  availableAt: Date | null;
+  output: unknown;
+  lastError: Record<string, unknown> | null;
+  lastFailedWorker: string | null;
+  progress: number | null;
+  progressMessage: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export async function listTasks(ex: Executor, workflowId: string): Promise<TaskRow[]> {
+  return query<TaskRow>(
+    ex,
+    `select task_key as "taskKey", kind, name, status, paused, priority, tags, attempts, max_attempts as "maxAttempts",
+       lease_losses as "leaseLosses", epoch, claimed_by as "claimedBy", lease_expires_at as "leaseExpiresAt",
+       available_at as "availableAt", output, last_error as "lastError", last_failed_worker as "lastFailedWorker",
+       progress, progress_message as "progressMessage", created_at as "createdAt", started_at as "startedAt",
+       finished_at as "finishedAt"
+     from baton.tasks where workflow_id = $1 order by created_at, task_key`,
+    [workflowId],
+  );
+}

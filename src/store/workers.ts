@@ -1,0 +1,45 @@
+/** The worker registry: who runs, where, with which tags and definitions; heartbeats. */
+import type { Executor } from './executor.ts';
+import { query } from './executor.ts';
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  tags: string[];
+  concurrency: number;
+  definitions: string[];
+}
+
+export async function registerWorker(ex: Executor, w: WorkerInfo): Promise<void> {
+  await query(
+    ex,
+    `insert into baton.workers (id, host, pid, tags, concurrency, definitions) values ($1, $2, $3, $4, $5, $6)
+     on conflict (id) do update set host = excluded.host, pid = excluded.pid, tags = excluded.tags,
+       concurrency = excluded.concurrency, definitions = excluded.definitions, heartbeat_at = now()`,
+    [w.id, w.host, w.pid, w.tags, w.concurrency, w.definitions],
+  );
+}
+
+export async function heartbeat(ex: Executor, workerId: string): Promise<void> {
+  await query(ex, `update baton.workers set heartbeat_at = now() where id = $1`, [workerId]);
+}
+
+export async function deregisterWorker(ex: Executor, workerId: string): Promise<void> {
+  await query(ex, `delete from baton.workers where id = $1`, [workerId]);
+}
+
+export async function listWorkers(ex: Executor, aliveWithinMs?: number): Promise<(WorkerInfo & { startedAt: Date; heartbeatAt: Date })[]> {
+  return query(
+    ex,
+    `select id, host, pid, tags, concurrency, definitions, started_at as "startedAt", heartbeat_at as "heartbeatAt"
+     from baton.workers where $1::bigint is null or heartbeat_at > now() - $1 * interval '1 millisecond' order by started_at`,
+    [aliveWithinMs ?? null],
+  );
+}
+
+/** Fleet-wide counters (refused late results, ...). */
+export async function getStats(ex: Executor): Promise<Record<string, number>> {
+  const rows = await query<{ key: string; value: number }>(ex, `select key, value from baton.stats`);
+  return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+}
