@@ -510,7 +510,9 @@ $$;
 --     epoch, still running), and every event it consumes is still there.
 -- Otherwise nothing of that instance is written and its current snapshot is
 -- returned ('conflict'); the worker recomputes and commits again. Attempts
--- that fail the fence are refused for good ('refused') and counted.
+-- that fail the fence are refused for good ('refused') and counted, except an
+-- attempt this worker already committed ('duplicate': the retry of a commit
+-- whose reply was lost with its connection).
 --
 -- p_batch: {
 --   items:     [{wf, key, epoch, status: completed|failed|retry|rewait, output, error, delayMs, eventId}],
@@ -518,7 +520,8 @@ $$;
 --   schedule:  [rows for baton.schedule_tasks]
 -- }
 CREATE TYPE baton.commit_item AS (
-  wf text, key text, epoch bigint, status text, output jsonb, error jsonb, "delayMs" bigint, "eventId" bigint, fenced boolean
+  wf text, key text, epoch bigint, status text, output jsonb, error jsonb, "delayMs" bigint, "eventId" bigint, fenced boolean,
+  already boolean
 );
 --> statement-breakpoint
 
@@ -541,9 +544,12 @@ BEGIN
   ORDER BY w.id FOR UPDATE;
 
   -- The fence, read under the instance locks: nothing else can change these task rows until we commit.
-  SELECT coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object('fenced', EXISTS (
-           SELECT 1 FROM baton.tasks t WHERE t.workflow_id = x.wf AND t.task_key = x.key AND t.epoch = x.epoch
-             AND t.claimed_by = p_worker AND t.status = 'running'))), '[]')
+  -- `already`: this very attempt was committed before (a retry after a connection lost mid-commit).
+  SELECT coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object(
+           'fenced', EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = x.wf AND t.task_key = x.key AND t.epoch = x.epoch
+                               AND t.claimed_by = p_worker AND t.status = 'running'),
+           'already', EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = x.wf AND t.task_key = x.key AND t.epoch = x.epoch
+                                AND t.status IN ('completed', 'failed')))), '[]')
   INTO v_items
   FROM jsonb_populate_recordset(NULL::baton.commit_item, p_batch -> 'items') x;
 
@@ -557,7 +563,7 @@ BEGIN
     WHERE NOT c.fenced OR (c."eventId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId")));
   v_ok := ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad));
 
-  SELECT count(*) INTO v_refused FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE NOT c.fenced;
+  SELECT count(*) INTO v_refused FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE NOT c.fenced AND NOT c.already;
   IF v_refused > 0 THEN
     INSERT INTO baton.stats (key, value) VALUES ('refused_results', v_refused)
     ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
@@ -623,7 +629,7 @@ BEGIN
   UNION ALL
   SELECT 'conflict', w.id, NULL, w.status, w.state, w.version FROM baton.workflows w WHERE w.id = ANY (v_bad)
   UNION ALL
-  SELECT 'refused', c.wf, c.key, NULL, NULL, NULL
+  SELECT CASE WHEN c.already THEN 'duplicate' ELSE 'refused' END, c.wf, c.key, NULL, NULL, NULL
   FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE NOT c.fenced;
 END
 $$;

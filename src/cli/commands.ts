@@ -1,7 +1,9 @@
 import type { Command } from './command.ts';
 import { dbCommand, migrateCommand } from './commands/db.ts';
+import { workerCommand } from './commands/worker.ts';
 
 export const commands: Record<string, Command> = {
+  worker: workerCommand,
   migrate: migrateCommand,
   db: dbCommand,
 };

@@ -45,6 +45,9 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     options: startupOptions(options.settings),
   });
   pool.on('error', (error) => options.onError?.(error));
+  // A connection killed while checked out (pg_terminate_backend, a server restart) errors on the
+  // client itself; without a listener that would crash the process. The query in flight still fails.
+  pool.on('connect', (client) => client.on('error', (error) => options.onError?.(error)));
   return pool;
 }
 

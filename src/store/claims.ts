@@ -267,7 +267,8 @@ export interface CommitBatch {
 export type CommitResult =
   | { result: 'applied'; workflowId: string }
   | { result: 'conflict'; workflowId: string; status: WorkflowStatus; state: unknown; version: number }
-  | { result: 'refused'; workflowId: string; taskKey: string };
+  | { result: 'refused'; workflowId: string; taskKey: string }
+  | { result: 'duplicate'; workflowId: string; taskKey: string };
 
 /** The optimistic, fenced commit of a batch (see baton.commit in drizzle/). */
 export async function commitBatch(ex: Executor, workerId: string, batch: CommitBatch): Promise<CommitResult[]> {
@@ -278,7 +279,7 @@ export async function commitBatch(ex: Executor, workerId: string, batch: CommitB
   );
   return rows.map((r) => {
     if (r.result === 'applied') return { result: 'applied', workflowId: r.workflow_id };
-    if (r.result === 'refused') return { result: 'refused', workflowId: r.workflow_id, taskKey: r.task_key! };
+    if (r.result === 'refused' || r.result === 'duplicate') return { result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! };
     return { result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version };
   });
 }

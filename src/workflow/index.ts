@@ -6,3 +6,4 @@ export { parseDuration } from './duration.ts';
 export { nodeAt, joinKey, parentKey, type Node, type Shape } from './graph.ts';
 export { normalizeTags, validateId, validateName, validatePriority, MAX_ID_LENGTH } from './names.ts';
 export { definitionRecord } from './definition.ts';
+export { diff, applyPatch } from './patch.ts';

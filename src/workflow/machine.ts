@@ -38,8 +38,11 @@ import { joinKey, nodeAt, OTHERWISE, parentKey, type BranchNode, type Node } fro
 export interface ParallelFrame {
   /** Branches still running. */
   left: number;
-  /** Outputs of finished branches, by branch index. */
-  out: Record<string, unknown>;
+  /**
+   * Outputs of finished branches, by branch index, as JSON text: state holds
+   * no nulls of its own, so history can store it as merge patches.
+   */
+  out: Record<string, string>;
 }
 
 export interface MachineState {
@@ -233,13 +236,13 @@ class Run {
         const frame = this.state.par[parent];
         const branch = segment.slice(1);
         if (!frame || Object.hasOwn(frame.out, branch)) return; // a duplicate completion changes nothing
-        frame.out[branch] = output;
+        frame.out[branch] = JSON.stringify(output ?? null);
         frame.left -= 1;
         if (frame.left > 0) return;
         delete this.state.par[parent];
         this.finish(
           parent,
-          node.branches.map((_, i) => frame.out[String(i)]),
+          node.branches.map((_, i) => JSON.parse(frame.out[String(i)]!)),
         );
         return;
       }

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { createPool, batonSettings } from '../../src/db/pool.ts';
 import { trackFixturePool } from './leaks.ts';
+import { createClient, type Client } from '../../src/index.ts';
 import { registerDefinitions } from '../../src/store/index.ts';
 import { defineTask, definitionRecord, taskWorkflow, type Workflow } from '../../src/workflow/index.ts';
 
@@ -46,3 +47,11 @@ export async function until<T>(check: () => Promise<T | undefined | null | false
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A client owned by a test file: its pool is tracked as a fixture and its LISTEN connection opened up front. */
+export async function fixtureClient(url: string): Promise<Client> {
+  const client = await createClient({ connectionString: url });
+  trackFixturePool(client.pool);
+  await client.result('warm-up-the-listener').catch(() => undefined);
+  return client;
+}

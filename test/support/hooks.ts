@@ -10,6 +10,7 @@
  * no more sockets, timers, child processes or servers than before. A pool, a
  * client or a timer left open fails the test that leaked it.
  */
+import { createHook } from 'node:async_hooks';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
 import { migrate } from '../../src/db/migrate.ts';
@@ -72,6 +73,21 @@ export async function mochaGlobalTeardown(): Promise<void> {
   await embedded?.stop();
 }
 
+// BATON_LEAK_DEBUG=1 records where every timer and socket was created, to name a leak's origin.
+const origins = new Map<number, { type: string; stack: string }>();
+if (process.env.BATON_LEAK_DEBUG) {
+  createHook({
+    init(id, type) {
+      if (type === 'Timeout' || type === 'TCPWRAP' || type === 'PROCESSWRAP') origins.set(id, { type, stack: new Error().stack!.split('\n').slice(4, 12).join('\n') });
+    },
+    destroy(id) {
+      origins.delete(id);
+    },
+  }).enable();
+}
+
+let originsAtStart = new Set<number>();
+
 const WATCHED = new Set(['Timeout', 'TCPSocketWrap', 'TCPServerWrap', 'PipeWrap', 'ProcessWrap', 'PipeServerWrap', 'UDPWrap']);
 
 function resources(): Map<string, number> {
@@ -120,19 +136,30 @@ let runBaseline: Baseline = { resources: new Map(), fixtures: { sockets: 0, time
 let testBaseline: Baseline = runBaseline;
 
 export const mochaHooks = {
-  beforeAll() {
+  // Measure after an await in every hook: mocha arms its own hook timer once an async hook has
+  // returned its promise, so all four measurements then include exactly that one timer.
+  async beforeAll() {
+    await Promise.resolve();
     runBaseline = snapshot();
   },
-  beforeEach() {
+  async beforeEach() {
+    await Promise.resolve();
     testBaseline = snapshot();
+    originsAtStart = new Set(origins.keys());
   },
   async afterEach(this: Mocha.Context) {
+    await Promise.resolve();
     const leaked = await settledExcess(testBaseline);
     if (leaked.length > 0) {
+      if (process.env.BATON_LEAK_DEBUG) {
+        for (const [id, o] of origins) if (!originsAtStart.has(id)) console.error(`--- ${o.type}\n${o.stack}`);
+        console.error('baseline', testBaseline, 'now', resources(), fixtureHoldings());
+      }
       throw new Error(`test "${this.currentTest?.fullTitle()}" leaked ${leaked.join(', ')} (close every pool, client, timer and process it opens)`);
     }
   },
   async afterAll() {
+    await Promise.resolve();
     const leaked = await settledExcess(runBaseline);
     if (leaked.length > 0) throw new Error(`the test run leaked ${leaked.join(', ')} (a before() without a matching after()?)`);
   },

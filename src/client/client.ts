@@ -1,0 +1,315 @@
+/**
+ * The client: what applications use to start work and look at it.
+ *
+ * Every method checks its input first (typed errors, nothing written on bad
+ * input), then calls the store. Starts go through the SQL API function, so an
+ * instance started here is indistinguishable from one started in SQL.
+ */
+import type pg from 'pg';
+import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import { encodePayload, jsonCodec, type Codec } from '../codec.ts';
+import { Listener } from '../db/listen.ts';
+import { openBaton, type OpenedDatabase } from '../db/open.ts';
+import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError, type SerializedError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { registerDefinitions } from '../store/definitions.ts';
+import { sendEvent } from '../store/events.ts';
+import { listHistory, type HistoryEntry } from '../store/history.ts';
+import { listInstances, loadInstance, startInstance, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
+import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
+import { listTasks, type TaskRow } from '../store/tasks.ts';
+import { listWorkers } from '../store/workers.ts';
+import type { Executor, Logger, WorkflowStatus } from '../types.ts';
+import { isFinished } from '../types.ts';
+import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
+import { definitionRecord } from '../workflow/definition.ts';
+import { normalizeTags, validateId, validateName, validatePriority } from '../workflow/names.ts';
+import { isTask, type Task } from '../workflow/task.ts';
+import { stateAt, type RebuiltState } from './history.ts';
+import { toExecutor, type TransactionLike } from './tx.ts';
+
+export interface ClientOptions {
+  connectionString?: string;
+  /** Share a pool (created with batonSettings()); the client does not close it. */
+  pool?: pg.Pool;
+  config?: Partial<BatonConfig>;
+  logger?: Logger;
+  codec?: Codec;
+}
+
+export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
+
+export interface StartOptions {
+  /** Caller-chosen instance id (1-255 characters, no control characters); generated when omitted. */
+  id?: string;
+  /** Lower runs first; overrides each task's default. */
+  priority?: number;
+  /** Tags every task of this instance requires, on top of its own. */
+  tags?: string[];
+  /** When the id is taken: fail (ConflictError, default), useExisting, or terminateExisting (cancel it, start anew). */
+  onConflict?: OnConflict;
+  /** Do not start before this time. */
+  runAt?: Date;
+  /** Start inside the caller's transaction: a pg client, or a Drizzle transaction. */
+  tx?: TransactionLike;
+}
+
+export interface Started<O> {
+  id: string;
+  /** False when onConflict 'useExisting' returned an instance that already existed. */
+  created: boolean;
+  /** Wait for this instance's end (see Client.result). */
+  result(options?: { timeoutMs?: number }): Promise<O>;
+}
+
+export interface InstanceView extends InstanceRow {
+  tasks: TaskRow[];
+  /** Set when no live worker has the definition this instance was started with. */
+  waitingForDefinition: string | null;
+}
+
+const ON_CONFLICT: readonly OnConflict[] = ['fail', 'useExisting', 'terminateExisting'];
+
+export class Client {
+  private readonly codec: Codec;
+  private readonly registered = new Set<string>();
+  private listener: Listener | undefined;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private closing: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly db: OpenedDatabase,
+    readonly config: BatonConfig,
+    private readonly log: Logger,
+    codec: Codec,
+  ) {
+    this.codec = codec;
+  }
+
+  /** The pool this client uses (for transactions of your own that call the store). */
+  get pool(): pg.Pool {
+    return this.db.pool;
+  }
+
+  private checkStart(options: StartOptions): void {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options must be an object');
+    if (options.id !== undefined) validateId(options.id);
+    if (options.priority !== undefined) validatePriority(options.priority);
+    if (options.tags !== undefined) normalizeTags(options.tags);
+    if (options.onConflict !== undefined && !ON_CONFLICT.includes(options.onConflict)) {
+      throw new ValidationError(`onConflict must be one of ${ON_CONFLICT.join(', ')} (got ${JSON.stringify(options.onConflict)})`);
+    }
+    if (options.runAt !== undefined && (!(options.runAt instanceof Date) || Number.isNaN(options.runAt.getTime()))) {
+      throw new ValidationError('runAt must be a valid Date');
+    }
+  }
+
+  private async ensureRegistered(workflow: Workflow): Promise<void> {
+    const missing = withDescendants([workflow]).filter((w) => !this.registered.has(w.hash));
+    if (missing.length === 0) return;
+    await registerDefinitions(this.db.pool, missing.map(definitionRecord));
+    for (const w of missing) this.registered.add(w.hash);
+  }
+
+  private async startAny<O>(
+    kind: 'workflow' | 'task',
+    target: Workflow | string,
+    input: unknown,
+    options: StartOptions,
+  ): Promise<Started<O>> {
+    this.checkStart(options);
+    const name = typeof target === 'string' ? validateName(kind, target) : target.name;
+    const encoded = encodePayload(this.codec, input, 'input', this.config.maxPayloadBytes);
+    const ex: Executor = options.tx ? toExecutor(options.tx) : this.db.pool;
+    if (typeof target !== 'string') await this.ensureRegistered(target);
+    const { id, created } = await startInstance(ex, {
+      name,
+      kind,
+      input: encoded,
+      id: options.id ?? null,
+      priority: options.priority ?? null,
+      tags: normalizeTags(options.tags ?? []),
+      onConflict: options.onConflict ?? 'fail',
+      hash: typeof target === 'string' ? null : target.hash,
+      runAt: options.runAt ?? null,
+    });
+    return { id, created, result: (o) => this.result<O>(id, o) };
+  }
+
+  /** Start an instance of a workflow (the definition, or a registered name). */
+  start<I, O>(workflow: Workflow<I, O>, input: I, options?: StartOptions): Promise<Started<O>>;
+  start(workflow: string, input?: unknown, options?: StartOptions): Promise<Started<unknown>>;
+  start(workflow: Workflow | string, input: unknown = null, options: StartOptions = {}): Promise<Started<unknown>> {
+    if (typeof workflow !== 'string' && !isWorkflow(workflow)) {
+      return Promise.reject(new ValidationError('start() takes a built workflow or the name of a registered one'));
+    }
+    return this.startAny('workflow', workflow, input, options);
+  }
+
+  /** Enqueue a one-task job (the task, or the name of a task a worker registered). */
+  enqueue<I, O>(task: Task<I, O>, input: I, options?: StartOptions): Promise<Started<O>>;
+  enqueue(task: string, input?: unknown, options?: StartOptions): Promise<Started<unknown>>;
+  enqueue(task: Task | string, input: unknown = null, options: StartOptions = {}): Promise<Started<unknown>> {
+    if (typeof task !== 'string' && !isTask(task)) return Promise.reject(new ValidationError('enqueue() takes a task or the name of a registered one'));
+    return this.startAny('task', typeof task === 'string' ? task : taskWorkflow(task), input, options);
+  }
+
+  /** Cancel an instance and its running children; running tasks see their AbortSignal fire. Returns the status it had. */
+  async cancel(id: string, options: { reason?: string; requestedBy?: string } = {}): Promise<WorkflowStatus> {
+    validateId(id);
+    return checkAndCancel(this.db.pool, id, { reason: options.reason ?? null, requestedBy: options.requestedBy ?? null });
+  }
+
+  /** Pause: running tasks finish, nothing else of the instance is claimed until resume. */
+  async pause(id: string, options: { requestedBy?: string } = {}): Promise<WorkflowStatus> {
+    validateId(id);
+    return checkAndPause(this.db.pool, id, options.requestedBy ?? null);
+  }
+
+  async resume(id: string): Promise<WorkflowStatus> {
+    validateId(id);
+    return unpause(this.db.pool, id);
+  }
+
+  /** Send an event; buffered (FIFO per name) until a waitForEvent step takes it. Returns the event id. */
+  async sendEvent(id: string, name: string, payload: unknown = null): Promise<number> {
+    validateId(id);
+    validateName('event', name);
+    const encoded = encodePayload(this.codec, payload, 'event payload', this.config.maxPayloadBytes);
+    return sendEvent(this.db.pool, id, name, encoded);
+  }
+
+  /** Status, metadata and every task's state, attempts and last error; null when there is no such instance. */
+  async get(id: string): Promise<InstanceView | null> {
+    validateId(id);
+    const row = await loadInstance(this.db.pool, id);
+    if (!row) return null;
+    const tasks = await listTasks(this.db.pool, id);
+    let waitingForDefinition: string | null = null;
+    if (!isFinished(row.status)) {
+      const live = await listWorkers(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
+      if (!live.some((w) => w.definitions.includes(row.definitionHash))) waitingForDefinition = `${row.name}@${row.definitionHash}`;
+    }
+    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition };
+  }
+
+  private decode(value: unknown): unknown {
+    return value === null || value === undefined ? value : this.codec.decode(value as never);
+  }
+
+  /** Newest first, keyset pagination: pass `next` back as `cursor`. */
+  async list(filter: ListFilter = {}): Promise<Page<InstanceSummary>> {
+    if (filter.limit !== undefined && (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 1000)) {
+      throw new ValidationError(`limit must be a whole number from 1 to 1000 (got ${filter.limit})`);
+    }
+    return listInstances(this.db.pool, filter);
+  }
+
+  /** Every checkpoint, oldest first. */
+  async history(id: string): Promise<HistoryEntry[]> {
+    validateId(id);
+    const rows = await listHistory(this.db.pool, id);
+    if (rows.length === 0 && !(await loadInstance(this.db.pool, id))) throw new NotFoundError(`no workflow instance "${id}"`);
+    return rows;
+  }
+
+  /** The instance's status and control state as of a version (rebuilt from history). */
+  async stateAt(id: string, version?: number): Promise<RebuiltState> {
+    return stateAt(await this.history(id), version);
+  }
+
+  /**
+   * Wait for the instance to end: its output when it completed; a
+   * WorkflowFailedError when it failed or was cancelled; a TimeoutError when
+   * `timeoutMs` passes first. Woken by NOTIFY baton_done, not by polling.
+   */
+  async result<O = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<O> {
+    validateId(id);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+      throw new ValidationError(`timeoutMs must be a non-negative number (got ${timeoutMs})`);
+    }
+    await this.listen();
+    let wakeUp: () => void = () => undefined;
+    let wakeups = 0;
+    const onWake = () => {
+      wakeups += 1;
+      wakeUp();
+    };
+    let set = this.waiters.get(id);
+    if (!set) this.waiters.set(id, (set = new Set()));
+    set.add(onWake);
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        const seen = wakeups;
+        const row = await loadInstance(this.db.pool, id);
+        if (!row) throw new NotFoundError(`no workflow instance "${id}"`);
+        if (row.status === 'completed') return this.decode(row.output) as O;
+        if (row.status === 'failed' || row.status === 'cancelled') {
+          throw new WorkflowFailedError(id, row.error as SerializedError | null, row.status);
+        }
+        if (wakeups !== seen) continue;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(`workflow ${id} is still ${row.status} after ${timeoutMs} ms`, { workflowId: id, status: row.status });
+        // Without a LISTEN connection (a shared pool and no URL), look again every half second.
+        const wait = this.listener ? left : Math.min(left, 500);
+        await new Promise<void>((resolve) => {
+          const timer = Number.isFinite(wait) ? setTimeout(resolve, wait) : undefined;
+          wakeUp = () => {
+            if (timer) clearTimeout(timer);
+            wakeUp = () => undefined;
+            resolve();
+          };
+          if (wakeups !== seen) wakeUp();
+        });
+      }
+    } finally {
+      set.delete(onWake);
+      if (set.size === 0) this.waiters.delete(id);
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.listener || !this.db.url) return;
+    this.listener = new Listener({
+      url: this.db.url,
+      channels: ['baton_done'],
+      applicationName: 'baton:client',
+      onNotify: (_channel, payload) => {
+        if (payload === '*') for (const set of this.waiters.values()) set.forEach((w) => w());
+        else for (const id of payload.split(',')) this.waiters.get(id)?.forEach((w) => w());
+      },
+      // Notifications sent while disconnected are lost: look again.
+      onReconnect: () => this.waiters.forEach((set) => set.forEach((w) => w())),
+      onError: (error) => this.log.warn({ err: error }, 'LISTEN connection lost; reconnecting'),
+    });
+    await this.listener.start();
+  }
+
+  /** Close the pool (if this client opened it), the LISTEN connection, and the embedded server if this process started it. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const set of this.waiters.values()) set.forEach((w) => w());
+      await this.listener?.stop();
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** Connect (DATABASE_URL, or the embedded server), migrate, and return a client. */
+export async function createClient(options: ClientOptions = {}): Promise<Client> {
+  const config = loadConfig(process.env, options.config);
+  const log = options.logger ?? createLogger({ level: config.logLevel });
+  const db = await openBaton({
+    config,
+    connectionString: options.connectionString,
+    pool: options.pool,
+    applicationName: 'baton:client',
+    log: (m) => log.debug(m),
+    onPoolError: (error) => log.warn({ err: error }, 'a database connection was lost'),
+  });
+  return new Client(db, config, log, options.codec ?? jsonCodec);
+}

@@ -1,0 +1,42 @@
+/**
+ * Transactional start: run Baton's statements on the caller's transaction, so
+ * the instance exists only if that transaction commits. Accepts a pg client
+ * (PoolClient or Client, in a transaction the caller opened) or a Drizzle
+ * transaction (node-postgres driver).
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import { ValidationError } from '../errors.ts';
+import type { Executor } from '../types.ts';
+
+export interface DrizzleTransactionLike {
+  execute(query: SQL): Promise<{ rows: Record<string, unknown>[]; rowCount?: number | null }>;
+}
+
+export type TransactionLike = Executor | DrizzleTransactionLike;
+
+/** `$1`-style text and values as a Drizzle SQL object (every value a bound parameter). */
+function toDrizzleSql(text: string, values: unknown[] = []): SQL {
+  const chunks: SQL[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/\$(\d+)/g)) {
+    chunks.push(sql.raw(text.slice(last, m.index)));
+    chunks.push(sql`${values[Number(m[1]) - 1]}`);
+    last = m.index! + m[0].length;
+  }
+  chunks.push(sql.raw(text.slice(last)));
+  return sql.join(chunks);
+}
+
+export function toExecutor(tx: TransactionLike): Executor {
+  if (tx && typeof (tx as Executor).query === 'function') return tx as Executor;
+  if (tx && typeof (tx as DrizzleTransactionLike).execute === 'function') {
+    const d = tx as DrizzleTransactionLike;
+    return {
+      async query(text: string, values?: unknown[]) {
+        const result = await d.execute(toDrizzleSql(text, values));
+        return { rows: result.rows as never[], rowCount: result.rowCount ?? result.rows.length };
+      },
+    };
+  }
+  throw new ValidationError('tx must be a pg client or a Drizzle transaction');
+}

@@ -1,0 +1,61 @@
+/**
+ * Open Baton's database for a client or a worker: resolve it (URL, a given
+ * pool, or the embedded server), migrate under the advisory lock, and build a
+ * pool whose sessions carry Baton's settings. `close()` ends what was opened
+ * here (the pool, the embedded server if this process started it), never a
+ * pool the caller passed in.
+ */
+import type pg from 'pg';
+import type { BatonConfig } from '../../config/index.ts';
+import { openDatabase, type DatabaseHandle } from './connect.ts';
+import { migrate } from './migrate.ts';
+import { batonSettings, createPool } from './pool.ts';
+
+export interface OpenOptions {
+  config: BatonConfig;
+  /** Use this connection string instead of DATABASE_URL / embedded. */
+  connectionString?: string;
+  /** Use this pool (its owner closes it). Its sessions should carry batonSettings(). */
+  pool?: pg.Pool;
+  /** Run migrations (default true). */
+  migrate?: boolean;
+  applicationName: string;
+  log: (message: string) => void;
+  onPoolError?: (error: Error) => void;
+  poolSize?: number;
+}
+
+export interface OpenedDatabase {
+  pool: pg.Pool;
+  url: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
+  if (o.pool) {
+    return { pool: o.pool, url: undefined, close: async () => undefined };
+  }
+  let db: DatabaseHandle | undefined;
+  try {
+    db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log);
+    if (o.migrate !== false) await migrate(db.url);
+  } catch (error) {
+    await db?.close();
+    throw error;
+  }
+  const pool = createPool(db.url, {
+    max: o.poolSize ?? o.config.poolSize,
+    applicationName: o.applicationName,
+    settings: batonSettings(o.config),
+    onError: o.onPoolError,
+  });
+  const handle = db;
+  return {
+    pool,
+    url: db.url,
+    async close() {
+      await pool.end().catch(() => undefined);
+      await handle.close();
+    },
+  };
+}

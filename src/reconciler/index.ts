@@ -1,0 +1,148 @@
+/**
+ * The reconciler: maintenance run by graphile-worker (its own schema
+ * `graphile_worker`, on the worker's pool), once per tick across the fleet.
+ *
+ * Every worker process runs a graphile-worker runner with concurrency 1. The
+ * tick is one job, `baton_reconcile`, with a job key (at most one waiting) in
+ * a named queue (graphile-worker runs a queue's jobs one at a time). When it
+ * runs it re-adds itself for `now + interval`, so exactly one process runs
+ * each tick, whichever claims it. A tick:
+ *
+ *   - turns expired claims back into ready tasks, counting the attempt and
+ *     recording "lease lost"; a task whose leases were lost too often fails,
+ *     with its instance (a task that kills its worker must not loop forever);
+ *   - fires due timers: sleeps, retry back-off, event time-outs;
+ *   - wakes a waitForEvent step whose event is buffered (a safety net);
+ *   - records itself in baton.reconciler_ticks.
+ *
+ * Retention runs from graphile-worker's cron (fleet-safe, every 5 minutes).
+ *
+ * graphile-worker 0.17 keeps a job locked for 4 hours when the process
+ * running it dies. A watchdog in every process force-unlocks a
+ * `baton_reconcile` job that has been locked far longer than any tick takes,
+ * so a killed worker cannot stop the ticks.
+ */
+import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
+import type pg from 'pg';
+import { listTicks, promoteDue, prune, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
+import type { Logger } from '../types.ts';
+
+export const RECONCILE_TASK = 'baton_reconcile';
+export const PRUNE_TASK = 'baton_prune';
+const QUEUE = 'baton_reconciler';
+
+export interface ReconcilerOptions {
+  pool: pg.Pool;
+  workerId: string;
+  intervalMs: number;
+  maxLeaseLosses: number;
+  retentionMs: number;
+  log: Logger;
+  /** A tick that runs longer than this is considered dead and its lock broken. */
+  stuckAfterMs?: number;
+}
+
+export interface Reconciler {
+  stop(): Promise<void>;
+}
+
+function graphileLogger(log: Logger): GraphileLogger {
+  return new GraphileLogger(() => (level, message, meta) => {
+    const fields = { component: 'graphile-worker', ...(meta ?? {}) };
+    if (level === 'error') log.error(fields, message);
+    else if (level === 'warning') log.warn(fields, message);
+    else log.debug(fields, message);
+  });
+}
+
+/** One tick of maintenance; exported for tests and `baton check`. */
+export async function reconcileOnce(pool: pg.Pool, o: { workerId: string; maxLeaseLosses: number }): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number }> {
+  const startedAt = new Date();
+  const { reclaimed, failed } = await reclaimExpired(pool, o.maxLeaseLosses);
+  const promoted = await promoteDue(pool);
+  const woken = await wakeBufferedEvents(pool);
+  await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken, pruned: 0 });
+  return { reclaimed, failed, promoted, woken };
+}
+
+export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
+  const log = o.log.child({ component: 'reconciler' });
+  const stuckAfterMs = o.stuckAfterMs ?? Math.max(30_000, o.intervalMs * 20);
+  let stopped = false;
+
+  const reschedule = async (helpers: { addJob: (id: string, payload: unknown, spec: object) => Promise<unknown> }) => {
+    await helpers.addJob(RECONCILE_TASK, {}, {
+      jobKey: RECONCILE_TASK,
+      jobKeyMode: 'replace',
+      queueName: QUEUE,
+      runAt: new Date(Date.now() + o.intervalMs),
+      maxAttempts: 1000,
+    });
+  };
+
+  // Never throws: a failed job would be retried by graphile-worker beside the next scheduled tick.
+  const reconcile: GraphileTask = async (_payload, helpers) => {
+    try {
+      const r = await reconcileOnce(o.pool, o);
+      if (r.reclaimed || r.failed) log.info(r, 'reclaimed expired claims');
+    } catch (error) {
+      log.warn({ err: error }, 'a reconciler tick failed; the next one will try again');
+    }
+    if (stopped) return;
+    try {
+      await reschedule(helpers);
+    } catch (error) {
+      log.warn({ err: error }, 'could not schedule the next reconciler tick; the watchdog will');
+    }
+  };
+
+  const pruneTask: GraphileTask = async () => {
+    let total = 0;
+    try {
+      for (let n = -1; n !== 0 && !stopped; ) {
+        n = await prune(o.pool, o.retentionMs, 1000);
+        total += n;
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'pruning failed; it runs again in 5 minutes');
+    }
+    if (total) log.info({ pruned: total }, 'pruned finished instances past retention');
+  };
+
+  const runner: Runner = await run({
+    pgPool: o.pool,
+    concurrency: 1,
+    noHandleSignals: true,
+    pollInterval: Math.max(100, Math.floor(o.intervalMs / 2)),
+    taskList: { [RECONCILE_TASK]: reconcile, [PRUNE_TASK]: pruneTask },
+    crontab: `*/5 * * * * ${PRUNE_TASK} ?max=1&jobKey=${PRUNE_TASK}`,
+    logger: graphileLogger(log),
+  });
+  // Make sure a tick is scheduled (keeps an existing one's time).
+  await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'preserve_run_at', queueName: QUEUE, maxAttempts: 1000 });
+
+  const watchdog = setInterval(() => {
+    void (async () => {
+      const since = new Date(Date.now() - stuckAfterMs);
+      if ((await listTicks(o.pool, since)).length > 0) return;
+      const { rows } = await o.pool.query<{ locked_by: string }>(
+        `select j.locked_by from graphile_worker._private_jobs j
+         join graphile_worker._private_tasks t on t.id = j.task_id
+         where t.identifier = $1 and j.locked_at < now() - $2 * interval '1 millisecond'`,
+        [RECONCILE_TASK, stuckAfterMs],
+      );
+      if (rows.length === 0) return;
+      await o.pool.query('select graphile_worker.force_unlock_workers($1::text[])', [rows.map((r) => r.locked_by)]);
+      await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'replace', queueName: QUEUE, maxAttempts: 1000 });
+      log.warn({ lockedBy: rows.map((r) => r.locked_by) }, 'broke the lock of a reconciler tick whose process stopped');
+    })().catch((error) => log.debug({ err: error }, 'reconciler watchdog check failed'));
+  }, Math.max(1_000, Math.floor(stuckAfterMs / 3)));
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(watchdog);
+      await runner.stop();
+    },
+  };
+}

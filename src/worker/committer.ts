@@ -1,0 +1,146 @@
+/**
+ * Batches finished attempts and commits them (DESIGN.md: "batch completions
+ * across tasks, a few ms window").
+ *
+ *   add() ──> pending ──(window elapsed or batch full)──> flush:
+ *     plan with the machine ──> baton.commit ──> applied    -> settled
+ *                                            ├─> refused    -> settled (counted by the database)
+ *                                            ├─> duplicate  -> settled (our earlier commit landed)
+ *                                            └─> conflict   -> plan again from the fresh snapshot
+ *
+ * A database error leaves the attempts pending: they are committed again
+ * after a back-off, their leases still renewed. A connection lost mid-commit
+ * is safe: the retry either commits or finds the attempt already committed.
+ */
+import type pg from 'pg';
+import { commitBatch } from '../store/claims.ts';
+import type { Logger } from '../types.ts';
+import { planBatch, type Finished, type InstanceSnapshot } from './plan.ts';
+
+export type Settlement = 'applied' | 'refused' | 'duplicate';
+
+export interface CommitterOptions {
+  pool: pg.Pool;
+  workerId: string;
+  windowMs: number;
+  maxBatch: number;
+  /** Commits in flight at once. */
+  maxInFlight: number;
+  log: Logger;
+  onSettled(f: Finished, how: Settlement, finishedStatus?: string): void;
+  onError(error: unknown): void;
+}
+
+const MAX_CONFLICT_ROUNDS = 50;
+
+export class Committer {
+  private pending: Finished[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private readonly flushes = new Set<Promise<void>>();
+  private failures = 0;
+  private closed = false;
+
+  constructor(private readonly o: CommitterOptions) {}
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  add(f: Finished): void {
+    this.pending.push(f);
+    if (this.pending.length >= this.o.maxBatch) this.kick(0);
+    else this.kick(this.o.windowMs);
+  }
+
+  private kick(delay: number): void {
+    if (this.inFlight >= this.o.maxInFlight || this.pending.length === 0) return;
+    if (delay === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.startFlush();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.startFlush();
+    }, delay);
+  }
+
+  private startFlush(): void {
+    if (this.inFlight >= this.o.maxInFlight || this.pending.length === 0) return;
+    const batch = this.pending.splice(0, this.o.maxBatch);
+    this.inFlight += 1;
+    const p = this.commit(batch).finally(() => {
+      this.inFlight -= 1;
+      this.flushes.delete(p);
+      if (this.pending.length >= this.o.maxBatch || (this.pending.length > 0 && this.closed)) this.kick(0);
+      else if (this.pending.length > 0) this.kick(this.failures > 0 ? this.backoff() : this.o.windowMs);
+    });
+    this.flushes.add(p);
+  }
+
+  private backoff(): number {
+    return Math.min(5_000, 50 * 2 ** Math.min(this.failures, 7)) * (0.5 + Math.random() / 2);
+  }
+
+  private async commit(batch: Finished[]): Promise<void> {
+    let work = batch;
+    const known = new Map<string, InstanceSnapshot>();
+    for (let round = 0; work.length > 0; round++) {
+      if (round === MAX_CONFLICT_ROUNDS) {
+        this.o.log.warn({ instances: [...new Set(work.map((f) => f.held.task.workflowId))] }, 'commit kept conflicting; trying again later');
+        this.pending.push(...work);
+        return;
+      }
+      const plan = planBatch(this.o.workerId, work, known);
+      let results;
+      try {
+        results = await commitBatch(this.o.pool, this.o.workerId, plan);
+        this.failures = 0;
+      } catch (error) {
+        this.failures += 1;
+        this.o.onError(error);
+        this.pending.push(...work);
+        return;
+      }
+      const finishing = new Map(plan.instances.filter((i) => i.finished).map((i) => [i.id, i.status]));
+      const applied = new Set<string>();
+      const gone = new Map<string, Settlement>();
+      for (const r of results) {
+        if (r.result === 'applied') applied.add(r.workflowId);
+        else if (r.result === 'refused' || r.result === 'duplicate') gone.set(`${r.workflowId}\u0000${r.taskKey}`, r.result);
+        else known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
+      }
+      const next: Finished[] = [];
+      for (const f of work) {
+        const id = f.held.task.workflowId;
+        const how = gone.get(`${id}\u0000${f.held.task.taskKey}`);
+        if (how) this.o.onSettled(f, how);
+        else if (applied.has(id)) this.o.onSettled(f, 'applied', finishing.get(id));
+        else next.push(f);
+      }
+      work = next;
+    }
+  }
+
+  /** Commit everything pending now and wait for every commit in flight. */
+  async drain(deadline = Infinity): Promise<void> {
+    this.closed = true;
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, Math.min(ms, deadline - Date.now()))));
+    while ((this.pending.length > 0 || this.flushes.size > 0) && Date.now() < deadline) {
+      if (this.flushes.size === 0) {
+        if (this.failures > 0) await wait(this.backoff());
+        this.kick(0);
+      }
+      await Promise.race([Promise.allSettled([...this.flushes]), wait(deadline - Date.now())]);
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Attempts still waiting to be committed (given up at a forced stop). */
+  takePending(): Finished[] {
+    return this.pending.splice(0);
+  }
+}

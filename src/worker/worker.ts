@@ -1,0 +1,550 @@
+/**
+ * The worker: one process's pool of task slots.
+ *
+ *   claim (one round trip, up to free slots + prefetch) ──> buffer ──> slot (p-limit) ──> run
+ *     ^ NOTIFY baton_ready / poll / a slot frees                              │
+ *     │                                                                      v
+ *   renew all claims every ttl/3 (one statement)                 commit in batches (committer)
+ *
+ * Life cycle (a designed state machine, as in graphile-worker):
+ *
+ *   starting ──> running ──stop()/SIGINT/SIGTERM──> stopping ──> stopped
+ *                                │ second signal / stop({ force: true })
+ *                                └──────────────> forcing ─────┘
+ *
+ * stopping: claim nothing more; release buffered claims at once (attempt not
+ * counted); let running tasks finish for `shutdownGraceMs`; then abort them
+ * and release their claims so other workers take them at once; commit what
+ * finished; deregister; close. forcing: abort everything now, release what
+ * can be released, close.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type pg from 'pg';
+import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import { jsonCodec, type Codec } from '../codec.ts';
+import { Listener } from '../db/listen.ts';
+import { openBaton, type OpenedDatabase } from '../db/open.ts';
+import { redactUrl } from '../db/pool.ts';
+import { BatonError, CancelledError, LeaseLostError, ValidationError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { startReconciler, type Reconciler } from '../reconciler/index.ts';
+import { claimTasks, releaseClaims, renewClaims, saveProgress, type ClaimedTask } from '../store/claims.ts';
+import { registerDefinitions } from '../store/definitions.ts';
+import { deregisterWorker, registerWorker } from '../store/workers.ts';
+import type { Logger } from '../types.ts';
+import type { Workflow } from '../workflow/builder.ts';
+import { definitionRecord } from '../workflow/definition.ts';
+import { normalizeTags } from '../workflow/names.ts';
+import type { Task } from '../workflow/task.ts';
+import { Committer, type Settlement } from './committer.ts';
+import { WorkerEmitter } from './emitter.ts';
+import { heldId, type Held, type Outcome } from './held.ts';
+import type { Finished } from './plan.ts';
+import { buildRegistry } from './registry.ts';
+import { runSystemStep, runTask, type RunnerDeps } from './runner.ts';
+
+export interface WorkerOptions {
+  /** Workflows this process runs (their child workflows are included). */
+  workflows?: Workflow[];
+  /** Standalone tasks this process runs as one-task jobs (`client.enqueue`). */
+  tasks?: Task[];
+  concurrency?: number;
+  /** Tasks claimed ahead of free slots. */
+  prefetch?: number;
+  tags?: string[];
+  /** Instead of DATABASE_URL (or the embedded server). */
+  connectionString?: string;
+  /** Share a pool (created with batonSettings()); the worker does not close it. */
+  pool?: pg.Pool;
+  /** Overrides of the configuration read from the environment. */
+  config?: Partial<BatonConfig>;
+  logger?: Logger;
+  codec?: Codec;
+  /** Install SIGINT/SIGTERM handlers: first signal stops gracefully, the second forces. */
+  handleSignals?: boolean;
+  /** Run the reconciler (graphile-worker) in this process (default true). */
+  reconciler?: boolean;
+  workerId?: string;
+}
+
+export interface WorkerStats {
+  running: number;
+  buffered: number;
+  committing: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  refused: number;
+  lost: number;
+  /** Handlers that timed out and have not settled since (they ignored their AbortSignal). */
+  runaway: number;
+}
+
+type Phase = 'starting' | 'running' | 'stopping' | 'forcing' | 'stopped';
+
+const MAX_CLAIM = 500;
+
+export class Worker {
+  readonly id: string;
+  readonly events: WorkerEmitter;
+  private phase: Phase = 'starting';
+  private readonly log: Logger;
+  private readonly config: BatonConfig;
+  private readonly defs: Map<string, Workflow>;
+  private readonly hashes: string[];
+  private readonly tags: string[];
+  private readonly codec: Codec;
+  private readonly limit: LimitFunction;
+  private readonly held = new Map<string, Held>();
+  private readonly counters = { completed: 0, failed: 0, retried: 0, refused: 0, lost: 0, runaway: 0 };
+  private db!: OpenedDatabase;
+  private listener: Listener | undefined;
+  private reconciler: Reconciler | undefined;
+  private committer!: Committer;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private fetchLoop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private wakeRequested = false;
+  private stopping: Promise<void> | undefined;
+  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private readonly runnerDeps: RunnerDeps;
+  private resolveClosed!: () => void;
+  /** Resolves when the worker has stopped (by stop() or a signal). */
+  readonly closed: Promise<void> = new Promise((resolve) => (this.resolveClosed = resolve));
+
+  constructor(private readonly options: WorkerOptions) {
+    this.config = loadConfig(process.env, {
+      ...options.config,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    });
+    if (!Number.isInteger(this.config.concurrency) || this.config.concurrency < 1) {
+      throw new ValidationError(`concurrency must be a whole number >= 1 (got ${this.config.concurrency})`);
+    }
+    if (!Number.isInteger(this.config.prefetch) || this.config.prefetch < 0) {
+      throw new ValidationError(`prefetch must be a whole number >= 0 (got ${this.config.prefetch})`);
+    }
+    this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
+    this.events = new WorkerEmitter(this.log);
+    this.defs = buildRegistry(options.workflows, options.tasks);
+    this.hashes = [...this.defs.keys()];
+    this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
+    this.codec = options.codec ?? jsonCodec;
+    this.limit = pLimit(this.config.concurrency);
+    this.runnerDeps = this.makeRunnerDeps();
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    const c = this.config;
+    this.db = await openBaton({
+      config: c,
+      connectionString: this.options.connectionString,
+      pool: this.options.pool,
+      applicationName: `baton:worker`,
+      log: (m) => this.log.info(m),
+      onPoolError: (error) => this.log.warn({ err: error }, 'a database connection was lost; reconnecting'),
+    });
+    try {
+      await registerDefinitions(this.db.pool, [...this.defs.values()].map(definitionRecord));
+      await registerWorker(this.db.pool, {
+        id: this.id,
+        host: os.hostname(),
+        pid: process.pid,
+        tags: this.tags,
+        concurrency: c.concurrency,
+        definitions: this.hashes,
+      });
+      this.committer = new Committer({
+        pool: this.db.pool,
+        workerId: this.id,
+        windowMs: c.completionBatchMs,
+        maxBatch: 500,
+        maxInFlight: 2,
+        log: this.log,
+        onSettled: (f, how, status) => this.settled(f, how, status),
+        onError: (error) => this.internalError('commit', error),
+      });
+      if (this.db.url) {
+        this.listener = new Listener({
+          url: this.db.url,
+          channels: ['baton_ready', 'baton_cancel'],
+          onNotify: (channel, payload) => this.notified(channel, payload),
+          onReconnect: () => this.requestFetch(),
+          onError: (error) => this.log.warn({ err: error }, 'LISTEN connection lost; polling until it is back'),
+        });
+        await this.listener.start();
+      }
+      if (this.options.reconciler !== false) {
+        this.reconciler = await startReconciler({
+          pool: this.db.pool,
+          workerId: this.id,
+          intervalMs: c.reconcileIntervalMs,
+          maxLeaseLosses: c.maxLeaseLosses,
+          retentionMs: c.retentionMs,
+          log: this.log,
+        });
+      }
+    } catch (error) {
+      this.log.debug({ err: error }, 'worker start failed');
+      await this.reconciler?.stop().catch(() => undefined);
+      await this.listener?.stop();
+      await this.db.close();
+      throw error;
+    }
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(c.claimTtlMs / 3)));
+    this.progressTimer = setInterval(() => void this.flushProgress(), 500);
+    if (this.options.handleSignals) this.installSignalHandlers();
+    this.phase = 'running';
+    this.fetchLoop = this.loop();
+    this.log.info(
+      {
+        concurrency: c.concurrency,
+        prefetch: c.prefetch,
+        tags: this.tags,
+        definitions: [...this.defs.values()].map((d) => `${d.name}@${d.hash.slice(0, 8)}`),
+        database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
+      },
+      'worker started',
+    );
+    this.events.emit('worker:start', { workerId: this.id });
+  }
+
+  get pool(): pg.Pool {
+    return this.db.pool;
+  }
+
+  stats(): WorkerStats {
+    let committing = 0;
+    for (const h of this.held.values()) if (h.phase === 'committing') committing++;
+    return { running: this.limit.activeCount, buffered: this.limit.pendingCount, committing, ...this.counters };
+  }
+
+  // ---- claiming -----------------------------------------------------------
+
+  private requestFetch(): void {
+    this.wakeRequested = true;
+    this.wake?.();
+  }
+
+  private notified(channel: string, payload: string): void {
+    if (channel === 'baton_ready') this.requestFetch();
+    else if (channel === 'baton_cancel') {
+      const ids = new Set(payload.split(','));
+      for (const h of this.held.values()) if (ids.has(h.task.workflowId)) this.lose(h, 'cancelled');
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const c = this.config;
+    const capacity = c.concurrency + c.prefetch;
+    let failures = 0;
+    while (this.phase === 'running') {
+      const inHand = this.limit.activeCount + this.limit.pendingCount;
+      const want = Math.min(capacity - inHand, MAX_CLAIM);
+      // Batch claims while the buffer still holds work; claim at once when slots would idle.
+      const threshold = this.limit.pendingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
+      const backlogged = this.committer.size > capacity * 4;
+      let full = false;
+      let claimedNow = false;
+      if (want >= threshold && !backlogged) {
+        claimedNow = true;
+        this.wakeRequested = false;
+        try {
+          const claimed = await claimTasks(this.db.pool, { workerId: this.id, limit: want, tags: this.tags, hashes: this.hashes, ttlMs: c.claimTtlMs });
+          failures = 0;
+          if (claimed.length > 0) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
+          for (const task of claimed) this.dispatch(task);
+          full = claimed.length === want;
+        } catch (error) {
+          failures += 1;
+          this.internalError('claim', error);
+          await this.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+          continue;
+        }
+      }
+      if (this.phase !== 'running') break;
+      // Claim again at once only after a claim that may have left work behind; otherwise wait
+      // (a freed slot, a notification or the poll wakes us). Never loop without awaiting.
+      if (claimedNow && (full || this.wakeRequested)) continue;
+      await this.sleep(c.pollIntervalMs);
+    }
+  }
+
+  /** Wait until woken (notify, freed slot, stop) or the time is up. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+
+  private dispatch(task: ClaimedTask): void {
+    const def = this.defs.get(task.definitionHash)!;
+    const held: Held = {
+      id: heldId(task.workflowId, task.taskKey),
+      task,
+      def,
+      abort: new AbortController(),
+      phase: 'buffered',
+      lost: null,
+      expiresAt: Date.now() + this.config.claimTtlMs,
+    };
+    this.held.set(held.id, held);
+    // Claimed while stopping: leave it buffered; shutdown releases it.
+    if (this.phase !== 'running') return;
+    if (task.kind !== 'task') {
+      this.finish(held, runSystemStep(held, this.runnerDeps));
+      return;
+    }
+    void this.limit(async () => {
+      if (held.lost || !this.held.has(held.id)) return;
+      held.phase = 'running';
+      held.startedAt = Date.now();
+      const outcome = await runTask(held, this.runnerDeps);
+      this.finish(held, outcome);
+    });
+  }
+
+  private makeRunnerDeps(): RunnerDeps {
+    return {
+    codec: this.codec,
+    maxPayloadBytes: this.config.maxPayloadBytes,
+    log: this.log,
+    now: () => Date.now(),
+    random: () => Math.random(),
+    onStart: (held) => this.events.emit('task:start', this.info(held)),
+    onTimeout: (held, timeoutMs, settled) => {
+      this.counters.runaway += 1;
+      let done = false;
+      void settled.then(() => {
+        done = true;
+        this.counters.runaway -= 1;
+      });
+      this.log.warn(
+        { workflowId: held.task.workflowId, taskKey: held.task.taskKey, task: held.task.name, timeoutMs },
+        'task timed out; its slot is freed. If its handler ignores the AbortSignal it keeps running in the background',
+      );
+      setImmediate(() => this.events.emit('task:timeout', { ...this.info(held), timeoutMs, settled: done }));
+    },
+    };
+  }
+
+  private info(held: Held) {
+    return { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
+  }
+
+  private finish(held: Held, outcome: Outcome): void {
+    if (this.held.get(held.id) !== held || held.lost === 'shutdown') return;
+    held.phase = 'committing';
+    this.committer.add({ held, outcome });
+    this.wakeIfRoom();
+  }
+
+  private wakeIfRoom(): void {
+    const capacity = this.config.concurrency + this.config.prefetch;
+    const inHand = this.limit.activeCount + this.limit.pendingCount;
+    if (this.limit.pendingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.wake?.();
+  }
+
+  private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
+    const { held, outcome } = f;
+    if (this.held.get(held.id) === held) this.held.delete(held.id);
+    const info = this.info(held);
+    if (how === 'refused') {
+      this.counters.refused += 1;
+      this.log.warn(info, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
+      this.events.emit('task:refused', { workflowId: info.workflowId, taskKey: info.taskKey, epoch: held.task.epoch });
+    } else if (outcome.kind === 'error') {
+      if (outcome.final) this.counters.failed += 1;
+      else this.counters.retried += 1;
+      this.events.emit('task:failure', {
+        ...info,
+        error: outcome.error,
+        willRetry: !outcome.final,
+        ...(outcome.final ? {} : { delayMs: outcome.delayMs }),
+      });
+    } else if (outcome.kind !== 'rewait') {
+      this.counters.completed += 1;
+      if (held.task.kind === 'task') this.events.emit('task:success', { ...info, durationMs: Date.now() - (held.startedAt ?? Date.now()) });
+    }
+    if (finishedStatus) {
+      this.events.emit('workflow:finished', { workflowId: info.workflowId, status: finishedStatus as never });
+    }
+  }
+
+  // ---- leases -------------------------------------------------------------
+
+  private lose(held: Held, reason: 'lease' | 'cancelled'): void {
+    if (held.lost) return;
+    held.lost = reason;
+    this.counters.lost += 1;
+    this.events.emit('task:lost', { ...this.info(held), reason });
+    held.abort.abort(reason === 'cancelled' ? new CancelledError() : new LeaseLostError());
+    // Not started yet: nothing to run or commit.
+    if (held.phase === 'buffered') this.held.delete(held.id);
+  }
+
+  private async renew(): Promise<void> {
+    const now = Date.now();
+    // Runs with no claims too: the statement also records the heartbeat.
+    const claims = [...this.held.values()].filter((h) => !h.lost);
+    try {
+      const lost = await renewClaims(
+        this.db.pool,
+        this.id,
+        claims.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch })),
+        this.config.claimTtlMs,
+      );
+      const gone = new Set(lost.map((l) => heldId(l.workflowId, l.taskKey)));
+      for (const h of claims) {
+        if (gone.has(h.id)) {
+          if (this.held.get(h.id) === h && h.phase !== 'committing') this.lose(h, 'lease');
+        } else h.expiresAt = now + this.config.claimTtlMs;
+      }
+    } catch (error) {
+      this.internalError('renew', error);
+      // Could not renew: a claim whose lease ran out by our own clock is lost.
+      for (const h of claims) if (h.expiresAt < Date.now() && h.phase !== 'committing') this.lose(h, 'lease');
+    }
+  }
+
+  private async flushProgress(): Promise<void> {
+    const dirty = [...this.held.values()].filter((h) => h.progress?.dirty && !h.lost);
+    if (dirty.length === 0) return;
+    for (const h of dirty) h.progress!.dirty = false;
+    try {
+      await saveProgress(
+        this.db.pool,
+        this.id,
+        dirty.map((h) => ({
+          workflowId: h.task.workflowId,
+          taskKey: h.task.taskKey,
+          epoch: h.task.epoch,
+          percent: h.progress!.percent,
+          message: h.progress!.message,
+        })),
+      );
+    } catch (error) {
+      for (const h of dirty) h.progress!.dirty = true;
+      this.internalError('progress', error);
+    }
+  }
+
+  private internalError(during: string, error: unknown): void {
+    if (this.phase === 'stopped') return;
+    const user = error instanceof BatonError && error.userError;
+    this.log[user ? 'error' : 'warn']({ err: error, during }, `worker ${during} failed; retrying`);
+    this.events.emit('worker:error', { workerId: this.id, error, during });
+  }
+
+  // ---- shutdown -----------------------------------------------------------
+
+  private installSignalHandlers(): void {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const handler = () => {
+        if (this.phase === 'running') {
+          this.log.info({ signal }, 'stopping gracefully (send the signal again to force)');
+          void this.stop();
+        } else if (this.phase === 'stopping') {
+          this.log.warn({ signal }, 'forcing stop');
+          void this.stop({ force: true });
+        }
+      };
+      process.on(signal, handler);
+      this.signalHandlers.push([signal, handler]);
+    }
+  }
+
+  /** Stop: graceful by default (returns the stop already in flight); `force` aborts everything now. */
+  stop(options: { force?: boolean; graceMs?: number } = {}): Promise<void> {
+    if (options.force && this.phase === 'stopping') this.phase = 'forcing';
+    if (this.stopping) return this.stopping;
+    this.phase = options.force ? 'forcing' : 'stopping';
+    this.events.emit('worker:stopping', { workerId: this.id, reason: options.force ? 'forced' : 'graceful' });
+    this.stopping = this.shutdown(options.graceMs ?? this.config.shutdownGraceMs);
+    return this.stopping;
+  }
+
+  private forced(): boolean {
+    return this.phase === 'forcing';
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.wake?.();
+    await this.fetchLoop;
+    const release = async (helds: Held[], notStarted: boolean) => {
+      const live = helds.filter((h) => this.held.get(h.id) === h);
+      for (const h of live) this.held.delete(h.id);
+      if (live.length === 0) return;
+      try {
+        const n = await releaseClaims(
+          this.db.pool,
+          this.id,
+          live.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch, notStarted })),
+        );
+        for (const h of live) this.events.emit('task:released', this.info(h));
+        this.log.info({ released: n }, 'released claims for other workers');
+      } catch (error) {
+        this.internalError('release', error);
+      }
+    };
+
+    // Claimed ahead but never started: give them back now.
+    this.limit.clearQueue();
+    await release([...this.held.values()].filter((h) => h.phase === 'buffered'), true);
+
+    // Let running tasks finish, up to the grace period (or not at all when forced).
+    const deadline = Date.now() + (this.forced() ? 0 : graceMs);
+    while (this.limit.activeCount > 0 && Date.now() < deadline && !this.forced()) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const running = [...this.held.values()].filter((h) => h.phase === 'running');
+    if (running.length > 0) {
+      this.log.warn({ running: running.length }, 'aborting running tasks and releasing their claims');
+      for (const h of running) {
+        h.lost = 'shutdown';
+        h.abort.abort(new CancelledError('the worker is shutting down'));
+      }
+      await release(running, false);
+    }
+
+    // Commit what finished (briefly when forced).
+    await this.committer.drain(Date.now() + (this.forced() ? 2_000 : Math.max(5_000, graceMs)));
+    const unsent = this.committer.takePending();
+    if (unsent.length > 0) {
+      this.log.warn({ unsent: unsent.length }, 'could not commit some results; their leases will expire and the tasks run again');
+    }
+
+    clearInterval(this.renewTimer);
+    clearInterval(this.progressTimer);
+    await this.flushProgress().catch(() => undefined);
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    await this.reconciler?.stop().catch((error) => this.log.warn({ err: error }, 'reconciler did not stop cleanly'));
+    await this.listener?.stop();
+    await deregisterWorker(this.db.pool, this.id).catch(() => undefined);
+    await this.db.close();
+    this.phase = 'stopped';
+    this.log.info(this.counters, 'worker stopped');
+    this.events.emit('worker:stop', { workerId: this.id });
+    this.resolveClosed();
+  }
+}
+
+/** Start a worker: migrate, register definitions, start claiming. Resolves once it runs. */
+export async function startWorker(options: WorkerOptions): Promise<Worker> {
+  const worker = new Worker(options);
+  await worker.start();
+  return worker;
+}
