@@ -85,7 +85,8 @@ function durationVar(env: Env, name: string, fallback: number, min: number, max:
   return intVar(env, name, fallback, min, max, 'a duration in milliseconds');
 }
 
-const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
+// eslint-disable-next-line no-control-regex
+const TAG = /^[^\u0000-\u001f\u007f,]{1,128}$/;
 
 export function parseTags(raw: string, variable = 'BATON_TAGS'): string[] {
   const tags = raw
@@ -96,7 +97,7 @@ export function parseTags(raw: string, variable = 'BATON_TAGS'): string[] {
     if (!TAG.test(tag)) {
       throw new ConfigError(
         variable,
-        `${variable} must be a comma-separated list of tags made of letters, digits, "_", ".", ":" or "-" (got "${raw}")`,
+        `${variable} must be a comma-separated list of tags of 1-128 characters without control characters (got ${JSON.stringify(raw)})`,
       );
     }
   }

@@ -32,7 +32,7 @@ describe('configuration', () => {
     [{ BATON_RECONCILE_INTERVAL_MS: '5000' }, 'BATON_RECONCILE_INTERVAL_MS', /from 50 to 2000/],
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/],
     [{ DATABASE_URL: 'mysql://u@h/db' }, 'DATABASE_URL', /got scheme "mysql"/],
-    [{ BATON_TAGS: 'gpu,has space' }, 'BATON_TAGS', /BATON_TAGS must be a comma-separated list/],
+    [{ BATON_TAGS: 'gpu,bell\u0007' }, 'BATON_TAGS', /BATON_TAGS must be a comma-separated list/],
     [{ BATON_EMBEDDED_PORT: '80' }, 'BATON_EMBEDDED_PORT', /a TCP port from 1024 to 65535/],
     [{ BATON_LOG_LEVEL: 'loud' }, 'BATON_LOG_LEVEL', /BATON_LOG_LEVEL must be one of/],
   ];

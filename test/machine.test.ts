@@ -323,6 +323,6 @@ describe('definitions', () => {
     assert.throws(() => defineWorkflow('b').branch(() => 'x', { 'no/slash': a }), /branch case name/);
     assert.throws(() => defineTask('t', async () => 1, { retry: { maxAttempts: 0 } }), /retry.maxAttempts must be a whole number >= 1/);
     assert.throws(() => defineTask('t', async () => 1, { priority: -1 }), /priority must be a whole number from 0/);
-    assert.throws(() => defineTask('t', async () => 1, { tags: ['has space'] }), /each tag must be/);
+    assert.throws(() => defineTask('t', async () => 1, { tags: ['tab\there'] }), /each tag must be/);
   });
 });

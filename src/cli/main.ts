@@ -19,6 +19,10 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     output.err(`baton: unknown command "${name}"\n${usage()}`);
     return 2;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    output.out(`usage: baton ${command.usage}\n\n${command.summary}`);
+    return 0;
+  }
   try {
     return (await command.run(rest, output)) ?? 0;
   } catch (error) {

@@ -12,7 +12,7 @@ import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError, type SerializedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { registerDefinitions } from '../store/definitions.ts';
+import { getDefinition, registerDefinitions } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
@@ -23,7 +23,7 @@ import type { Executor, Logger, WorkflowStatus } from '../types.ts';
 import { isFinished } from '../types.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
-import { normalizeTags, validateId, validateName, validatePriority } from '../workflow/names.ts';
+import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { isTask, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
@@ -66,6 +66,8 @@ export interface InstanceView extends InstanceRow {
   tasks: TaskRow[];
   /** Set when no live worker has the definition this instance was started with. */
   waitingForDefinition: string | null;
+  /** Steps a run goes through (loops counted once), from the definition; null if it is not registered. */
+  estimatedSteps: number | null;
 }
 
 const ON_CONFLICT: readonly OnConflict[] = ['fail', 'useExisting', 'terminateExisting'];
@@ -175,7 +177,7 @@ export class Client {
   /** Send an event; buffered (FIFO per name) until a waitForEvent step takes it. Returns the event id. */
   async sendEvent(id: string, name: string, payload: unknown = null): Promise<number> {
     validateId(id);
-    validateName('event', name);
+    validateEventName(name);
     const encoded = encodePayload(this.codec, payload, 'event payload', this.config.maxPayloadBytes);
     return sendEvent(this.db.pool, id, name, encoded);
   }
@@ -191,7 +193,9 @@ export class Client {
       const live = await listWorkers(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
       if (!live.some((w) => w.definitions.includes(row.definitionHash))) waitingForDefinition = `${row.name}@${row.definitionHash}`;
     }
-    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition };
+    const def = await getDefinition(this.db.pool, row.name, { hash: row.definitionHash });
+    const estimatedSteps = (def?.graph as { estimatedSteps?: number } | undefined)?.estimatedSteps ?? null;
+    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition, estimatedSteps };
   }
 
   private decode(value: unknown): unknown {

@@ -20,7 +20,8 @@ function toDrizzleSql(text: string, values: unknown[] = []): SQL {
   let last = 0;
   for (const m of text.matchAll(/\$(\d+)/g)) {
     chunks.push(sql.raw(text.slice(last, m.index)));
-    chunks.push(sql`${values[Number(m[1]) - 1]}`);
+    // sql.param: one bound parameter even for arrays (a plain interpolation would expand them).
+    chunks.push(sql`${sql.param(values[Number(m[1]) - 1])}`);
     last = m.index! + m[0].length;
   }
   chunks.push(sql.raw(text.slice(last)));

@@ -22,7 +22,7 @@ import {
   type SeqNode,
   type Shape,
 } from './graph.ts';
-import { validateCaseName, validateName } from './names.ts';
+import { validateCaseName, validateEventName, validateName } from './names.ts';
 import { isTask, type Task } from './task.ts';
 
 export interface Workflow<I = any, O = any> {
@@ -164,7 +164,7 @@ export class Flow<I, O> {
   waitForEvent<E = unknown>(name: string, options: EventOptions & { onTimeout: 'continue' }): Flow<I, E | null>;
   waitForEvent<E = unknown>(name: string, options?: EventOptions): Flow<I, E>;
   waitForEvent(name: string, options: EventOptions = {}): Flow<I, any> {
-    validateName('event', name);
+    validateEventName(name);
     const timeoutMs = options.timeoutMs === undefined ? null : parseDuration(options.timeoutMs, 'waitForEvent() timeoutMs');
     const onTimeout = options.onTimeout ?? 'fail';
     if (onTimeout !== 'fail' && onTimeout !== 'continue') {

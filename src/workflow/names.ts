@@ -1,7 +1,6 @@
 import { ValidationError } from '../errors.ts';
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
-const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
 const CASE = /^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,63}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -24,16 +23,25 @@ export function validateCaseName(name: string): string {
   return name;
 }
 
-/** Tags: sorted, unique; each 1-64 of letters, digits, _ . : - */
+/** Free text that is stored verbatim: 1-128 characters, no control characters (quotes and SQL words are fine). */
+function checkText(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128 || CONTROL.test(value)) {
+    throw new ValidationError(`${what} must be 1-128 characters without control characters (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+/** Tags: sorted, unique; each 1-128 characters without control characters. */
 export function normalizeTags(tags: unknown, what = 'tags'): string[] {
   if (tags === undefined || tags === null) return [];
   if (!Array.isArray(tags)) throw new ValidationError(`${what} must be an array of strings`);
-  for (const tag of tags) {
-    if (typeof tag !== 'string' || !TAG.test(tag)) {
-      throw new ValidationError(`${what}: each tag must be 1-64 letters, digits, "_", ".", ":" or "-" (got ${JSON.stringify(tag)})`);
-    }
-  }
+  for (const tag of tags) checkText(tag, `${what}: each tag`);
   return [...new Set(tags as string[])].sort();
+}
+
+/** Event names are the caller's words: any text, 1-128 characters, no control characters. */
+export function validateEventName(name: unknown): string {
+  return checkText(name, 'event name');
 }
 
 /** Instance ids chosen by callers: 1-255 characters, no control characters. Anything else is stored verbatim. */

@@ -1,0 +1,242 @@
+/** start, enqueue, status, list, history, cancel, pause, resume, send. */
+import { createClient, type Client, type InstanceView, type StartOptions } from '../../client/client.ts';
+import { BatonError, NotFoundError, TimeoutError, ValidationError } from '../../errors.ts';
+import { silentLogger } from '../../log.ts';
+import type { WorkflowStatus } from '../../types.ts';
+import { intOption, parse, parseJsonArg } from '../args.ts';
+import type { Command } from '../command.ts';
+import { historyTable, listTable, progressLine, safe, statusText } from '../format.ts';
+import type { Output } from '../output.ts';
+
+async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await createClient({ logger: silentLogger });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+const json = (value: unknown) => JSON.stringify(value, null, 2);
+
+/** --wait --timeout ran out: a plain outcome for the person at the terminal (exit 1, one line). */
+class StillRunning extends BatonError {
+  constructor(message: string) {
+    super('TIMEOUT', message);
+  }
+}
+
+const startFlags = {
+  id: { type: 'string' },
+  priority: { type: 'string' },
+  tags: { type: 'string' },
+  'on-conflict': { type: 'string' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+function startOptions(values: Record<string, string | boolean | undefined>): StartOptions {
+  const o: StartOptions = {};
+  if (values.id !== undefined) o.id = String(values.id);
+  if (values.priority !== undefined) o.priority = intOption(String(values.priority), 'priority', 0, 1_000_000)!;
+  if (values.tags !== undefined) o.tags = String(values.tags).split(',').map((t) => t.trim()).filter(Boolean);
+  if (values['on-conflict'] !== undefined) o.onConflict = values['on-conflict'] as StartOptions['onConflict'];
+  return o;
+}
+
+/**
+ * Follow an instance until it ends: a line redrawn in place on a terminal,
+ * plain lines (one per change) otherwise. The end is awaited with LISTEN; the
+ * progress line is refreshed four times a second.
+ */
+async function follow(client: Client, id: string, output: Output, timeoutMs: number | undefined, quiet: boolean): Promise<InstanceView> {
+  const done = client.result(id, timeoutMs === undefined ? {} : { timeoutMs }).then(
+    () => null,
+    (error: unknown) => error,
+  );
+  let last = '';
+  let finished = false;
+  void done.then(() => (finished = true));
+  for (;;) {
+    const view = await client.get(id);
+    if (!view) throw new NotFoundError(`no workflow instance "${id}"`);
+    const line = progressLine(view);
+    // On a terminal the line is redrawn (elapsed time ticking); in a log, a line is written when the progress changes.
+    const key = output.isTTY ? line : line.slice(0, line.lastIndexOf('  '));
+    if (!quiet && key !== last) {
+      if (output.isTTY) output.err(`\r\x1b[2K${line}`.replace(/\n$/, ''));
+      else output.err(line);
+      last = key;
+    }
+    if (finished || ['completed', 'failed', 'cancelled'].includes(view.status)) {
+      const error = await done;
+      if (error instanceof TimeoutError) {
+        if (!quiet && output.isTTY) output.err('');
+        throw new StillRunning(error.message);
+      }
+      const final = (await client.get(id))!;
+      if (!quiet && output.isTTY) output.err('');
+      return final;
+    }
+    await Promise.race([done, new Promise((r) => setTimeout(r, 250))]);
+  }
+}
+
+function report(view: InstanceView, output: Output, asJson: boolean): number {
+  if (asJson) output.out(json(view));
+  else if (view.status === 'completed') output.out(json(view.output));
+  else output.err(`baton: workflow ${safe(view.id)} ${view.status}: ${safe((view.error as { message?: string } | null)?.message ?? 'no error recorded')}`);
+  return view.status === 'completed' ? 0 : 1;
+}
+
+function startCommand(kind: 'workflow' | 'task'): Command {
+  const noun = kind === 'task' ? 'task' : 'workflow';
+  return {
+    usage: `${kind === 'task' ? 'enqueue' : 'start'} <${noun}> [json] [--id ID] [--priority N] [--tags a,b] [--on-conflict fail|useExisting|terminateExisting] [--wait [--timeout MS]] [--json]`,
+    summary: kind === 'task' ? 'enqueue a one-task job' : 'start a workflow instance',
+    async run(args, output) {
+      const { values, positionals } = parse(args, startFlags, { min: 1, max: 2 });
+      const input = parseJsonArg(positionals[1], 'the input');
+      const options = startOptions(values);
+      const timeoutMs = intOption(values.timeout, 'timeout', 1, 365 * 86_400_000);
+      if (timeoutMs !== undefined && !values.wait) throw new ValidationError('--timeout goes with --wait');
+      return withClient(async (client) => {
+        const started = kind === 'task' ? await client.enqueue(positionals[0]!, input, options) : await client.start(positionals[0]!, input, options);
+        if (!values.wait) {
+          if (values.json) output.out(json({ id: started.id, created: started.created }));
+          else output.out(started.created ? started.id : `${started.id} (already existed)`);
+          return 0;
+        }
+        if (!values.json) output.err(`started ${safe(started.id)}`);
+        const view = await follow(client, started.id, output, timeoutMs, Boolean(values.json));
+        return report(view, output, Boolean(values.json));
+      });
+    },
+  };
+}
+
+export const startCommandDef = startCommand('workflow');
+export const enqueueCommand = startCommand('task');
+
+export const statusCommand: Command = {
+  usage: 'status <id> [--watch] [--json]',
+  summary: "an instance's status, steps, attempts and errors (--watch follows it live)",
+  async run(args, output) {
+    const { values, positionals } = parse(args, { watch: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const id = positionals[0]!;
+    return withClient(async (client) => {
+      if (values.watch) {
+        const view = await follow(client, id, output, undefined, Boolean(values.json));
+        if (values.json) output.out(json(view));
+        else output.out(statusText(view));
+        return 0;
+      }
+      const view = await client.get(id);
+      if (!view) throw new NotFoundError(`no workflow instance "${id}"`);
+      output.out(values.json ? json(view) : statusText(view));
+      return 0;
+    });
+  },
+};
+
+export const listCommand: Command = {
+  usage: 'list [--status S] [--name WORKFLOW] [--limit N] [--cursor C] [--json]',
+  summary: 'instances, newest first',
+  async run(args, output) {
+    const { values } = parse(
+      args,
+      { status: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
+      { min: 0, max: 0 },
+    );
+    const statuses = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+    if (values.status !== undefined && !statuses.includes(values.status)) {
+      throw new ValidationError(`--status must be one of ${statuses.join(', ')} (got "${values.status}")`);
+    }
+    const limit = intOption(values.limit, 'limit', 1, 1000) ?? 20;
+    return withClient(async (client) => {
+      const page = await client.list({
+        limit,
+        ...(values.status ? { status: values.status as WorkflowStatus } : {}),
+        ...(values.name ? { name: values.name } : {}),
+        ...(values.cursor ? { cursor: values.cursor } : {}),
+      });
+      if (values.json) output.out(json(page));
+      else {
+        output.out(page.items.length ? listTable(page.items) : 'no instances');
+        if (page.next) output.out(`\nmore: baton list --cursor ${page.next}`);
+      }
+      return 0;
+    });
+  },
+};
+
+export const historyCommand: Command = {
+  usage: 'history <id> [--json]',
+  summary: 'every checkpoint of an instance',
+  async run(args, output) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    return withClient(async (client) => {
+      const entries = await client.history(positionals[0]!);
+      output.out(values.json ? json(entries) : historyTable(entries));
+      return 0;
+    });
+  },
+};
+
+export const cancelCommand: Command = {
+  usage: 'cancel <id> [--reason TEXT] [--by WHO] [--json]',
+  summary: 'cancel an instance and its running children',
+  async run(args, output) {
+    const { values, positionals } = parse(args, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const id = positionals[0]!;
+    return withClient(async (client) => {
+      const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli' });
+      output.out(values.json ? json({ id, status: 'cancelled', was }) : `cancelled ${safe(id)} (was ${was})`);
+      return 0;
+    });
+  },
+};
+
+export const pauseCommand: Command = {
+  usage: 'pause <id> [--json]',
+  summary: 'pause an instance: running steps finish, nothing new starts',
+  async run(args, output) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const id = positionals[0]!;
+    return withClient(async (client) => {
+      const was = await client.pause(id, { requestedBy: 'cli' });
+      output.out(values.json ? json({ id, status: 'paused', was }) : was === 'paused' ? `${safe(id)} was already paused` : `paused ${safe(id)}`);
+      return 0;
+    });
+  },
+};
+
+export const resumeCommand: Command = {
+  usage: 'resume <id> [--json]',
+  summary: 'resume a paused instance',
+  async run(args, output) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const id = positionals[0]!;
+    return withClient(async (client) => {
+      await client.resume(id);
+      output.out(values.json ? json({ id, status: 'running' }) : `resumed ${safe(id)}`);
+      return 0;
+    });
+  },
+};
+
+export const sendCommand: Command = {
+  usage: 'send <id> <event> [json] [--json]',
+  summary: 'send an event to an instance (buffered until a waitForEvent step takes it)',
+  async run(args, output) {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 2, max: 3 });
+    const payload = parseJsonArg(positionals[2], 'the event payload');
+    return withClient(async (client) => {
+      const eventId = await client.sendEvent(positionals[0]!, positionals[1]!, payload);
+      output.out(values.json ? json({ id: positionals[0], event: positionals[1], eventId }) : `sent "${safe(positionals[1])}" to ${safe(positionals[0])} (event ${eventId})`);
+      return 0;
+    });
+  },
+};
+

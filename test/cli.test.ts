@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import type { Client, Worker } from '../src/index.ts';
+import { taskWorkflow } from '../src/workflow/index.ts';
+import { runCli, type CliResult } from './support/cli.ts';
+import { useTestDatabase } from './support/db.ts';
+import { fixtureClient, register, until } from './support/fixtures.ts';
+import { inProcessWorker } from './support/workers.ts';
+import { chain10, closeMarkPools, ensureMarks, inc, waiter } from './support/workflows.ts';
+
+/** One line on stderr, no stack trace. */
+function oneLine(r: CliResult): string {
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  return lines[0]!;
+}
+
+describe('baton CLI', function () {
+  this.timeout(60_000);
+  const db = useTestDatabase();
+  let client: Client;
+  let worker: Worker | undefined;
+  const cli = (...args: string[]) => runCli(args, { env: { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn' } });
+
+  before(async () => {
+    process.env.BATON_TEST_DB_URL = db.url;
+    await ensureMarks(db.pool);
+    client = await fixtureClient(db.url);
+    await register(db.pool, chain10, waiter, taskWorkflow(inc));
+  });
+  afterEach(async () => {
+    await worker?.stop({ graceMs: 200 });
+    worker = undefined;
+  });
+  after(async () => {
+    await client.close();
+    await closeMarkPools();
+  });
+
+  it('start prints the id; status, list and history show it; --json gives JSON', async () => {
+    const started = await cli('start', 'chain10', '5', '--id', 'cli-1', '--priority', '2');
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(started.stdout.trim(), 'cli-1');
+
+    const status = await cli('status', 'cli-1');
+    assert.equal(status.code, 0);
+    assert.match(status.stdout, /status:\s+running/);
+    assert.match(status.stdout, /steps:\s+0 of ~10 done/);
+    assert.match(status.stdout, /STEP\s+KIND\s+NAME\s+STATUS/);
+
+    const asJson = JSON.parse((await cli('status', 'cli-1', '--json')).stdout);
+    assert.equal(asJson.id, 'cli-1');
+    assert.equal(asJson.priority, 2);
+
+    const list = await cli('list', '--name', 'chain10');
+    assert.match(list.stdout, /^ID\s+WORKFLOW\s+STATUS\s+STEPS\s+CURRENT\s+AGE\n/);
+    assert.match(list.stdout, /cli-1\s+chain10\s+running\s+0\s+inc/);
+    const listJson = JSON.parse((await cli('list', '--json', '--limit', '5')).stdout);
+    assert.ok(Array.isArray(listJson.items));
+
+    const history = await cli('history', 'cli-1');
+    assert.match(history.stdout, /^VERSION\s+AT\s+KIND/);
+    assert.match(history.stdout, /1\s+\S+\s+started/);
+  });
+
+  it('start --wait follows the instance and prints its output; plain lines when not a terminal', async () => {
+    worker = await inProcessWorker(db.url);
+    const r = await cli('start', 'chain10', '0', '--wait', '--timeout', '20000');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '10');
+    assert.doesNotMatch(r.stderr, /\x1b\[/, 'no terminal control codes in a pipe');
+    assert.match(r.stderr, /completed {2}10\/10 steps/);
+    const enq = await cli('enqueue', 'inc', '41', '--wait', '--json');
+    assert.equal(JSON.parse(enq.stdout).output, 42);
+  });
+
+  it('control: send, pause, resume, cancel', async () => {
+    await client.start(waiter, 1, { id: 'cli-ctl' });
+    assert.match((await cli('pause', 'cli-ctl')).stdout, /paused cli-ctl/);
+    assert.match((await cli('resume', 'cli-ctl')).stdout, /resumed cli-ctl/);
+    worker = await inProcessWorker(db.url);
+    await until(async () => (await client.get('cli-ctl'))!.tasks.some((t) => t.kind === 'event'), { what: 'the wait' });
+    const sent = await cli('send', 'cli-ctl', 'go', '{"v": 3}');
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.deepEqual(await client.result('cli-ctl', { timeoutMs: 10_000 }), { v: 3 });
+
+    await client.start(waiter, 0, { id: 'cli-cancel' }); // waits for an event: still running when cancelled
+    const cancelled = await cli('cancel', 'cli-cancel', '--reason', 'test', '--json');
+    assert.deepEqual(JSON.parse(cancelled.stdout).status, 'cancelled');
+    assert.equal((await client.get('cli-cancel'))!.error!.reason, 'test');
+  });
+
+  it('user mistakes: one line, exit 1, nothing written; usage mistakes: exit 2', async () => {
+    const before = (await db.pool.query('select count(*)::int as n from baton.workflows')).rows[0].n;
+    const mistakes: [string[], RegExp][] = [
+      [['start', 'chain10', '{not json'], /the input is not valid JSON/],
+      [['start', 'no-such-workflow', '{}'], /unknown workflow "no-such-workflow"/],
+      [['enqueue', 'no-such-task'], /unknown task "no-such-task"/],
+      [['start', 'chain10', '1', '--id', ''], /id must not be empty/],
+      [['start', 'chain10', '1', '--priority=-1'], /--priority must be a whole number from 0/],
+      [['start', 'chain10', '1', '--priority', '1.5'], /--priority must be a whole number from 0/],
+      [['start', 'chain10', '1', '--on-conflict', 'maybe'], /onConflict must be one of/],
+      [['status', 'nobody'], /no workflow instance "nobody"/],
+      [['cancel', 'nobody'], /no workflow instance "nobody"/],
+      [['send', 'x', 'go', '{bad'], /the event payload is not valid JSON/],
+      [['list', '--status', 'sleepy'], /--status must be one of/],
+      [['start', 'chain10', '1', '--timeout', '5'], /--timeout goes with --wait/],
+    ];
+    for (const [args, message] of mistakes) {
+      const r = await cli(...args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(oneLine(r), message);
+    }
+    assert.equal((await db.pool.query('select count(*)::int as n from baton.workflows')).rows[0].n, before, 'nothing was written');
+    for (const args of [['frobnicate'], ['start'], ['status', 'a', 'b'], ['list', '--bogus']]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const wait = await cli('start', 'chain10', '0', '--wait', '--timeout', '300');
+    assert.equal(wait.code, 1, 'no worker: --wait gives up after its timeout');
+    assert.match(wait.stderr.trim().split('\n').at(-1)!, /^baton: workflow \S+ is still running after 300 ms$/);
+  });
+
+  it('refuses a database it cannot reach, with one line', async () => {
+    const r = await runCli(['list'], { env: { DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none' } });
+    assert.equal(r.code, 1);
+    const line = oneLine(r);
+    assert.match(line, /cannot connect to postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/);
+    assert.doesNotMatch(line, /secret/, 'the password is not printed');
+  });
+});
