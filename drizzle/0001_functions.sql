@@ -515,7 +515,7 @@ $$;
 --
 -- p_batch: {
 --   items:     [{wf, key, epoch, status: completed|failed|retry|rewait, output, error, delayMs, eventId}],
---   instances: [{id, version, status, state, bump, done, output, error, step, finished, history: [{kind, detail}]}],
+--   instances: [{id, version, status, state, bump, output, error, step, finished, history: [{kind, detail}]}],
 --   schedule:  [rows for baton.schedule_tasks]
 -- }
 CREATE TYPE baton.commit_item AS (
@@ -593,11 +593,13 @@ BEGIN
 
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(p_batch -> 'instances') AS i(id text, version integer, status text, state jsonb, bump integer,
-        done integer, output jsonb, error jsonb, step text, finished boolean, history jsonb)
+        output jsonb, error jsonb, step text, finished boolean, history jsonb)
       WHERE i.id = ANY (v_ok)
     ), updated AS (
       UPDATE baton.workflows w
-      SET status = i.status, state = i.state, version = w.version + i.bump, completed_task_count = i.done,
+      SET status = i.status, state = i.state, version = w.version + i.bump,
+          completed_task_count = w.completed_task_count + (
+            SELECT count(*) FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE c.wf = w.id AND c.status = 'completed'),
           output = CASE WHEN i.status = 'completed' THEN i.output ELSE w.output END,
           error = coalesce(i.error, w.error),
           current_step = CASE WHEN i.finished THEN NULL ELSE coalesce(i.step, w.current_step) END,

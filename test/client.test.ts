@@ -13,7 +13,7 @@ import {
   type Worker,
 } from '../src/index.ts';
 import { useTestDatabase } from './support/db.ts';
-import { fixtureClient, sleep, until } from './support/fixtures.ts';
+import { assertInvariants, fixtureClient, sleep, until } from './support/fixtures.ts';
 import { inProcessWorker } from './support/workers.ts';
 import { chain10, closeMarkPools, ensureMarks, inc, slow, waiter } from './support/workflows.ts';
 
@@ -52,6 +52,7 @@ describe('client API', function () {
   afterEach(async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 200 })));
     await db.pool.query(`select baton.cancel_workflow(id) from baton.workflows where status in ('pending', 'running', 'paused') and parent_id is null`);
+    await assertInvariants(db.pool);
   });
   after(async () => {
     await client.close();

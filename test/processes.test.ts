@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Client } from '../src/index.ts';
 import { useTestDatabase } from './support/db.ts';
-import { fixtureClient, until } from './support/fixtures.ts';
+import { assertInvariants, fixtureClient, until } from './support/fixtures.ts';
 import { childWorker, FAST, type ChildWorker } from './support/workers.ts';
 import { closeMarkPools, ensureMarks, slow } from './support/workflows.ts';
 
@@ -19,6 +19,7 @@ describe('worker processes', function () {
   afterEach(async () => {
     await Promise.all(children.splice(0).map((c) => c.stop('SIGKILL')));
     await db.pool.query(`select baton.cancel_workflow(id) from baton.workflows where status in ('pending', 'running', 'paused') and parent_id is null`);
+    await assertInvariants(db.pool);
   });
   after(async () => {
     await client.close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { defineTask, defineWorkflow, WorkflowFailedError, type Client, type Worker } from '../src/index.ts';
 import { listTicks } from '../src/store/maintenance.ts';
 import { useTestDatabase } from './support/db.ts';
-import { fixtureClient, sleep, until } from './support/fixtures.ts';
+import { assertInvariants, fixtureClient, sleep, until } from './support/fixtures.ts';
 import { inProcessWorker } from './support/workers.ts';
 import {
   chain10,
@@ -43,6 +43,7 @@ describe('workflow runtime and worker pool', function () {
     await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 500 })));
     // Nothing a test started may run in the next test's workers.
     await db.pool.query(`select baton.cancel_workflow(id) from baton.workflows where status in ('pending', 'running', 'paused') and parent_id is null`);
+    await assertInvariants(db.pool);
   });
   after(async () => {
     await client.close();

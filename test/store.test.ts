@@ -153,7 +153,7 @@ describe('store', () => {
     const beforeWf = await loadInstance(pool, 'lease');
     const results = await commitBatch(pool, 'A', {
       items: [{ wf: 'lease', key: '0', epoch: a.epoch, status: 'completed', output: 'zombie' }],
-      instances: [{ id: 'lease', version: a.workflow.version, status: 'completed', state: {}, bump: 1, done: 1, output: 'zombie', finished: true, history: [{ kind: 'completed', detail: {} }] }],
+      instances: [{ id: 'lease', version: a.workflow.version, status: 'completed', state: {}, bump: 1, output: 'zombie', finished: true, history: [{ kind: 'completed', detail: {} }] }],
       schedule: [],
     });
     assert.ok(results.some((r) => r.result === 'refused' && r.taskKey === '0'));
@@ -206,7 +206,7 @@ describe('store', () => {
       const [commit, cancel] = await Promise.allSettled([
         commitBatch(pool, 'w', {
           items: [{ wf: id, key: '0', epoch: t!.epoch, status: 'completed', output: round }],
-          instances: [{ id, version: t!.workflow.version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output: round, finished: true, history: [{ kind: 'completed', detail: { key: '0' } }] }],
+          instances: [{ id, version: t!.workflow.version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, output: round, finished: true, history: [{ kind: 'completed', detail: { key: '0' } }] }],
           schedule: [],
         }),
         checkAndCancel(pool, id, { reason: 'race', requestedBy: 'test' }),

@@ -1,5 +1,6 @@
 import type { Command } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
+import { checkCommand } from './commands/check.ts';
 import { dbCommand, migrateCommand } from './commands/db.ts';
 import {
   cancelCommand,
@@ -26,6 +27,7 @@ export const commands: Record<string, Command> = {
   resume: resumeCommand,
   send: sendCommand,
   history: historyCommand,
+  check: checkCommand,
   db: dbCommand,
   bench: benchCommand,
 };

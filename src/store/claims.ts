@@ -233,7 +233,6 @@ export interface CommitInstance {
   state: unknown;
   /** Versions this commit adds (one per history entry). */
   bump: number;
-  done: number;
   output?: unknown;
   error?: unknown;
   step?: string | null;

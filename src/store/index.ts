@@ -9,3 +9,4 @@ export * from './history.ts';
 export * from './tasks.ts';
 export * from './workers.ts';
 export * from './maintenance.ts';
+export * from './check.ts';

@@ -185,7 +185,6 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     status,
     state,
     bump: history.length,
-    done: state.done,
     finished,
     history,
     ...(steps.length ? { step: steps.join(', ') } : {}),

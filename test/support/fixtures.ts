@@ -55,3 +55,12 @@ export async function fixtureClient(url: string): Promise<Client> {
   await client.result('warm-up-the-listener').catch(() => undefined);
   return client;
 }
+
+/** Every invariant of `baton check` holds (the same code the command runs). */
+export async function assertInvariants(pool: pg.Pool): Promise<void> {
+  const { checkInvariants } = await import('../../src/store/check.ts');
+  const report = await checkInvariants(pool, { expiredGraceMs: 3_000 });
+  if (report.violations.length > 0) {
+    throw new Error(`invariants violated:\n${report.violations.map((v) => `  ${v.invariant} ${v.workflowId} ${v.taskKey ?? ''}: ${v.detail}`).join('\n')}`);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The invariant checker behind `baton check` and the fault suite. It reads
+ * one consistent snapshot (REPEATABLE READ) of a live or stopped system and
+ * lists every violation of what Baton promises:
+ *
+ *   running-without-claim   a running task has no worker or lease
+ *   claim-on-finished       a finished task still names a worker
+ *   claim-expired           a lease expired longer ago than TTL + tick allows
+ *   finished-twice          a finished task has more than one finishing checkpoint
+ *   finished-unrecorded     a task a worker finished has no finishing checkpoint
+ *   scheduled-twice         a step (a join, say) was scheduled more than once
+ *   history-gap             history versions are not 1..version
+ *   counter-mismatch        completed_task_count differs from completed task rows
+ *   open-task-on-finished   a finished instance still has a waiting/ready/running task
+ *   stuck                   a running instance with nothing open and nothing to wake it
+ */
+import type { Executor } from './executor.ts';
+import { inTransaction, query } from './executor.ts';
+
+export interface Violation {
+  invariant: string;
+  workflowId: string;
+  taskKey?: string;
+  detail: string;
+}
+
+export interface CheckReport {
+  instances: number;
+  tasks: number;
+  violations: Violation[];
+}
+
+export interface CheckOptions {
+  /** How long past its expiry a lease may be before the reconciler must have taken it back. */
+  expiredGraceMs?: number;
+}
+
+const FINISHING = `('completed', 'task_failed', 'timed_out', 'branch')`;
+
+export async function checkInvariants(ex: Executor, options: CheckOptions = {}): Promise<CheckReport> {
+  const grace = options.expiredGraceMs ?? 10_000;
+  return inTransaction(ex, async (tx) => {
+    await query(tx, 'set transaction isolation level repeatable read, read only');
+    const [{ instances, tasks }] = await query<{ instances: number; tasks: number }>(
+      tx,
+      `select (select count(*)::int from baton.workflows) as instances, (select count(*)::int from baton.tasks) as tasks`,
+    );
+    const violations = await query<Violation>(
+      tx,
+      `select 'running-without-claim' as invariant, workflow_id as "workflowId", task_key as "taskKey", 'status running, claimed_by ' || coalesce(claimed_by, 'null') as detail
+       from baton.tasks where status = 'running' and (claimed_by is null or lease_expires_at is null)
+     union all
+       select 'claim-on-finished', workflow_id, task_key, status || ' but claimed by ' || claimed_by
+       from baton.tasks where status in ('completed', 'failed', 'cancelled') and claimed_by is not null
+     union all
+       select 'claim-expired', workflow_id, task_key, 'lease of ' || claimed_by || ' expired ' || round(extract(epoch from now() - lease_expires_at) * 1000) || ' ms ago'
+       from baton.tasks where status = 'running' and lease_expires_at < now() - $1 * interval '1 millisecond'
+     union all
+       select 'finished-twice', h.workflow_id, h.detail ->> 'key', count(*) || ' finishing checkpoints'
+       from baton.history h where h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')
+       group by h.workflow_id, h.detail ->> 'key' having count(*) > 1
+     union all
+       select 'finished-unrecorded', t.workflow_id, t.task_key, 'task ' || t.status || ' without a finishing checkpoint'
+       from baton.tasks t
+       where (t.status = 'completed' or (t.status = 'failed' and t.attempts > 0))
+         and not exists (select 1 from baton.history h where h.workflow_id = t.workflow_id and h.detail ->> 'key' = t.task_key
+                           and (h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')))
+     union all
+       select 'scheduled-twice', h.workflow_id, k.key, count(*) || ' checkpoints scheduled it'
+       from baton.history h cross join lateral jsonb_array_elements_text(coalesce(h.detail -> 'scheduled', '[]')) k(key)
+       group by h.workflow_id, k.key having count(*) > 1
+     union all
+       select 'history-gap', w.id, null, 'versions ' || coalesce(h.n, 0) || ' rows, ' || coalesce(h.lo, 0) || '..' || coalesce(h.hi, 0) || ', instance at ' || w.version
+       from baton.workflows w
+       left join (select workflow_id, count(*) as n, min(version) as lo, max(version) as hi from baton.history group by workflow_id) h on h.workflow_id = w.id
+       where h.n is distinct from w.version or h.lo is distinct from 1 or h.hi is distinct from w.version
+     union all
+       select 'counter-mismatch', w.id, null, 'completed_task_count ' || w.completed_task_count || ', completed tasks ' || coalesce(t.n, 0)
+       from baton.workflows w
+       left join (select workflow_id, count(*) as n from baton.tasks where status = 'completed' group by workflow_id) t on t.workflow_id = w.id
+       where w.completed_task_count <> coalesce(t.n, 0)
+     union all
+       select 'open-task-on-finished', t.workflow_id, t.task_key, 'instance ' || w.status || ', task ' || t.status
+       from baton.tasks t join baton.workflows w on w.id = t.workflow_id
+       where w.status in ('completed', 'failed', 'cancelled') and t.status in ('waiting', 'ready', 'running')
+     union all
+       select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
+       from baton.workflows w
+       where w.status in ('running', 'paused')
+         and not exists (select 1 from baton.tasks t where t.workflow_id = w.id and t.status in ('waiting', 'ready', 'running'))
+     order by 1, 2, 3`,
+      [grace],
+    );
+    return { instances, tasks, violations };
+  });
+}

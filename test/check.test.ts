@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { checkInvariants } from '../src/store/check.ts';
+import { claimTasks, startInstance } from '../src/store/index.ts';
+import { runCli } from './support/cli.ts';
+import { useTestDatabase } from './support/db.ts';
+import { enqueueMany, noopWorkflow, register } from './support/fixtures.ts';
+
+describe('invariant checker (baton check)', function () {
+  this.timeout(30_000);
+  const db = useTestDatabase();
+
+  before(async () => {
+    await register(db.pool, noopWorkflow);
+  });
+
+  const found = async () => (await checkInvariants(db.pool, { expiredGraceMs: 1_000 })).violations.map((v) => `${v.invariant} ${v.workflowId}`);
+
+  it('finds nothing wrong in a healthy database, and `baton check` exits 0', async () => {
+    await enqueueMany(db.pool, 5, { prefix: 'ok-' });
+    await claimTasks(db.pool, { workerId: 'w', limit: 2, tags: [], hashes: [noopWorkflow.hash], ttlMs: 60_000 });
+    assert.deepEqual(await found(), []);
+    const r = await runCli(['check'], { env: { DATABASE_URL: db.url } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ok: 5 instances, 5 tasks, no violation/);
+  });
+
+  it('reports each broken invariant, and `baton check` exits 1 listing them', async () => {
+    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
+    const q = (sql: string) => db.pool.query(sql);
+    await q(`update baton.tasks set status = 'completed', claimed_by = 'ghost' where workflow_id = 'v1'`);
+    await q(`update baton.tasks set status = 'running', claimed_by = 'w', epoch = 9, lease_expires_at = now() - interval '1 minute' where workflow_id = 'v2'`);
+    await q(`update baton.tasks set status = 'completed' where workflow_id = 'v3';
+             update baton.workflows set version = 3, completed_task_count = 1, status = 'completed' where id = 'v3';
+             insert into baton.history (workflow_id, version, kind, detail) values ('v3', 2, 'completed', '{"key":"0"}'), ('v3', 3, 'completed', '{"key":"0"}')`);
+    await q(`update baton.tasks set status = 'completed' where workflow_id = 'v4'; update baton.workflows set completed_task_count = 1, status = 'completed' where id = 'v4'`);
+    await q(`update baton.workflows set version = 2 where id = 'v5';
+             insert into baton.history (workflow_id, version, kind, detail) values ('v5', 2, 'x', '{"scheduled":["0"]}')`);
+    await q(`update baton.workflows set version = 3 where id = 'v6'; insert into baton.history (workflow_id, version, kind, detail) values ('v6', 3, 'x', '{}')`);
+    await q(`update baton.workflows set completed_task_count = 4 where id = 'v7'`);
+    await q(`update baton.workflows set status = 'completed' where id = 'v8'`);
+    await q(`update baton.tasks set status = 'cancelled' where workflow_id = 'v9'`);
+
+    const v = await found();
+    for (const expected of [
+      'claim-on-finished v1',
+      'claim-expired v2',
+      'finished-twice v3',
+      'finished-unrecorded v4',
+      'scheduled-twice v5',
+      'history-gap v6',
+      'counter-mismatch v7',
+      'open-task-on-finished v8',
+      'stuck v9',
+    ]) {
+      assert.ok(v.includes(expected), `${expected} is reported (got ${v.join(', ')})`);
+    }
+    const r = await runCli(['check'], { env: { DATABASE_URL: db.url } });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^INVARIANT\s+INSTANCE\s+STEP\s+DETAIL/);
+    assert.match(r.stdout, /claim-expired\s+v2\s+0\s+lease of w expired \d+ ms ago/);
+    assert.match(r.stderr.trim(), /^baton: \d+ violation\(s\) in \d+ instances$/);
+  });
+});
