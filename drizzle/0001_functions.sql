@@ -411,11 +411,16 @@ $$;
 -- Soft bias: when a candidate is a retry this worker last failed, as many
 -- further candidates are locked, and the retry goes after them; alone, it is
 -- still taken. Only then are more rows locked than claimed.
+-- Isolation: a task whose leases were lost p_isolate_from times or more (one
+-- more loss fails it: it may be what kills its workers) is claimed only into
+-- one of p_isolated_slots (the worker passes 1 when it holds no such task,
+-- else 0), so it never takes innocent tasks down with it again.
 -- Each row comes with its instance's snapshot (status, state, version), for
 -- the optimistic commit, and for a waitForEvent step the oldest buffered event.
-CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer)
+CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
+  p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0)
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
-  max_attempts integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
+  max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
   workflow_tags text[], event_id bigint, event_payload jsonb)
 LANGUAGE plpgsql AS $$
@@ -425,18 +430,21 @@ DECLARE
   v_key text[];
   v_rk timestamptz[];
   v_mine boolean[];
+  v_iso boolean[];
   v_bias integer;
 BEGIN
   PERFORM baton.promote_due(100);
   SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
-         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key)
-  INTO v_wf, v_key, v_rk, v_mine
+         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
+         array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
+  INTO v_wf, v_key, v_rk, v_mine, v_iso
   FROM (
     SELECT c.* FROM baton.tag_sets s
     CROSS JOIN LATERAL (
-      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker
+      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
       FROM baton.tasks t
       WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
       ORDER BY t.ready_key
       LIMIT p_limit
       FOR UPDATE SKIP LOCKED
@@ -452,14 +460,16 @@ BEGIN
   v_bias := (SELECT count(*) FROM unnest(v_mine) m WHERE m);
   IF v_bias > 0 THEN
     SELECT v_wf || coalesce(array_agg(c.workflow_id), '{}'), v_key || coalesce(array_agg(c.task_key), '{}'),
-           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}')
-    INTO v_wf, v_key, v_rk, v_mine
+           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}'),
+           v_iso || coalesce(array_agg(c.lease_losses >= p_isolate_from), '{}')
+    INTO v_wf, v_key, v_rk, v_mine, v_iso
     FROM (
       SELECT c.* FROM baton.tag_sets s
       CROSS JOIN LATERAL (
-        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker
+        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
         FROM baton.tasks t
         WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+          AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
           AND (t.workflow_id, t.task_key) NOT IN (SELECT * FROM unnest(v_wf, v_key))
         ORDER BY t.ready_key
         LIMIT v_bias
@@ -472,9 +482,13 @@ BEGIN
   END IF;
 
   RETURN QUERY
-  WITH chosen AS (
-    SELECT u.wf, u.key FROM unnest(v_wf, v_key, v_rk, v_mine) AS u(wf, key, rk, mine)
-    ORDER BY u.mine, u.rk
+  WITH ranked AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
+    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+  ), chosen AS (
+    SELECT r.wf, r.key FROM ranked r
+    WHERE NOT r.iso OR r.nth <= p_isolated_slots
+    ORDER BY r.mine, r.rk
     LIMIT p_limit
   ), claimed AS (
     UPDATE baton.tasks t
@@ -483,10 +497,10 @@ BEGIN
         started_at = coalesce(t.started_at, now()), updated_at = now()
     FROM chosen
     WHERE t.workflow_id = chosen.wf AND t.task_key = chosen.key
-    RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.input, t.output,
-      t.available_at, t.lease_expires_at, t.ready_key
+    RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   )
-  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.input, c.output,
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
     c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, ev.id, ev.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id

@@ -39,6 +39,8 @@ export interface EmbeddedOptions {
   database?: string;
   /** How long to wait for another process that is starting the server. */
   lockTimeoutMs?: number;
+  /** Server max_connections (default 200). */
+  maxConnections?: number;
   log?: (message: string) => void;
 }
 
@@ -296,7 +298,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       '-t',
       '60',
       '-o',
-      `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200`,
+      `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=${options.maxConnections ?? 200}`,
     ];
     try {
       // pg_ctl daemonizes the server; detached keeps it out of our process group as well.

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { BatonConfig } from '../../config/index.ts';
 import { openDatabase, type DatabaseHandle } from './connect.ts';
 import { migrate } from './migrate.ts';
+import { retryTransient } from './transient.ts';
 import { batonSettings, createPool } from './pool.ts';
 
 export interface OpenOptions {
@@ -38,7 +39,9 @@ export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
   let db: DatabaseHandle | undefined;
   try {
     db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log);
-    if (o.migrate !== false) await migrate(db.url);
+    const url = db.url;
+    // Connected once: a connection lost while migrating (a restart) is worth another try.
+    if (o.migrate !== false) await retryTransient(() => migrate(url), 8, (e) => o.log(`migration interrupted (${(e as Error).message}); retrying`));
   } catch (error) {
     await db?.close();
     throw error;

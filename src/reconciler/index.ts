@@ -67,7 +67,8 @@ export async function reconcileOnce(pool: pg.Pool, o: { workerId: string; maxLea
 
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
   const log = o.log.child({ component: 'reconciler' });
-  const stuckAfterMs = o.stuckAfterMs ?? Math.max(30_000, o.intervalMs * 20);
+  // A tick takes milliseconds; ten missed ticks mean the process running it died holding its lock.
+  const stuckAfterMs = o.stuckAfterMs ?? Math.max(3_000, o.intervalMs * 10);
   let stopped = false;
 
   const reschedule = async (helpers: { addJob: (id: string, payload: unknown, spec: object) => Promise<unknown> }) => {
@@ -109,7 +110,10 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     if (total) log.info({ pruned: total }, 'pruned finished instances past retention');
   };
 
-  const runner: Runner = await run({
+  // Batched completion: graphile-worker 0.17.3 does not await a single job's completion, so a
+  // connection killed at that moment becomes an unhandled rejection that ends the process. In
+  // batch mode it handles the error by stopping its pool instead, and we start a new runner.
+  const options = {
     pgPool: o.pool,
     concurrency: 1,
     noHandleSignals: true,
@@ -117,12 +121,46 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     taskList: { [RECONCILE_TASK]: reconcile, [PRUNE_TASK]: pruneTask },
     crontab: `*/5 * * * * ${PRUNE_TASK} ?max=1&jobKey=${PRUNE_TASK}`,
     logger: graphileLogger(log),
-  });
-  // Make sure a tick is scheduled (keeps an existing one's time).
-  await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'preserve_run_at', queueName: QUEUE, maxAttempts: 1000 });
+    preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+  };
+  let runner: Runner | undefined;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const launch = async (): Promise<void> => {
+    restartTimer = undefined;
+    if (stopped) return;
+    try {
+      const r = await run(options);
+      if (stopped) {
+        await r.stop();
+        return;
+      }
+      runner = r;
+      failures = 0;
+      // Make sure a tick is scheduled (keeps an existing one's time).
+      await r.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'preserve_run_at', queueName: QUEUE, maxAttempts: 1000 });
+      r.promise.then(
+        () => relaunch(r, undefined),
+        (error: unknown) => relaunch(r, error),
+      );
+    } catch (error) {
+      failures += 1;
+      log.warn({ err: error }, 'could not start the reconciler runner; trying again');
+      restartTimer = setTimeout(() => void launch(), Math.min(10_000, 250 * 2 ** Math.min(failures, 6)));
+    }
+  };
+  const relaunch = (r: Runner, error: unknown) => {
+    if (stopped || runner !== r) return;
+    runner = undefined;
+    failures += 1;
+    log.warn({ err: error }, 'the reconciler runner stopped; starting it again');
+    restartTimer = setTimeout(() => void launch(), Math.min(10_000, 250 * 2 ** Math.min(failures, 6)));
+  };
+  await launch();
 
   const watchdog = setInterval(() => {
     void (async () => {
+      if (!runner) return;
       const since = new Date(Date.now() - stuckAfterMs);
       if ((await listTicks(o.pool, since)).length > 0) return;
       const { rows } = await o.pool.query<{ locked_by: string }>(
@@ -142,7 +180,8 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     async stop() {
       stopped = true;
       clearInterval(watchdog);
-      await runner.stop();
+      if (restartTimer) clearTimeout(restartTimer);
+      await runner?.stop();
     },
   };
 }

@@ -22,6 +22,8 @@ export interface ClaimedTask {
   /** Including this one. */
   attempts: number;
   maxAttempts: number;
+  /** Times this task's lease was lost before (its worker crashed or froze). */
+  leaseLosses: number;
   input: unknown;
   /** A child step: the child's outcome envelope. */
   output: unknown;
@@ -48,6 +50,10 @@ export interface ClaimParams {
   /** The definitions this worker can run. */
   hashes: string[];
   ttlMs: number;
+  /** Tasks with at least this many lost leases are isolated (see baton.claim_tasks). */
+  isolateFrom?: number;
+  /** How many isolated tasks this claim may take (1 when the worker holds none, else 0). */
+  isolatedSlots?: number;
 }
 
 interface ClaimRow {
@@ -59,6 +65,7 @@ interface ClaimRow {
   epoch: number;
   attempts: number;
   max_attempts: number;
+  lease_losses: number;
   input: unknown;
   output: unknown;
   available_at: Date | null;
@@ -76,12 +83,14 @@ interface ClaimRow {
 /** Claim up to `limit` ready tasks (also turning due timers into ready tasks first). */
 export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedTask[]> {
   if (p.limit <= 0) return [];
-  const rows = await query<ClaimRow>(ex, `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5)`, [
+  const rows = await query<ClaimRow>(ex, `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
     p.workerId,
     p.limit,
     p.tags,
     p.hashes,
     p.ttlMs,
+    p.isolateFrom ?? 2_147_483_647,
+    p.isolatedSlots ?? 0,
   ]);
   return rows.map((r) => ({
     workflowId: r.workflow_id,
@@ -92,6 +101,7 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
     epoch: r.epoch,
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
+    leaseLosses: r.lease_losses,
     input: r.input,
     output: r.output,
     availableAt: r.available_at,

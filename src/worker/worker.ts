@@ -25,6 +25,7 @@ import type pg from 'pg';
 import { loadConfig, type BatonConfig } from '../../config/index.ts';
 import { jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
+import { retryTransient } from '../db/transient.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { redactUrl } from '../db/pool.ts';
 import { BatonError, CancelledError, LeaseLostError, ValidationError } from '../errors.ts';
@@ -149,16 +150,22 @@ export class Worker {
       log: (m) => this.log.info(m),
       onPoolError: (error) => this.log.warn({ err: error }, 'a database connection was lost; reconnecting'),
     });
+    const again = (error: unknown) => this.log.warn({ err: error }, 'database connection lost while starting; retrying');
     try {
-      await registerDefinitions(this.db.pool, [...this.defs.values()].map(definitionRecord));
-      await registerWorker(this.db.pool, {
-        id: this.id,
-        host: os.hostname(),
-        pid: process.pid,
-        tags: this.tags,
-        concurrency: c.concurrency,
-        definitions: this.hashes,
-      });
+      await retryTransient(() => registerDefinitions(this.db.pool, [...this.defs.values()].map(definitionRecord)), 8, again);
+      await retryTransient(
+        () =>
+          registerWorker(this.db.pool, {
+            id: this.id,
+            host: os.hostname(),
+            pid: process.pid,
+            tags: this.tags,
+            concurrency: c.concurrency,
+            definitions: this.hashes,
+          }),
+        8,
+        again,
+      );
       this.committer = new Committer({
         pool: this.db.pool,
         workerId: this.id,
@@ -255,7 +262,18 @@ export class Worker {
         claimedNow = true;
         this.wakeRequested = false;
         try {
-          const claimed = await claimTasks(this.db.pool, { workerId: this.id, limit: want, tags: this.tags, hashes: this.hashes, ttlMs: c.claimTtlMs });
+          // One more lost lease would fail such a task: run it where no other one runs (see baton.claim_tasks).
+          const isolateFrom = Math.max(1, c.maxLeaseLosses - 1);
+          const holdsIsolated = [...this.held.values()].some((h) => !h.lost && h.task.leaseLosses >= isolateFrom);
+          const claimed = await claimTasks(this.db.pool, {
+            workerId: this.id,
+            limit: want,
+            tags: this.tags,
+            hashes: this.hashes,
+            ttlMs: c.claimTtlMs,
+            isolateFrom,
+            isolatedSlots: holdsIsolated ? 0 : 1,
+          });
           failures = 0;
           if (claimed.length > 0) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
           for (const task of claimed) this.dispatch(task);
