@@ -40,6 +40,7 @@ export class Committer {
   private readonly flushes = new Set<Promise<void>>();
   private failures = 0;
   private closed = false;
+  private stopped = false;
 
   constructor(private readonly o: CommitterOptions) {}
 
@@ -54,7 +55,8 @@ export class Committer {
   }
 
   private kick(delay: number): void {
-    if (this.inFlight >= this.o.maxInFlight || this.pending.length === 0) return;
+    // After drain() gave up, a commit finishing late must not arm a timer nobody will clear.
+    if (this.stopped || this.inFlight >= this.o.maxInFlight || this.pending.length === 0) return;
     if (delay === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
@@ -135,6 +137,7 @@ export class Committer {
       }
       await Promise.race([Promise.allSettled([...this.flushes]), wait(deadline - Date.now())]);
     }
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
