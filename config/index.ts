@@ -16,8 +16,11 @@ export interface BatonConfig {
   embedded: { dataDir: string; port: number };
   /** Task slots per worker process. */
   concurrency: number;
-  /** Tasks claimed ahead of free slots (leases held, renewed, released on shutdown). */
-  prefetch: number;
+  /**
+   * Tasks claimed ahead of free slots (leases held, renewed, released on shutdown).
+   * Unset: twice the concurrency, which lets claims and commits work in batches.
+   */
+  prefetch: number | undefined;
   /** Tags this worker offers; a task runs only where all its required tags are offered. */
   tags: string[];
   /** Lease length. Renewed every ttl/3, so a blocked event loop may stall up to 2/3 of it safely. */
@@ -49,7 +52,7 @@ export const defaults: BatonConfig = {
   databaseUrl: undefined,
   embedded: { dataDir: '.baton', port: 54329 },
   concurrency: 10,
-  prefetch: 10,
+  prefetch: undefined,
   tags: [],
   claimTtlMs: 30_000,
   pollIntervalMs: 1_000,
@@ -137,7 +140,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
       port: intVar(env, 'BATON_EMBEDDED_PORT', defaults.embedded.port, 1024, 65535, 'a TCP port'),
     },
     concurrency: intVar(env, 'BATON_CONCURRENCY', defaults.concurrency, 1, 1000),
-    prefetch: intVar(env, 'BATON_PREFETCH', defaults.prefetch, 0, 10000),
+    prefetch: env.BATON_PREFETCH?.trim() ? intVar(env, 'BATON_PREFETCH', 0, 0, 10000) : defaults.prefetch,
     tags: env.BATON_TAGS !== undefined ? parseTags(env.BATON_TAGS) : defaults.tags,
     claimTtlMs: durationVar(env, 'BATON_CLAIM_TTL_MS', defaults.claimTtlMs, 300, 86_400_000),
     pollIntervalMs: durationVar(env, 'BATON_POLL_INTERVAL_MS', defaults.pollIntervalMs, 10, 600_000),

@@ -22,12 +22,12 @@ CREATE TABLE "baton"."events" (
 );
 --> statement-breakpoint
 CREATE TABLE "baton"."history" (
-	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "baton"."history_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
 	"workflow_id" text NOT NULL,
 	"version" integer NOT NULL,
 	"kind" text NOT NULL,
 	"detail" jsonb NOT NULL,
-	"at" timestamp with time zone DEFAULT now() NOT NULL
+	"at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "history_pkey" PRIMARY KEY("workflow_id","version")
 );
 --> statement-breakpoint
 CREATE TABLE "baton"."reconciler_ticks" (
@@ -132,12 +132,8 @@ CREATE TABLE "baton"."workflows" (
 	CONSTRAINT "workflows_priority_check" CHECK ("baton"."workflows"."priority" >= 0)
 );
 --> statement-breakpoint
-ALTER TABLE "baton"."history" ADD CONSTRAINT "history_workflow_id_workflows_id_fk" FOREIGN KEY ("workflow_id") REFERENCES "baton"."workflows"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "baton"."signals" ADD CONSTRAINT "signals_workflow_id_workflows_id_fk" FOREIGN KEY ("workflow_id") REFERENCES "baton"."workflows"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "baton"."tasks" ADD CONSTRAINT "tasks_workflow_id_workflows_id_fk" FOREIGN KEY ("workflow_id") REFERENCES "baton"."workflows"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "events_lookup_idx" ON "baton"."events" USING btree ("workflow_id","name","id");--> statement-breakpoint
 CREATE INDEX "events_created_idx" ON "baton"."events" USING btree ("created_at");--> statement-breakpoint
-CREATE UNIQUE INDEX "history_version_idx" ON "baton"."history" USING btree ("workflow_id","version");--> statement-breakpoint
 CREATE INDEX "reconciler_ticks_started_idx" ON "baton"."reconciler_ticks" USING btree ("started_at");--> statement-breakpoint
 CREATE INDEX "tasks_ready_idx" ON "baton"."tasks" USING btree ("tags","ready_key") WHERE "baton"."tasks"."status" = 'ready';--> statement-breakpoint
 CREATE INDEX "tasks_due_idx" ON "baton"."tasks" USING btree ("available_at") WHERE "baton"."tasks"."status" = 'waiting' and not "baton"."tasks"."paused" and "baton"."tasks"."available_at" is not null;--> statement-breakpoint
@@ -145,6 +141,5 @@ CREATE INDEX "tasks_lease_idx" ON "baton"."tasks" USING btree ("lease_expires_at
 CREATE INDEX "workflows_created_idx" ON "baton"."workflows" USING btree ("created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "workflows_status_created_idx" ON "baton"."workflows" USING btree ("status","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "workflows_name_created_idx" ON "baton"."workflows" USING btree ("name","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
-CREATE INDEX "workflows_finished_idx" ON "baton"."workflows" USING btree ("finished_at") WHERE "baton"."workflows"."finished_at" is not null;--> statement-breakpoint
 CREATE INDEX "workflows_parent_idx" ON "baton"."workflows" USING btree ("parent_id") WHERE "baton"."workflows"."parent_id" is not null;--> statement-breakpoint
 CREATE VIEW "baton"."claims" AS (select "workflow_id", "task_key", "claimed_by" as "worker_id", "epoch", "claimed_at", "lease_expires_at" as "expires_at" from "baton"."tasks" where "baton"."tasks"."status" = 'running');

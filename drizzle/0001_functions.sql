@@ -13,6 +13,29 @@
 -- BTN01 unknown definition, BTN02 unknown instance, BTC01 id taken,
 -- BTS01 wrong state. The client maps them to typed errors.
 
+-- Checkpoints that leave an instance's status alone (a chain's steps) can be
+-- HOT updates when its page has room.
+ALTER TABLE baton.workflows SET (fillfactor = 75);
+--> statement-breakpoint
+
+-- Delete instances with everything that belongs to them (there are no foreign
+-- keys: their per-row triggers cost the hot path too much).
+CREATE OR REPLACE FUNCTION baton.delete_instances(p_ids text[]) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_count integer;
+BEGIN
+  DELETE FROM baton.tasks WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.history WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.workflows WHERE id = ANY (p_ids);
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$$;
+--> statement-breakpoint
+
 -- One priority step equals this much waiting. Set per session by Baton's
 -- processes (connection option baton.aging_interval_ms); SQL callers may set
 -- it per database: ALTER DATABASE ... SET baton.aging_interval_ms = '60000'.
@@ -272,7 +295,7 @@ BEGIN
     ELSIF p_on_conflict = 'terminateExisting' THEN
       PERFORM baton.cancel_workflow(v_id, 'terminated: started again with the same id', 'baton')
       WHERE v_status IN ('pending', 'running', 'paused');
-      DELETE FROM baton.workflows w WHERE w.id = v_id;
+      PERFORM baton.delete_instances(ARRAY[v_id]);
     ELSE
       RAISE EXCEPTION 'workflow instance "%" already exists (status %)', v_id, v_status
         USING ERRCODE = 'BTC01', DETAIL = v_status;
@@ -422,7 +445,7 @@ CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_t
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
   max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
-  workflow_tags text[], event_id bigint, event_payload jsonb)
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -433,7 +456,22 @@ DECLARE
   v_iso boolean[];
   v_bias integer;
 BEGIN
-  PERFORM baton.promote_due(100);
+  -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
+  WITH due AS (
+    SELECT t.workflow_id, t.task_key FROM baton.tasks t
+    WHERE t.status = 'waiting' AND NOT t.paused AND t.available_at IS NOT NULL AND t.available_at <= now()
+    ORDER BY t.available_at LIMIT 100
+    FOR UPDATE SKIP LOCKED
+  ), promoted AS (
+    UPDATE baton.tasks t
+    SET status = 'ready', ready_key = t.available_at + t.priority * baton.aging_interval(), updated_at = now()
+    FROM due WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key
+    RETURNING 1
+  )
+  SELECT count(*) INTO v_bias FROM promoted;
+  IF v_bias > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
   SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
          array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
          array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
@@ -501,7 +539,7 @@ BEGIN
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, ev.id, ev.payload
+    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, ev.id, ev.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN LATERAL (
@@ -525,127 +563,134 @@ $$;
 -- returned ('conflict'); the worker recomputes and commits again. Attempts
 -- that fail the fence are refused for good ('refused') and counted, except an
 -- attempt this worker already committed ('duplicate': the retry of a commit
--- whose reply was lost with its connection).
+-- whose reply was lost with its connection). Applied instances are not
+-- reported: no row back means everything was applied.
 --
--- p_batch: {
---   items:     [{wf, key, epoch, status: completed|failed|retry|rewait, output, error, delayMs, eventId}],
---   instances: [{id, version, status, state, bump, output, error, step, finished, history: [{kind, detail}]}],
---   schedule:  [rows for baton.schedule_tasks]
--- }
-CREATE TYPE baton.commit_item AS (
-  wf text, key text, epoch bigint, status text, output jsonb, error jsonb, "delayMs" bigint, "eventId" bigint, fenced boolean,
-  already boolean
-);
---> statement-breakpoint
-
-CREATE OR REPLACE FUNCTION baton.commit(p_worker text, p_batch jsonb)
+-- Arrays, one element per attempt (i_*), per instance (w_*), per history row (h_*):
+--   i_status: the task's new status (completed, failed, ready, waiting);
+--   i_delay: for a retry, available again after this many ms (null: keep);
+--   w_after: the instance finished and needs after_finish (failed, or has a parent);
+--   h_version: the version each history row records (the worker counts from w_version).
+CREATE OR REPLACE FUNCTION baton.commit(
+  p_worker text,
+  i_wf text[], i_key text[], i_epoch bigint[], i_status text[], i_paused boolean[], i_output jsonb[], i_error jsonb[],
+  i_delay bigint[], i_event bigint[],
+  w_id text[], w_version integer[], w_status text[], w_state jsonb[], w_bump integer[], w_done integer[], w_output jsonb[],
+  w_error jsonb[], w_step text[], w_finished boolean[], w_after boolean[],
+  h_wf text[], h_version integer[], h_kind text[], h_detail jsonb[],
+  p_schedule jsonb
+)
 RETURNS TABLE (result text, workflow_id text, task_key text, status text, state jsonb, version integer)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-  v_ids text[];
-  v_items jsonb;
-  v_ok text[];
   v_bad text[];
-  v_refused integer;
-  v_finished text[];
-  v_schedule jsonb;
+  v_refused text[];
+  v_already text[];
+  v_all boolean;
+  v_ok text[];
+  v_n integer;
+  v_done text[];
 BEGIN
-  v_ids := ARRAY(SELECT DISTINCT i ->> 'id' FROM jsonb_array_elements(p_batch -> 'instances') i);
-  PERFORM 1 FROM baton.workflows w
-  WHERE w.id = ANY (v_ids) OR w.id IN (SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL)
-  ORDER BY w.id FOR UPDATE;
+  -- Lock the instances (and their parents) in id order, by index, and compare versions.
+  WITH locked AS (
+    SELECT w.id, w.version FROM baton.workflows w
+    WHERE w.id = ANY (w_id || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (w_id) AND p.parent_id IS NOT NULL))
+    ORDER BY w.id FOR UPDATE
+  )
+  SELECT coalesce(array_agg(e.id), '{}') INTO v_bad
+  FROM unnest(w_id, w_version) AS e(id, version)
+  LEFT JOIN locked l ON l.id = e.id
+  WHERE l.id IS NULL OR l.version <> e.version;
 
-  -- The fence, read under the instance locks: nothing else can change these task rows until we commit.
-  -- `already`: this very attempt was committed before (a retry after a connection lost mid-commit).
-  SELECT coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object(
-           'fenced', EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = x.wf AND t.task_key = x.key AND t.epoch = x.epoch
-                               AND t.claimed_by = p_worker AND t.status = 'running'),
-           'already', EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = x.wf AND t.task_key = x.key AND t.epoch = x.epoch
-                                AND t.status IN ('completed', 'failed')))), '[]')
-  INTO v_items
-  FROM jsonb_populate_recordset(NULL::baton.commit_item, p_batch -> 'items') x;
+  -- The fence, read under those locks: nothing else can change these task rows until we commit.
+  SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+         coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+  INTO v_refused, v_already
+  FROM unnest(i_wf, i_key, i_epoch) AS f(wf, key, epoch)
+  LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+  WHERE NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
 
-  -- Instances that cannot be applied as computed: stale version, a refused attempt, an event already taken.
-  v_bad := ARRAY(
-    SELECT i.id FROM jsonb_to_recordset(p_batch -> 'instances') AS i(id text, version integer)
-    LEFT JOIN baton.workflows w ON w.id = i.id
-    WHERE w.id IS NULL OR w.version <> i.version
-    UNION
-    SELECT c.wf FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c
-    WHERE NOT c.fenced OR (c."eventId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId")));
-  v_ok := ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad));
-
-  SELECT count(*) INTO v_refused FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE NOT c.fenced AND NOT c.already;
-  IF v_refused > 0 THEN
-    INSERT INTO baton.stats (key, value) VALUES ('refused_results', v_refused)
+  IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
+    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(i_event) e WHERE e IS NOT NULL) THEN
+    v_bad := v_bad || ARRAY(
+      SELECT c.wf FROM unnest(i_wf, i_event) AS c(wf, event)
+      WHERE c.event IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c.event));
+  END IF;
+  IF cardinality(v_refused) > 0 THEN
+    INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
     ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
   END IF;
 
+  v_all := cardinality(v_bad) = 0;
+  v_ok := CASE WHEN v_all THEN w_id ELSE ARRAY(SELECT unnest(w_id) EXCEPT SELECT unnest(v_bad)) END;
+
   IF cardinality(v_ok) > 0 THEN
-    DELETE FROM baton.events e USING jsonb_populate_recordset(NULL::baton.commit_item, v_items) c
-    WHERE c.wf = ANY (v_ok) AND c."eventId" IS NOT NULL AND e.id = c."eventId";
+    IF EXISTS (SELECT 1 FROM unnest(i_event) e WHERE e IS NOT NULL) THEN
+      DELETE FROM baton.events e USING unnest(i_wf, i_event) AS c(wf, event)
+      WHERE e.id = c.event AND (v_all OR c.wf = ANY (v_ok));
+    END IF;
 
     UPDATE baton.tasks t
-    SET status = CASE c.status
-                   WHEN 'retry' THEN CASE WHEN coalesce(c."delayMs", 0) = 0 AND w.status <> 'paused' THEN 'ready' ELSE 'waiting' END
-                   WHEN 'rewait' THEN 'waiting'
-                   ELSE c.status END,
-        paused = (c.status IN ('retry', 'rewait') AND w.status = 'paused'),
+    SET status = c.status,
+        paused = c.paused,
         output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
         last_error = coalesce(c.error, t.last_error),
         last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
-        available_at = CASE WHEN c.status = 'retry' THEN now() + coalesce(c."delayMs", 0) * interval '1 millisecond' ELSE t.available_at END,
-        ready_key = CASE WHEN c.status = 'retry' AND coalesce(c."delayMs", 0) = 0 AND w.status <> 'paused'
-                         THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+        available_at = CASE WHEN c.delay IS NOT NULL THEN now() + c.delay * interval '1 millisecond' ELSE t.available_at END,
+        ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
         progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
         claimed_by = NULL, lease_expires_at = NULL,
         finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
         updated_at = now()
-    FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c, baton.workflows w
-    WHERE c.wf = ANY (v_ok) AND t.workflow_id = c.wf AND t.task_key = c.key AND w.id = c.wf;
+    FROM unnest(i_wf, i_key, i_status, i_paused, i_output, i_error, i_delay) AS c(wf, key, status, paused, output, error, delay)
+    WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
 
-    WITH input AS (
-      SELECT * FROM jsonb_to_recordset(p_batch -> 'instances') AS i(id text, version integer, status text, state jsonb, bump integer,
-        output jsonb, error jsonb, step text, finished boolean, history jsonb)
-      WHERE i.id = ANY (v_ok)
-    ), updated AS (
-      UPDATE baton.workflows w
-      SET status = i.status, state = i.state, version = w.version + i.bump,
-          completed_task_count = w.completed_task_count + (
-            SELECT count(*) FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE c.wf = w.id AND c.status = 'completed'),
-          output = CASE WHEN i.status = 'completed' THEN i.output ELSE w.output END,
-          error = coalesce(i.error, w.error),
-          current_step = CASE WHEN i.finished THEN NULL ELSE coalesce(i.step, w.current_step) END,
-          finished_at = CASE WHEN i.finished THEN now() ELSE w.finished_at END,
-          updated_at = now()
-      FROM input i
-      WHERE w.id = i.id
-      RETURNING w.id, i.version AS base, i.history
-    )
+    UPDATE baton.workflows w
+    SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+        output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+        error = coalesce(e.error, w.error),
+        current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+        finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+        updated_at = now()
+    FROM unnest(w_id, w_status, w_state, w_bump, w_done, w_output, w_error, w_step, w_finished)
+      AS e(id, status, state, bump, done, output, error, step, finished)
+    WHERE w.id = e.id AND (v_all OR e.id = ANY (v_ok));
+
     INSERT INTO baton.history (workflow_id, version, kind, detail)
-    SELECT u.id, u.base + h.ord::integer, h.entry ->> 'kind', h.entry -> 'detail'
-    FROM updated u CROSS JOIN LATERAL jsonb_array_elements(u.history) WITH ORDINALITY AS h(entry, ord);
+    SELECT h.wf, h.version, h.kind, h.detail FROM unnest(h_wf, h_version, h_kind, h_detail) AS h(wf, version, kind, detail)
+    WHERE v_all OR h.wf = ANY (v_ok);
 
-    v_schedule := (SELECT jsonb_agg(r) FROM jsonb_array_elements(p_batch -> 'schedule') r WHERE r ->> 'wf' = ANY (v_ok));
-    IF v_schedule IS NOT NULL THEN
-      PERFORM baton.schedule_tasks(v_schedule);
+    IF jsonb_array_length(p_schedule) > 0 THEN
+      PERFORM baton.schedule_tasks(CASE WHEN v_all THEN p_schedule
+        ELSE (SELECT coalesce(jsonb_agg(r), '[]') FROM jsonb_array_elements(p_schedule) r WHERE r ->> 'wf' = ANY (v_ok)) END);
     END IF;
 
-    v_finished := ARRAY(SELECT i ->> 'id' FROM jsonb_array_elements(p_batch -> 'instances') i
-                        WHERE (i ->> 'finished')::boolean AND i ->> 'id' = ANY (v_ok));
-    IF cardinality(v_finished) > 0 THEN
-      PERFORM baton.after_finish(v_finished);
+    -- Failed instances, and children, need their open work closed and their parents told; the others only waiters.
+    v_done := ARRAY(SELECT e.id FROM unnest(w_id, w_after) AS e(id, after) WHERE e.after AND (v_all OR e.id = ANY (v_ok)));
+    IF cardinality(v_done) > 0 THEN
+      PERFORM baton.after_finish(v_done);
+    END IF;
+    v_done := ARRAY(SELECT e.id FROM unnest(w_id, w_finished, w_after) AS e(id, finished, after)
+                    WHERE e.finished AND NOT e.after AND (v_all OR e.id = ANY (v_ok)));
+    v_n := cardinality(v_done);
+    IF v_n > 0 THEN
+      PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_done, ',')) < 7000 THEN array_to_string(v_done, ',') ELSE '*' END);
     END IF;
   END IF;
 
+  IF v_all THEN
+    RETURN;
+  END IF;
   RETURN QUERY
-  SELECT 'applied', u, NULL::text, NULL::text, NULL::jsonb, NULL::integer FROM unnest(v_ok) u
+  SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version
+  FROM baton.workflows w WHERE w.id = ANY (v_bad)
   UNION ALL
-  SELECT 'conflict', w.id, NULL, w.status, w.state, w.version FROM baton.workflows w WHERE w.id = ANY (v_bad)
+  SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL FROM unnest(v_refused) r
   UNION ALL
-  SELECT CASE WHEN c.already THEN 'duplicate' ELSE 'refused' END, c.wf, c.key, NULL, NULL, NULL
-  FROM jsonb_populate_recordset(NULL::baton.commit_item, v_items) c WHERE NOT c.fenced;
+  SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL FROM unnest(v_already) r;
 END
 $$;
 --> statement-breakpoint
@@ -793,7 +838,7 @@ BEGIN
     RETURN;
   END IF;
   PERFORM 1 FROM baton.workflows w
-  WHERE w.id = ANY (v_ids) OR w.id IN (SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids))
+  WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
   ORDER BY w.id FOR UPDATE;
 
   WITH expired AS (

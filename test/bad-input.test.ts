@@ -50,6 +50,9 @@ describe('bad input everywhere (the worker keeps running)', function () {
   before(async () => {
     process.env.BATON_TEST_DB_URL = db.url;
     client = await fixtureClient(db.url);
+  });
+  // A worker per test: its own timers come and go, so it must be gone before the leak check.
+  beforeEach(async () => {
     worker = await inProcessWorker(db.url, {
       tasks: [throwsString, throwsUndefined, returnsCircular, returnsFunction, returnsHuge, expectsObject, syncThrow, inc],
       workflows: [chain10],
@@ -59,10 +62,10 @@ describe('bad input everywhere (the worker keeps running)', function () {
   afterEach(async () => {
     // The worker is still alive and runs ordinary work.
     assert.equal(await (await client.start(chain10, 0)).result({ timeoutMs: 10_000 }), 10);
+    await worker.stop();
     await assertInvariants(db.pool);
   });
   after(async () => {
-    await worker.stop();
     await client.close();
     await closeMarkPools();
   });

@@ -13,9 +13,11 @@
  *     with its instance (a task that kills its worker must not loop forever);
  *   - fires due timers: sleeps, retry back-off, event time-outs;
  *   - wakes a waitForEvent step whose event is buffered (a safety net);
+ *   - every 5 minutes, deletes finished instances past retention;
  *   - records itself in baton.reconciler_ticks.
  *
- * Retention runs from graphile-worker's cron (fleet-safe, every 5 minutes).
+ * (graphile-worker's cron is not used: a runner stopped while its cron was
+ * registering left a retry timer behind; the tick already runs once per fleet.)
  *
  * graphile-worker 0.17 keeps a job locked for 4 hours when the process
  * running it dies. A watchdog in every process force-unlocks a
@@ -24,11 +26,10 @@
  */
 import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
 import type pg from 'pg';
-import { listTicks, promoteDue, prune, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
+import { listTicks, promoteDue, prune, pruneIsDue, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
 import type { Logger } from '../types.ts';
 
 export const RECONCILE_TASK = 'baton_reconcile';
-export const PRUNE_TASK = 'baton_prune';
 const QUEUE = 'baton_reconciler';
 
 export interface ReconcilerOptions {
@@ -56,13 +57,24 @@ function graphileLogger(log: Logger): GraphileLogger {
 }
 
 /** One tick of maintenance; exported for tests and `baton check`. */
-export async function reconcileOnce(pool: pg.Pool, o: { workerId: string; maxLeaseLosses: number }): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number }> {
+export async function reconcileOnce(
+  pool: pg.Pool,
+  o: { workerId: string; maxLeaseLosses: number; retentionMs?: number; pruneEveryMs?: number },
+): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number; pruned: number }> {
   const startedAt = new Date();
   const { reclaimed, failed } = await reclaimExpired(pool, o.maxLeaseLosses);
   const promoted = await promoteDue(pool);
   const woken = await wakeBufferedEvents(pool);
-  await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken, pruned: 0 });
-  return { reclaimed, failed, promoted, woken };
+  // Retention, every few minutes (ticks run one at a time across the fleet, so this does too).
+  let pruned = 0;
+  if (o.retentionMs !== undefined && (await pruneIsDue(pool, o.pruneEveryMs ?? 300_000))) {
+    for (let n = -1, rounds = 0; n !== 0 && rounds < 20; rounds++) {
+      n = await prune(pool, o.retentionMs, 1000);
+      pruned += n;
+    }
+  }
+  await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken, pruned });
+  return { reclaimed, failed, promoted, woken, pruned };
 }
 
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
@@ -86,6 +98,7 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     try {
       const r = await reconcileOnce(o.pool, o);
       if (r.reclaimed || r.failed) log.info(r, 'reclaimed expired claims');
+      if (r.pruned) log.info({ pruned: r.pruned }, 'pruned finished instances past retention');
     } catch (error) {
       log.warn({ err: error }, 'a reconciler tick failed; the next one will try again');
     }
@@ -97,19 +110,6 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     }
   };
 
-  const pruneTask: GraphileTask = async () => {
-    let total = 0;
-    try {
-      for (let n = -1; n !== 0 && !stopped; ) {
-        n = await prune(o.pool, o.retentionMs, 1000);
-        total += n;
-      }
-    } catch (error) {
-      log.warn({ err: error }, 'pruning failed; it runs again in 5 minutes');
-    }
-    if (total) log.info({ pruned: total }, 'pruned finished instances past retention');
-  };
-
   // Batched completion: graphile-worker 0.17.3 does not await a single job's completion, so a
   // connection killed at that moment becomes an unhandled rejection that ends the process. In
   // batch mode it handles the error by stopping its pool instead, and we start a new runner.
@@ -118,8 +118,7 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     concurrency: 1,
     noHandleSignals: true,
     pollInterval: Math.max(100, Math.floor(o.intervalMs / 2)),
-    taskList: { [RECONCILE_TASK]: reconcile, [PRUNE_TASK]: pruneTask },
-    crontab: `*/5 * * * * ${PRUNE_TASK} ?max=1&jobKey=${PRUNE_TASK}`,
+    taskList: { [RECONCILE_TASK]: reconcile },
     logger: graphileLogger(log),
     preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
   };

@@ -37,6 +37,7 @@ export interface ClaimedTask {
     version: number;
     priority: number | null;
     tags: string[];
+    parentId: string | null;
   };
   /** A waitForEvent step: the oldest buffered event, if any. */
   event: { id: number; payload: unknown } | null;
@@ -76,6 +77,7 @@ interface ClaimRow {
   workflow_version: number;
   workflow_priority: number | null;
   workflow_tags: string[];
+  workflow_parent: string | null;
   event_id: number | null;
   event_payload: unknown;
 }
@@ -113,6 +115,7 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
       version: r.workflow_version,
       priority: r.workflow_priority,
       tags: r.workflow_tags,
+      parentId: r.workflow_parent,
     },
     event: r.event_id === null ? null : { id: r.event_id, payload: r.event_payload },
   }));
@@ -228,11 +231,15 @@ export interface CommitItem {
   wf: string;
   key: string;
   epoch: number;
-  status: 'completed' | 'failed' | 'retry' | 'rewait';
-  output?: unknown;
-  error?: unknown;
-  delayMs?: number;
-  eventId?: number | null;
+  /** The task's new status. */
+  status: 'completed' | 'failed' | 'ready' | 'waiting';
+  /** Held by a pause (a retry or a re-wait while the instance is paused). */
+  paused: boolean;
+  output: unknown;
+  error: unknown;
+  /** A retry: available again after this many ms; null keeps available_at (a re-wait). */
+  delayMs: number | null;
+  eventId: number | null;
 }
 
 export interface CommitInstance {
@@ -241,13 +248,23 @@ export interface CommitInstance {
   version: number;
   status: WorkflowStatus;
   state: unknown;
-  /** Versions this commit adds (one per history entry). */
+  /** Versions this commit adds (one per history row). */
   bump: number;
-  output?: unknown;
-  error?: unknown;
-  step?: string | null;
+  /** Completed tasks this commit adds. */
+  done: number;
+  output: unknown;
+  error: unknown;
+  step: string | null;
   finished: boolean;
-  history: { kind: string; detail: unknown }[];
+  /** Finished and needs after_finish: it failed (open work to close) or it has a parent to tell. */
+  after: boolean;
+}
+
+export interface HistoryRow {
+  wf: string;
+  version: number;
+  kind: string;
+  detail: unknown;
 }
 
 export interface ScheduleRow {
@@ -270,24 +287,63 @@ export interface ScheduleRow {
 export interface CommitBatch {
   items: CommitItem[];
   instances: CommitInstance[];
+  history: HistoryRow[];
   schedule: ScheduleRow[];
 }
 
 export type CommitResult =
-  | { result: 'applied'; workflowId: string }
   | { result: 'conflict'; workflowId: string; status: WorkflowStatus; state: unknown; version: number }
   | { result: 'refused'; workflowId: string; taskKey: string }
   | { result: 'duplicate'; workflowId: string; taskKey: string };
 
-/** The optimistic, fenced commit of a batch (see baton.commit in drizzle/). */
-export async function commitBatch(ex: Executor, workerId: string, batch: CommitBatch): Promise<CommitResult[]> {
+/** jsonb[] parameters: each element as JSON text (null stays SQL NULL). */
+const jsonArray = (values: unknown[]) => values.map((v) => (v === null || v === undefined ? null : JSON.stringify(v)));
+
+/**
+ * The optimistic, fenced commit of a batch (see baton.commit in drizzle/).
+ * Returns only what was not applied; every other instance was.
+ */
+export async function commitBatch(ex: Executor, workerId: string, b: CommitBatch): Promise<CommitResult[]> {
+  const i = b.items;
+  const w = b.instances;
+  const h = b.history;
   const rows = await query<{ result: string; workflow_id: string; task_key: string | null; status: WorkflowStatus; state: unknown; version: number }>(
     ex,
-    `select * from baton.commit($1, $2::jsonb)`,
-    [workerId, JSON.stringify(batch)],
+    `select * from baton.commit($1, $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::jsonb[], $8::jsonb[],
+       $9::bigint[], $10::bigint[], $11::text[], $12::integer[], $13::text[], $14::jsonb[], $15::integer[], $16::integer[],
+       $17::jsonb[], $18::jsonb[], $19::text[], $20::boolean[], $21::boolean[], $22::text[], $23::integer[], $24::text[],
+       $25::jsonb[], $26::jsonb)`,
+    [
+      workerId,
+      i.map((x) => x.wf),
+      i.map((x) => x.key),
+      i.map((x) => x.epoch),
+      i.map((x) => x.status),
+      i.map((x) => x.paused),
+      // A completed task's output may be JSON null; it is sent as the JSON text 'null', not SQL NULL.
+      i.map((x) => (x.status === 'completed' ? JSON.stringify(x.output ?? null) : null)),
+      jsonArray(i.map((x) => x.error)),
+      i.map((x) => x.delayMs),
+      i.map((x) => x.eventId),
+      w.map((x) => x.id),
+      w.map((x) => x.version),
+      w.map((x) => x.status),
+      jsonArray(w.map((x) => x.state)),
+      w.map((x) => x.bump),
+      w.map((x) => x.done),
+      jsonArray(w.map((x) => x.output)),
+      jsonArray(w.map((x) => x.error)),
+      w.map((x) => x.step),
+      w.map((x) => x.finished),
+      w.map((x) => x.after),
+      h.map((x) => x.wf),
+      h.map((x) => x.version),
+      h.map((x) => x.kind),
+      jsonArray(h.map((x) => x.detail)),
+      JSON.stringify(b.schedule),
+    ],
   );
   return rows.map((r) => {
-    if (r.result === 'applied') return { result: 'applied', workflowId: r.workflow_id };
     if (r.result === 'refused' || r.result === 'duplicate') return { result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! };
     return { result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version };
   });

@@ -4,7 +4,6 @@ import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
 
 export interface HistoryEntry {
-  id: number;
   version: number;
   kind: string;
   detail: Record<string, unknown>;
@@ -14,7 +13,7 @@ export interface HistoryEntry {
 export async function listHistory(ex: Executor, workflowId: string, options: { afterVersion?: number; limit?: number } = {}): Promise<HistoryEntry[]> {
   return query<HistoryEntry>(
     ex,
-    `select id, version, kind, detail, at from baton.history
+    `select version, kind, detail, at from baton.history
      where workflow_id = $1 and version > $2 order by version limit $3`,
     [workflowId, options.afterVersion ?? 0, options.limit ?? 100_000],
   );

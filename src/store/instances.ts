@@ -7,7 +7,7 @@
 import { ConflictError, ValidationError } from '../errors.ts';
 import type { WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
-import { inTransaction, query } from './executor.ts';
+import { query } from './executor.ts';
 
 export interface StartParams {
   name: string;
@@ -137,11 +137,8 @@ export async function saveCheckpoint(ex: Executor, c: Checkpoint): Promise<numbe
 
 /** Delete an instance with its tasks, history and signals. Returns false if there was none. */
 export async function deleteInstance(ex: Executor, id: string): Promise<boolean> {
-  return inTransaction(ex, async (tx) => {
-    const rows = await query(tx, `delete from baton.workflows where id = $1 returning id`, [id]);
-    if (rows.length > 0) await query(tx, `delete from baton.events where workflow_id = $1`, [id]);
-    return rows.length > 0;
-  });
+  const rows = await query<{ n: number }>(ex, `select baton.delete_instances(array[$1]) as n`, [id]);
+  return rows[0]!.n > 0;
 }
 
 export interface ListFilter {

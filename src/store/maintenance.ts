@@ -47,11 +47,12 @@ export async function prune(ex: Executor, retentionMs: number, limit = 1000): Pr
   const rows = await query<{ n: number }>(
     ex,
     `with old as (
+       -- Oldest first by creation (indexed); an instance still running is skipped, not waited for.
        select id from baton.workflows
-       where finished_at < now() - $1 * interval '1 millisecond'
-       order by finished_at limit $2
+       where created_at < now() - $1 * interval '1 millisecond' and finished_at < now() - $1 * interval '1 millisecond'
+       order by created_at limit $2
      ), gone as (
-       delete from baton.workflows w using old where w.id = old.id returning w.id
+       select baton.delete_instances(array(select id from old)) as n
      ), orphan_events as (
        delete from baton.events e
        where e.id in (
@@ -65,10 +66,23 @@ export async function prune(ex: Executor, retentionMs: number, limit = 1000): Pr
      ), old_ticks as (
        delete from baton.reconciler_ticks where started_at < now() - interval '1 hour' returning 1
      )
-     select (select count(*) from gone)::int + (select count(*) from orphan_events)::int as n`,
+     select (select n from gone) + (select count(*) from orphan_events)::int as n`,
     [retentionMs, limit],
   );
   return rows[0]!.n;
+}
+
+/** True at most once per `everyMs` across the fleet: the caller should prune now. */
+export async function pruneIsDue(ex: Executor, everyMs: number): Promise<boolean> {
+  const rows = await query(
+    ex,
+    `insert into baton.stats (key, value, updated_at) values ('prune_runs', 1, now())
+     on conflict (key) do update set value = baton.stats.value + 1, updated_at = now()
+     where baton.stats.updated_at < now() - $1 * interval '1 millisecond'
+     returning 1`,
+    [everyMs],
+  );
+  return rows.length > 0;
 }
 
 export async function recordTick(

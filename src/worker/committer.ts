@@ -107,20 +107,23 @@ export class Committer {
         return;
       }
       const finishing = new Map(plan.instances.filter((i) => i.finished).map((i) => [i.id, i.status]));
-      const applied = new Set<string>();
+      // Only what was not applied comes back: conflicts (fresh snapshots), refusals, duplicates.
+      const conflicted = new Set<string>();
       const gone = new Map<string, Settlement>();
       for (const r of results) {
-        if (r.result === 'applied') applied.add(r.workflowId);
-        else if (r.result === 'refused' || r.result === 'duplicate') gone.set(`${r.workflowId}\u0000${r.taskKey}`, r.result);
-        else known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
+        if (r.result === 'refused' || r.result === 'duplicate') gone.set(`${r.workflowId}\u0000${r.taskKey}`, r.result);
+        else {
+          conflicted.add(r.workflowId);
+          known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
+        }
       }
       const next: Finished[] = [];
       for (const f of work) {
         const id = f.held.task.workflowId;
         const how = gone.get(`${id}\u0000${f.held.task.taskKey}`);
         if (how) this.o.onSettled(f, how);
-        else if (applied.has(id)) this.o.onSettled(f, 'applied', finishing.get(id));
-        else next.push(f);
+        else if (conflicted.has(id)) next.push(f);
+        else this.o.onSettled(f, 'applied', finishing.get(id));
       }
       work = next;
     }

@@ -8,7 +8,7 @@
  * an instance only if its version is still the one used here.
  */
 import { serializeError, type SerializedError } from '../errors.ts';
-import type { CommitBatch, CommitInstance, CommitItem, ScheduleRow } from '../store/claims.ts';
+import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/claims.ts';
 import type { WorkflowStatus } from '../types.ts';
 import { step, type MachineEvent, type MachineState, type ScheduledStep, type Transition } from '../workflow/machine.ts';
 import { diff } from '../workflow/patch.ts';
@@ -94,42 +94,45 @@ function machineEvent(f: Finished): MachineEvent | null {
   }
 }
 
-function commitItem(f: Finished, t: Transition | null): CommitItem {
+function commitItem(f: Finished, t: Transition | null, paused: boolean): CommitItem {
   const { held, outcome } = f;
-  const base = { wf: held.task.workflowId, key: held.task.taskKey, epoch: held.task.epoch };
+  const base = { wf: held.task.workflowId, key: held.task.taskKey, epoch: held.task.epoch, output: null, error: null, delayMs: null, eventId: null, paused: false };
   switch (outcome.kind) {
     case 'completed':
       return { ...base, status: 'completed', output: outcome.output, eventId: outcome.eventId ?? null };
     case 'branch':
-      return { ...base, status: 'completed', output: null };
+      return { ...base, status: 'completed' };
     case 'timedOut':
-      return t?.error ? { ...base, status: 'failed', error: t.error } : { ...base, status: 'completed', output: null };
+      return t?.error ? { ...base, status: 'failed', error: t.error } : { ...base, status: 'completed' };
     case 'error':
-      return outcome.final
-        ? { ...base, status: 'failed', error: outcome.error }
-        : { ...base, status: 'retry', error: outcome.error, delayMs: outcome.delayMs };
+      if (outcome.final) return { ...base, status: 'failed', error: outcome.error };
+      // A retry: ready again at once, or after its back-off; held while the instance is paused.
+      return { ...base, status: outcome.delayMs === 0 && !paused ? 'ready' : 'waiting', error: outcome.error, delayMs: outcome.delayMs, paused };
     case 'rewait':
-      return { ...base, status: 'rewait' };
+      return { ...base, status: 'waiting', paused };
   }
 }
 
 export interface PlannedInstance {
   instance: CommitInstance;
   items: CommitItem[];
+  history: HistoryRow[];
   schedule: ScheduleRow[];
 }
 
 /** Fold one instance's finished attempts into what its commit writes. */
 export function planInstance(workerId: string, group: Finished[], known?: InstanceSnapshot): PlannedInstance {
   const base = baseSnapshot(group, known);
+  const id = group[0]!.held.task.workflowId;
   let status = base.status;
   let state = base.state;
   const items: CommitItem[] = [];
   const schedule: ScheduleRow[] = [];
-  const history: { kind: string; detail: unknown }[] = [];
+  const history: HistoryRow[] = [];
+  const record = (kind: string, detail: unknown) => history.push({ wf: id, version: base.version + history.length + 1, kind, detail });
   const steps: string[] = [];
-  let output: unknown;
-  let error: SerializedError | undefined;
+  let output: unknown = null;
+  let error: SerializedError | null = null;
 
   for (const f of group) {
     const { held, outcome } = f;
@@ -146,29 +149,24 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
         t = step(held.def, { status, state }, { type: 'failed', key, error: serializeError(e) });
       }
     }
-    items.push(commitItem(f, t));
+    items.push(commitItem(f, t, status === 'paused'));
     if (outcome.kind === 'rewait') continue;
     if (!t) {
-      if (outcome.kind === 'error') {
-        history.push({ kind: 'retry', detail: { ...who, error: outcome.error, retryInMs: outcome.delayMs, status } });
-      }
+      if (outcome.kind === 'error') record('retry', { ...who, error: outcome.error, retryInMs: outcome.delayMs, status });
       continue;
     }
     const patch = diff(state, t.state);
     schedule.push(...t.schedule.map((s) => scheduleRow(held, s)));
     steps.push(...t.schedule.map(label));
     const kind = outcome.kind === 'error' ? 'task_failed' : outcome.kind === 'timedOut' ? 'timed_out' : outcome.kind;
-    history.push({
-      kind,
-      detail: {
-        ...who,
-        status: t.status,
-        ...(patch === undefined ? {} : { patch }),
-        ...(t.schedule.length ? { scheduled: t.schedule.map((s) => s.key) } : {}),
-        ...(outcome.kind === 'error' ? { error: outcome.error } : {}),
-        ...(t.error && outcome.kind !== 'error' ? { error: t.error } : {}),
-        ...(t.ignored ? { ignored: t.ignored } : {}),
-      },
+    record(kind, {
+      ...who,
+      status: t.status,
+      ...(patch === undefined ? {} : { patch }),
+      ...(t.schedule.length ? { scheduled: t.schedule.map((s) => s.key) } : {}),
+      ...(outcome.kind === 'error' ? { error: outcome.error } : {}),
+      ...(t.error && outcome.kind !== 'error' ? { error: t.error } : {}),
+      ...(t.ignored ? { ignored: t.ignored } : {}),
     });
     if (t.status !== status && (t.status === 'completed' || t.status === 'failed')) {
       if (t.status === 'completed') output = t.output ?? null;
@@ -179,19 +177,21 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   }
 
   const finished = (status === 'completed' || status === 'failed') && base.status !== status;
+  const hasParent = group[0]!.held.task.workflow.parentId !== null;
   const instance: CommitInstance = {
-    id: group[0]!.held.task.workflowId,
+    id,
     version: base.version,
     status,
     state,
     bump: history.length,
+    done: items.filter((i) => i.status === 'completed').length,
+    output,
+    error,
+    step: steps.length ? steps.join(', ') : null,
     finished,
-    history,
-    ...(steps.length ? { step: steps.join(', ') } : {}),
-    ...(output !== undefined ? { output } : {}),
-    ...(error !== undefined ? { error } : {}),
+    after: finished && (status === 'failed' || hasParent),
   };
-  return { instance, items, schedule };
+  return { instance, items, history, schedule };
 }
 
 /** Group finished attempts by instance, in arrival order, and plan them all. */
@@ -203,11 +203,12 @@ export function planBatch(workerId: string, finished: Finished[], known: Map<str
     if (!g) groups.set(id, (g = []));
     g.push(f);
   }
-  const batch: CommitBatch = { items: [], instances: [], schedule: [] };
+  const batch: CommitBatch = { items: [], instances: [], history: [], schedule: [] };
   for (const [id, group] of groups) {
     const planned = planInstance(workerId, group, known.get(id));
     batch.items.push(...planned.items);
     batch.instances.push(planned.instance);
+    batch.history.push(...planned.history);
     batch.schedule.push(...planned.schedule);
   }
   return batch;

@@ -96,6 +96,7 @@ export class Worker {
   private readonly defs: Map<string, Workflow>;
   private readonly hashes: string[];
   private readonly tags: string[];
+  private readonly prefetch: number;
   private readonly codec: Codec;
   private readonly limit: LimitFunction;
   private readonly held = new Map<string, Held>();
@@ -125,8 +126,9 @@ export class Worker {
     if (!Number.isInteger(this.config.concurrency) || this.config.concurrency < 1) {
       throw new ValidationError(`concurrency must be a whole number >= 1 (got ${this.config.concurrency})`);
     }
-    if (!Number.isInteger(this.config.prefetch) || this.config.prefetch < 0) {
-      throw new ValidationError(`prefetch must be a whole number >= 0 (got ${this.config.prefetch})`);
+    this.prefetch = this.config.prefetch ?? 2 * this.config.concurrency;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
+      throw new ValidationError(`prefetch must be a whole number >= 0 (got ${this.prefetch})`);
     }
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
@@ -211,7 +213,7 @@ export class Worker {
     this.log.info(
       {
         concurrency: c.concurrency,
-        prefetch: c.prefetch,
+        prefetch: this.prefetch,
         tags: this.tags,
         definitions: [...this.defs.values()].map((d) => `${d.name}@${d.hash.slice(0, 8)}`),
         database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
@@ -248,7 +250,7 @@ export class Worker {
 
   private async loop(): Promise<void> {
     const c = this.config;
-    const capacity = c.concurrency + c.prefetch;
+    const capacity = c.concurrency + this.prefetch;
     let failures = 0;
     while (this.phase === 'running') {
       const inHand = this.limit.activeCount + this.limit.pendingCount;
@@ -371,7 +373,7 @@ export class Worker {
   }
 
   private wakeIfRoom(): void {
-    const capacity = this.config.concurrency + this.config.prefetch;
+    const capacity = this.config.concurrency + this.prefetch;
     const inHand = this.limit.activeCount + this.limit.pendingCount;
     if (this.limit.pendingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.wake?.();
   }
@@ -379,6 +381,8 @@ export class Worker {
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
     const { held, outcome } = f;
     if (this.held.get(held.id) === held) this.held.delete(held.id);
+    // The loop may be waiting for the commit backlog to shrink: it just did.
+    this.wakeIfRoom();
     const info = this.info(held);
     if (how === 'refused') {
       this.counters.refused += 1;

@@ -1,0 +1,136 @@
+/**
+ * Command line of `npm run bench`:
+ *
+ *   --quick                 small sizes (about a minute)
+ *   --scenarios S1,S3       which scenarios (default all: S1..S6)
+ *   --systems baton,raw     which systems (default: each scenario's own list)
+ *   --size s1Jobs=50000,... override sizes (names below)
+ *   --concurrency 24        slots per worker process
+ *   --profile               write CPU profiles of Baton's worker processes to bench/results/profiles/
+ *   --no-save               do not write bench/results/*.json
+ */
+import { SYSTEM_NAMES, type SystemName } from '../systems/types.ts';
+
+export interface Sizes {
+  /** S1: no-op jobs enqueued up front. */
+  s1Jobs: number;
+  /** S2: sequential samples per system, and a time budget per system in seconds. */
+  s2Samples: number;
+  s2BudgetS: number;
+  /** S3: workflows of 10 steps. */
+  s3Workflows: number;
+  /** S4: the two backlog sizes, the completions timed per drain, drain rounds, and tasks claimed per claim micro-benchmark. */
+  s4Small: number;
+  s4Large: number;
+  s4Drain: number;
+  s4Rounds: number;
+  s4Claims: number;
+  /** S5: no-op jobs drained by 1, 2 and 4 processes. */
+  s5Jobs: number;
+  /** S6: workflows of 20 branches and a join. */
+  s6Workflows: number;
+}
+
+export const FULL: Sizes = {
+  s1Jobs: 20_000,
+  s2Samples: 1_000,
+  s2BudgetS: 60,
+  s3Workflows: 2_000,
+  s4Small: 10_000,
+  s4Large: 1_000_000,
+  s4Drain: 5_000,
+  s4Rounds: 3,
+  s4Claims: 5_000,
+  s5Jobs: 20_000,
+  s6Workflows: 500,
+};
+
+export const QUICK: Sizes = {
+  s1Jobs: 5_000,
+  s2Samples: 100,
+  s2BudgetS: 6,
+  s3Workflows: 100,
+  s4Small: 2_000,
+  s4Large: 50_000,
+  s4Drain: 1_000,
+  s4Rounds: 1,
+  s4Claims: 1_000,
+  s5Jobs: 5_000,
+  s6Workflows: 30,
+};
+
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
+export type ScenarioId = (typeof SCENARIOS)[number];
+
+export interface Options {
+  quick: boolean;
+  scenarios: ScenarioId[];
+  /** Undefined: each scenario's default systems. */
+  systems: SystemName[] | undefined;
+  sizes: Sizes;
+  concurrency: number;
+  profile: boolean;
+  save: boolean;
+}
+
+export class UsageError extends Error {}
+
+function list<T extends string>(raw: string | undefined, allowed: readonly T[], what: string): T[] {
+  if (!raw) throw new UsageError(`${what} needs a value`);
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) throw new UsageError(`unknown ${what.replace(/^--/, '').replace(/s$/, '')} "${item}" (one of ${allowed.join(', ')})`);
+  }
+  return items as T[];
+}
+
+export function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, save: true };
+  const overrides: Partial<Sizes> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--scenarios':
+        o.scenarios = list(value()?.toUpperCase(), SCENARIOS, '--scenarios');
+        break;
+      case '--systems':
+        o.systems = list(value(), SYSTEM_NAMES, '--systems');
+        break;
+      case '--size':
+      case '--sizes': {
+        const raw = value();
+        if (!raw) throw new UsageError('--size needs name=value pairs');
+        for (const pair of raw.split(',')) {
+          const [name, v] = pair.split('=');
+          if (!name || !(name in FULL)) throw new UsageError(`unknown size "${name}" (one of ${Object.keys(FULL).join(', ')})`);
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 1) throw new UsageError(`size ${name} must be a whole number >= 1 (got "${v}")`);
+          overrides[name as keyof Sizes] = n;
+        }
+        break;
+      }
+      case '--concurrency': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1) throw new UsageError('--concurrency must be a whole number >= 1');
+        o.concurrency = n;
+        break;
+      }
+      case '--profile':
+        o.profile = true;
+        break;
+      case '--no-save':
+        o.save = false;
+        break;
+      default:
+        throw new UsageError(`unknown option "${arg}"`);
+    }
+  }
+  o.sizes = { ...(o.quick ? QUICK : FULL), ...overrides };
+  return o;
+}

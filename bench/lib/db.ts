@@ -1,0 +1,101 @@
+/**
+ * The PostgreSQL server the benchmarks run on: DATABASE_URL when set,
+ * otherwise Baton's embedded server with its own data directory
+ * (.baton-bench/, port 54340), stopped at the end. Every system and scenario
+ * gets a fresh database, dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
+
+export interface Server {
+  /** Connection string of the maintenance database. */
+  adminUrl: string;
+  version: string;
+  embedded: boolean;
+  /** Connection string of another database on the same server. */
+  urlFor(database: string): string;
+  close(): Promise<void>;
+}
+
+export const EMBEDDED_DIR = '.baton-bench';
+export const EMBEDDED_PORT = 54340;
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export async function openServer(log: (m: string) => void): Promise<Server> {
+  let embedded: EmbeddedServer | undefined;
+  let adminUrl = process.env.DATABASE_URL?.trim();
+  if (!adminUrl) {
+    log(`DATABASE_URL is not set: starting an embedded PostgreSQL in ${EMBEDDED_DIR}/ on port ${EMBEDDED_PORT}`);
+    embedded = await startEmbedded({ dataDir: EMBEDDED_DIR, port: EMBEDDED_PORT, database: 'postgres', log });
+    adminUrl = embedded.url;
+  }
+  const client = new pg.Client({ connectionString: adminUrl });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>('select current_setting($1) as v', ['server_version']);
+    return {
+      adminUrl,
+      version: rows[0]!.v,
+      embedded: embedded !== undefined,
+      urlFor: (database) => withDatabase(adminUrl!, database),
+      close: async () => {
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function admin<T>(server: Server, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: server.adminUrl });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface FreshDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** Create an empty database named after what runs in it. */
+export async function freshDatabase(server: Server, label: string): Promise<FreshDatabase> {
+  const name = `bench_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}_${randomBytes(3).toString('hex')}`;
+  await admin(server, (c) => c.query(`create database ${c.escapeIdentifier(name)}`));
+  return {
+    name,
+    url: server.urlFor(name),
+    drop: () => admin(server, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
+  };
+}
+
+/** Run `fn` in a fresh database and drop it afterwards, whatever happens. */
+export async function inFreshDatabase<T>(server: Server, label: string, fn: (db: FreshDatabase) => Promise<T>): Promise<T> {
+  const db = await freshDatabase(server, label);
+  try {
+    return await fn(db);
+  } finally {
+    await db.drop().catch(() => undefined);
+  }
+}
+
+export async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: 'bench' });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}

@@ -1,0 +1,111 @@
+/**
+ * Worker processes: every system's worker runs in a child process of its own
+ * (node --import tsx bench/lib/child.ts), so that its memory is measured
+ * alone. The child talks to the parent over the IPC channel (ChildMessage);
+ * its stdout and stderr go to our stderr, so stdout stays the result table.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildConfig, ChildMessage } from '../systems/types.ts';
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
+
+/** Peak resident set size (VmHWM) of a live process, in MB; undefined when it is gone. */
+export function peakRssMb(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  /** Time of the first handler start (the first claim), Date.now() in the child. */
+  readonly first: Promise<number>;
+  /** Time when the configured number of completions was committed. */
+  readonly target: Promise<number>;
+  private listeners = new Set<(m: ChildMessage) => void>();
+  private exited: Promise<number | null>;
+  /** Peak RSS read just before the stop. */
+  rssMb: number | undefined;
+
+  constructor(config: ChildConfig, extraExecArgv: string[] = []) {
+    this.child = fork(CHILD, [], {
+      execArgv: ['--import', 'tsx', ...extraExecArgv],
+      env: { ...process.env, BENCH_CHILD: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    this.child.stdout!.pipe(process.stderr, { end: false });
+    this.child.stderr!.pipe(process.stderr, { end: false });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    const failed = new Promise<never>((_, reject) => {
+      this.child.once('exit', (code) => reject(new Error(`${config.system} worker exited (code ${code})`)));
+      this.child.on('message', (m: ChildMessage) => {
+        if (m.type === 'error') reject(new Error(`${config.system} worker: ${m.message}`));
+      });
+    });
+    failed.catch(() => undefined);
+    const waitFor = <T>(pick: (m: ChildMessage) => T | undefined) =>
+      Promise.race([
+        new Promise<T>((resolve) => {
+          const on = (m: ChildMessage) => {
+            const v = pick(m);
+            if (v !== undefined) {
+              this.listeners.delete(on);
+              resolve(v);
+            }
+          };
+          this.listeners.add(on);
+        }),
+        failed,
+      ]);
+    this.child.on('message', (m: ChildMessage) => this.listeners.forEach((l) => l(m)));
+    this.ready = waitFor((m) => (m.type === 'ready' ? true : undefined)).then(() => undefined);
+    this.first = waitFor((m) => (m.type === 'first' ? m.t : undefined));
+    this.target = waitFor((m) => (m.type === 'target' ? m.t : undefined));
+    for (const p of [this.ready, this.first, this.target]) p.catch(() => undefined);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  onMessage(listener: (m: ChildMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Read the peak RSS, ask the worker to stop gracefully, and wait (killing it after `timeoutMs`). */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    this.rssMb = peakRssMb(this.pid) ?? this.rssMb;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.child.connected) this.child.send({ type: 'stop' });
+    else this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Start `count` worker processes and wait until all of them run. */
+export async function startWorkers(count: number, config: ChildConfig, execArgv: string[] = []): Promise<WorkerProcess[]> {
+  const procs = Array.from({ length: count }, () => new WorkerProcess(config, execArgv));
+  try {
+    await Promise.all(procs.map((p) => p.ready));
+    return procs;
+  } catch (error) {
+    await stopAll(procs);
+    throw error;
+  }
+}
+
+export async function stopAll(procs: WorkerProcess[]): Promise<void> {
+  await Promise.all(procs.map((p) => p.stop().catch(() => undefined)));
+}

@@ -1,0 +1,111 @@
+/**
+ * Results: one Figure per (scenario, system, metric), printed as a table per
+ * scenario with the ratio against Baton, and saved as JSON under
+ * bench/results/ (<timestamp>.json and latest.json).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt } from './stats.ts';
+
+export interface Figure {
+  scenario: string;
+  /** The system, or a variant of it ("baton@1M"). */
+  system: string;
+  metric: string;
+  value: number | null;
+  /** Which way is better, for the ratio against Baton. */
+  better: 'higher' | 'lower';
+  /** Peak RSS of the worker process(es) in MB (the largest one when there are several). */
+  rssMb?: number;
+  detail?: Record<string, unknown>;
+  error?: string;
+  /** A derived figure (a ratio): not compared against Baton. */
+  derived?: boolean;
+}
+
+export interface ScenarioTitle {
+  id: string;
+  title: string;
+  /** Extra lines printed under the table (targets, notes). */
+  notes: string[];
+}
+
+export const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+/** baton's figure divided by the other's, oriented so that > 1 means Baton does better. */
+export function advantage(baton: Figure | undefined, other: Figure): number | null {
+  if (other.derived || baton?.derived) return null;
+  if (!baton || baton.value === null || other.value === null || baton.value === 0 || other.value === 0) return null;
+  return baton.better === 'higher' ? baton.value / other.value : other.value / baton.value;
+}
+
+export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string {
+  const lines = [`${scenario.id} ${scenario.title}`];
+  const metrics = [...new Set(figures.map((f) => f.metric))];
+  for (const metric of metrics) {
+    const rows = figures.filter((f) => f.metric === metric);
+    const baton = rows.find((f) => f.system === 'baton');
+    const advs = rows.map((f) => (f.system === 'baton' ? null : advantage(baton, f)));
+    const withRss = rows.some((f) => f.rssMb !== undefined);
+    const withAdv = advs.some((a) => a !== null);
+    const header = ['system', metric, ...(withRss ? ['peak RSS MB'] : []), ...(withAdv ? ['baton advantage'] : [])];
+    const body = rows.map((f, i) => [
+      f.system,
+      f.error ? `error: ${f.error.slice(0, 60)}` : fmt(f.value),
+      ...(withRss ? [fmt(f.rssMb, 0)] : []),
+      ...(withAdv ? [advs[i] === null ? '' : `${fmt(advs[i], 2)}x`] : []),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+    lines.push(`  ${header.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')}`);
+    for (const r of body) lines.push(`  ${r.map((c, i) => pad(c, widths[i]!, i > 0)).join('  ')}`);
+    for (const f of rows) {
+      const adv = f.system === 'baton' ? null : advantage(baton, f);
+      if (adv === null) continue;
+      const ratio = f.better === 'higher' ? `baton / ${f.system}` : `${f.system} / baton`;
+      lines.push(`    ${ratio} = ${fmt(adv, 2)}x (${metric}, ${f.better} is better)`);
+    }
+  }
+  lines.push(...scenario.notes.map((n) => `  ${n}`));
+  return lines.join('\n');
+}
+
+export interface RunRecord {
+  startedAt: string;
+  finishedAt: string;
+  command: string[];
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; postgres: string; embedded: boolean; loadAverage: number[] };
+  options: unknown;
+  systems: Record<string, string>;
+  scenarios: ScenarioTitle[];
+  figures: Figure[];
+}
+
+export async function saveResults(record: RunRecord): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const stamp = record.startedAt.replace(/[:.]/g, '-');
+  const file = path.join(RESULTS_DIR, `${stamp}.json`);
+  const text = `${JSON.stringify(record, null, 2)}\n`;
+  await writeFile(file, text);
+  await writeFile(path.join(RESULTS_DIR, 'latest.json'), text);
+  return file;
+}
+
+export function machine(postgres: string, embedded: boolean): RunRecord['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    postgres,
+    embedded,
+    /** Other load on the machine skews the figures: recorded at the end of the run. */
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}

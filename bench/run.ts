@@ -1,0 +1,96 @@
+/**
+ * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000]
+ *
+ * Runs the scenarios against Baton and its peers on one PostgreSQL server
+ * (DATABASE_URL, or an embedded one in .baton-bench/), prints a table per
+ * scenario to stdout (progress goes to stderr), and writes
+ * bench/results/<timestamp>.json and bench/results/latest.json.
+ */
+import { parseArgs, UsageError, type Options } from './lib/args.ts';
+import { openServer } from './lib/db.ts';
+import { describeScenario, type Context, type Scenario } from './scenarios/common.ts';
+import { machine, renderTable, saveResults, type Figure } from './lib/report.ts';
+import { progress } from './lib/stats.ts';
+import { s3 } from './scenarios/chain.ts';
+import { s6 } from './scenarios/fanout.ts';
+import { s2 } from './scenarios/latency.ts';
+import { s4 } from './scenarios/backlog.ts';
+import { s1, s5 } from './scenarios/throughput.ts';
+import { loadSystem } from './systems/index.ts';
+import type { System } from './systems/types.ts';
+
+const ALL: Scenario[] = [s1, s2, s3, s4, s5, s6];
+
+async function main(options: Options): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const server = await openServer(progress);
+  const figures: Figure[] = [];
+  const used = new Map<string, System>();
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) {
+      progress('interrupted twice: exiting now (fresh databases may be left behind)');
+      process.exit(130);
+    }
+    interrupted = true;
+    progress('interrupted: finishing the current measurement, then stopping (Ctrl-C again to exit at once)');
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    progress(`PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}; sizes ${JSON.stringify(options.sizes)}`);
+    const ctx: Context = { server, options, add: (f) => figures.push(f), cancelled: () => interrupted };
+    for (const scenario of ALL.filter((s) => options.scenarios.includes(s.id as never))) {
+      if (interrupted) break;
+      const names = options.systems ? scenario.defaultSystems.filter((n) => options.systems!.includes(n)) : scenario.defaultSystems;
+      if (options.systems && names.length === 0) continue;
+      const systems = await Promise.all(names.map(loadSystem));
+      for (const s of systems) used.set(s.name, s);
+      progress(`== ${scenario.id} ${scenario.title(options)}`);
+      const t = Date.now();
+      await scenario.run(ctx, systems);
+      progress(`== ${scenario.id} took ${Math.round((Date.now() - t) / 1000)} s`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    await server.close();
+  }
+
+  const titles = ALL.filter((s) => figures.some((f) => f.scenario === s.id)).map((s) => describeScenario(s, options));
+  const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}, ${machine(server.version, server.embedded).cpus} cores, Node ${process.version}`];
+  for (const title of titles) out.push('', renderTable(title, figures.filter((f) => f.scenario === title.id)));
+  out.push('', 'Systems:', ...[...used.values()].map((s) => `  ${s.name}: ${s.describe}`));
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  if (options.save) {
+    const file = await saveResults({
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      command: process.argv.slice(2),
+      machine: machine(server.version, server.embedded),
+      options,
+      systems: Object.fromEntries([...used.values()].map((s) => [s.name, s.describe])),
+      scenarios: titles,
+      figures,
+    });
+    progress(`results written to ${file} and bench/results/latest.json`);
+  }
+  return figures.some((f) => f.error) ? 1 : 0;
+}
+
+let options: Options;
+try {
+  options = parseArgs(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+main(options).then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`bench: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  },
+);
