@@ -139,7 +139,6 @@ CREATE INDEX "tasks_ready_idx" ON "baton"."tasks" USING btree ("tags","ready_key
 CREATE INDEX "tasks_due_idx" ON "baton"."tasks" USING btree ("available_at") WHERE "baton"."tasks"."status" = 'waiting' and not "baton"."tasks"."paused" and "baton"."tasks"."available_at" is not null;--> statement-breakpoint
 CREATE INDEX "tasks_lease_idx" ON "baton"."tasks" USING btree ("lease_expires_at") WHERE "baton"."tasks"."status" = 'running';--> statement-breakpoint
 CREATE INDEX "workflows_created_idx" ON "baton"."workflows" USING btree ("created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
-CREATE INDEX "workflows_status_created_idx" ON "baton"."workflows" USING btree ("status","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "workflows_name_created_idx" ON "baton"."workflows" USING btree ("name","created_at" DESC NULLS LAST,"id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "workflows_parent_idx" ON "baton"."workflows" USING btree ("parent_id") WHERE "baton"."workflows"."parent_id" is not null;--> statement-breakpoint
 CREATE VIEW "baton"."claims" AS (select "workflow_id", "task_key", "claimed_by" as "worker_id", "epoch", "claimed_at", "lease_expires_at" as "expires_at" from "baton"."tasks" where "baton"."tasks"."status" = 'running');

@@ -578,9 +578,11 @@ CREATE OR REPLACE FUNCTION baton.commit(
   w_id text[], w_version integer[], w_status text[], w_state jsonb[], w_bump integer[], w_done integer[], w_output jsonb[],
   w_error jsonb[], w_step text[], w_finished boolean[], w_after boolean[],
   h_wf text[], h_version integer[], h_kind text[], h_detail jsonb[],
-  p_schedule jsonb
+  p_schedule jsonb,
+  p_claim_limit integer DEFAULT 0, p_claim_tags text[] DEFAULT '{}', p_claim_hashes text[] DEFAULT '{}',
+  p_claim_ttl_ms integer DEFAULT 0, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0
 )
-RETURNS TABLE (result text, workflow_id text, task_key text, status text, state jsonb, version integer)
+RETURNS TABLE (result text, workflow_id text, task_key text, status text, state jsonb, version integer, task jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -681,16 +683,21 @@ BEGIN
     END IF;
   END IF;
 
-  IF v_all THEN
-    RETURN;
+  IF NOT v_all THEN
+    RETURN QUERY
+    SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version, NULL::jsonb
+    FROM baton.workflows w WHERE w.id = ANY (v_bad)
+    UNION ALL
+    SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
+    UNION ALL
+    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r;
   END IF;
-  RETURN QUERY
-  SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version
-  FROM baton.workflows w WHERE w.id = ANY (v_bad)
-  UNION ALL
-  SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL FROM unnest(v_refused) r
-  UNION ALL
-  SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL FROM unnest(v_already) r;
+  -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
+  IF p_claim_limit > 0 THEN
+    RETURN QUERY
+    SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, to_jsonb(c)
+    FROM baton.claim_tasks(p_worker, p_claim_limit, p_claim_tags, p_claim_hashes, p_claim_ttl_ms, p_isolate_from, p_isolated_slots) c;
+  END IF;
 END
 $$;
 --> statement-breakpoint

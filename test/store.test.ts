@@ -165,7 +165,7 @@ describe('store', () => {
     const before = await pool.query(`select * from baton.tasks where workflow_id = 'lease'`);
     const beforeWf = await loadInstance(pool, 'lease');
     const results = await commitBatch(pool, 'A', oneTaskCompletion('lease', a.epoch, a.workflow.version, 'zombie'));
-    assert.ok(results.some((r) => r.result === 'refused' && r.taskKey === '0'));
+    assert.ok(results.results.some((r) => r.result === 'refused' && r.taskKey === '0'));
     assert.deepEqual((await pool.query(`select * from baton.tasks where workflow_id = 'lease'`)).rows, before.rows, 'task row unchanged');
     assert.deepEqual(await loadInstance(pool, 'lease'), beforeWf, 'instance unchanged');
     assert.equal((await getStats(pool)).refused_results, 1, 'the refusal is counted');
@@ -218,7 +218,7 @@ describe('store', () => {
       ]);
       assert.equal(commit.status, 'fulfilled');
       // Nothing back from a commit means it was applied.
-      const applied = (commit as PromiseFulfilledResult<Awaited<ReturnType<typeof commitBatch>>>).value.length === 0;
+      const applied = (commit as PromiseFulfilledResult<Awaited<ReturnType<typeof commitBatch>>>).value.results.length === 0;
       const wf = (await loadInstance(pool, id))!;
       const [task] = await listTasks(pool, id);
       if (applied) {

@@ -10,7 +10,7 @@
  */
 import type { StepKind, WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
-import { query } from './executor.ts';
+import { prepared, query } from './executor.ts';
 
 export interface ClaimedTask {
   workflowId: string;
@@ -69,8 +69,8 @@ interface ClaimRow {
   lease_losses: number;
   input: unknown;
   output: unknown;
-  available_at: Date | null;
-  lease_expires_at: Date;
+  available_at: Date | string | null;
+  lease_expires_at: Date | string;
   workflow_name: string;
   workflow_status: WorkflowStatus;
   workflow_state: unknown;
@@ -85,7 +85,7 @@ interface ClaimRow {
 /** Claim up to `limit` ready tasks (also turning due timers into ready tasks first). */
 export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedTask[]> {
   if (p.limit <= 0) return [];
-  const rows = await query<ClaimRow>(ex, `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
+  const rows = await prepared<ClaimRow>(ex, 'baton_claim_v1', `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
     p.workerId,
     p.limit,
     p.tags,
@@ -94,7 +94,13 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
     p.isolateFrom ?? 2_147_483_647,
     p.isolatedSlots ?? 0,
   ]);
-  return rows.map((r) => ({
+  return rows.map(claimedTask);
+}
+
+/** A claim row (from claim_tasks, or to_jsonb of one inside baton.commit) as a ClaimedTask. */
+function claimedTask(r: ClaimRow): ClaimedTask {
+  const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
+  return {
     workflowId: r.workflow_id,
     taskKey: r.task_key,
     kind: r.kind,
@@ -106,8 +112,8 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
     leaseLosses: r.lease_losses,
     input: r.input,
     output: r.output,
-    availableAt: r.available_at,
-    leaseExpiresAt: r.lease_expires_at,
+    availableAt: date(r.available_at),
+    leaseExpiresAt: date(r.lease_expires_at)!,
     workflow: {
       name: r.workflow_name,
       status: r.workflow_status,
@@ -117,8 +123,8 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
       tags: r.workflow_tags,
       parentId: r.workflow_parent,
     },
-    event: r.event_id === null ? null : { id: r.event_id, payload: r.event_payload },
-  }));
+    event: r.event_id === null ? null : { id: Number(r.event_id), payload: r.event_payload },
+  };
 }
 
 export interface AvailableTask {
@@ -303,16 +309,30 @@ const jsonArray = (values: unknown[]) => values.map((v) => (v === null || v === 
  * The optimistic, fenced commit of a batch (see baton.commit in drizzle/).
  * Returns only what was not applied; every other instance was.
  */
-export async function commitBatch(ex: Executor, workerId: string, b: CommitBatch): Promise<CommitResult[]> {
+export async function commitBatch(
+  ex: Executor,
+  workerId: string,
+  b: CommitBatch,
+  claim?: Omit<ClaimParams, 'workerId'>,
+): Promise<{ results: CommitResult[]; claimed: ClaimedTask[] }> {
   const i = b.items;
   const w = b.instances;
   const h = b.history;
-  const rows = await query<{ result: string; workflow_id: string; task_key: string | null; status: WorkflowStatus; state: unknown; version: number }>(
+  const rows = await prepared<{
+    result: string;
+    workflow_id: string;
+    task_key: string | null;
+    status: WorkflowStatus;
+    state: unknown;
+    version: number;
+    task: ClaimRow | null;
+  }>(
     ex,
+    'baton_commit_v2',
     `select * from baton.commit($1, $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::jsonb[], $8::jsonb[],
        $9::bigint[], $10::bigint[], $11::text[], $12::integer[], $13::text[], $14::jsonb[], $15::integer[], $16::integer[],
        $17::jsonb[], $18::jsonb[], $19::text[], $20::boolean[], $21::boolean[], $22::text[], $23::integer[], $24::text[],
-       $25::jsonb[], $26::jsonb)`,
+       $25::jsonb[], $26::jsonb, $27, $28::text[], $29::text[], $30, $31, $32)`,
     [
       workerId,
       i.map((x) => x.wf),
@@ -341,12 +361,22 @@ export async function commitBatch(ex: Executor, workerId: string, b: CommitBatch
       h.map((x) => x.kind),
       jsonArray(h.map((x) => x.detail)),
       JSON.stringify(b.schedule),
+      claim?.limit ?? 0,
+      claim?.tags ?? [],
+      claim?.hashes ?? [],
+      claim?.ttlMs ?? 0,
+      claim?.isolateFrom ?? 2_147_483_647,
+      claim?.isolatedSlots ?? 0,
     ],
   );
-  return rows.map((r) => {
-    if (r.result === 'refused' || r.result === 'duplicate') return { result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! };
-    return { result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version };
-  });
+  const results: CommitResult[] = [];
+  const claimed: ClaimedTask[] = [];
+  for (const r of rows) {
+    if (r.result === 'claimed') claimed.push(claimedTask(r.task!));
+    else if (r.result === 'refused' || r.result === 'duplicate') results.push({ result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! });
+    else results.push({ result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version });
+  }
+  return { results, claimed };
 }
 
 /**

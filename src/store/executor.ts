@@ -42,6 +42,21 @@ export async function query<R extends Record<string, any>>(ex: Executor, text: s
   }
 }
 
+/**
+ * A hot-path statement as a named prepared statement: each connection parses
+ * and plans it once, and every call then sends only its parameters. Falls
+ * back to a plain query on executors that are not node-postgres (a Drizzle
+ * transaction adapter).
+ */
+export async function prepared<R extends Record<string, any>>(ex: Executor, name: string, text: string, values: unknown[]): Promise<R[]> {
+  try {
+    const q = ex as unknown as { query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }> };
+    return (await q.query({ name, text, values })).rows;
+  } catch (error) {
+    throw mapDbError(error);
+  }
+}
+
 /** Run fn in a transaction: its own when given a pool, the caller's when given a client. */
 export async function inTransaction<T>(ex: Executor, fn: (client: Executor) => Promise<T>): Promise<T> {
   if (!isPool(ex)) return fn(ex);

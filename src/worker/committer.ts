@@ -13,7 +13,7 @@
  * is safe: the retry either commits or finds the attempt already committed.
  */
 import type pg from 'pg';
-import { commitBatch } from '../store/claims.ts';
+import { commitBatch, type ClaimedTask, type ClaimParams } from '../store/claims.ts';
 import type { Logger } from '../types.ts';
 import { planBatch, type Finished, type InstanceSnapshot } from './plan.ts';
 
@@ -29,6 +29,10 @@ export interface CommitterOptions {
   log: Logger;
   onSettled(f: Finished, how: Settlement, finishedStatus?: string): void;
   onError(error: unknown): void;
+  /** How many tasks to claim along with this commit (the worker reserves room for them). */
+  claimAlong?(): Omit<ClaimParams, 'workerId'> | undefined;
+  /** The tasks claimed along (also called with [] when a claim was asked for and none came). */
+  onClaimed?(tasks: ClaimedTask[], asked: number): void;
 }
 
 const MAX_CONFLICT_ROUNDS = 50;
@@ -41,11 +45,16 @@ export class Committer {
   private failures = 0;
   private closed = false;
   private stopped = false;
+  private readonly counts = { calls: 0, items: 0, ms: 0, conflicts: 0 };
 
   constructor(private readonly o: CommitterOptions) {}
 
   get size(): number {
     return this.pending.length;
+  }
+
+  stats(): { calls: number; items: number; ms: number; conflicts: number } {
+    return { ...this.counts };
   }
 
   add(f: Finished): void {
@@ -97,10 +106,19 @@ export class Committer {
       }
       const plan = planBatch(this.o.workerId, work, known);
       let results;
+      const claim = this.closed ? undefined : this.o.claimAlong?.();
       try {
-        results = await commitBatch(this.o.pool, this.o.workerId, plan);
+        const t0 = performance.now();
+        const reply = await commitBatch(this.o.pool, this.o.workerId, plan, claim);
+        results = reply.results;
+        if (claim) this.o.onClaimed?.(reply.claimed, claim.limit);
+        this.counts.calls += 1;
+        this.counts.items += plan.items.length;
+        this.counts.ms += performance.now() - t0;
+        this.counts.conflicts += results.filter((r) => r.result === 'conflict').length;
         this.failures = 0;
       } catch (error) {
+        if (claim) this.o.onClaimed?.([], claim.limit);
         this.failures += 1;
         this.o.onError(error);
         this.pending.push(...work);

@@ -81,6 +81,9 @@ export interface WorkerStats {
   lost: number;
   /** Handlers that timed out and have not settled since (they ignored their AbortSignal). */
   runaway: number;
+  /** Round trips and their sizes and durations: claims, and commits (see the committer). */
+  claims: { calls: number; tasks: number; ms: number; along: number };
+  commits: { calls: number; items: number; ms: number; conflicts: number };
 }
 
 type Phase = 'starting' | 'running' | 'stopping' | 'forcing' | 'stopped';
@@ -101,6 +104,9 @@ export class Worker {
   private readonly limit: LimitFunction;
   private readonly held = new Map<string, Held>();
   private readonly counters = { completed: 0, failed: 0, retried: 0, refused: 0, lost: 0, runaway: 0 };
+  private readonly claimStats = { calls: 0, tasks: 0, ms: 0, along: 0 };
+  /** Tasks asked for by claims still in flight (the loop's and those riding along commits). */
+  private claimsInFlight = 0;
   private db!: OpenedDatabase;
   private listener: Listener | undefined;
   private reconciler: Reconciler | undefined;
@@ -177,6 +183,17 @@ export class Worker {
         log: this.log,
         onSettled: (f, how, status) => this.settled(f, how, status),
         onError: (error) => this.internalError('commit', error),
+        claimAlong: () => {
+          const want = this.room();
+          if (want < 1 || this.phase !== 'running') return undefined;
+          this.claimsInFlight += want;
+          return { limit: want, ...this.claimFilter() };
+        },
+        onClaimed: (tasks, asked) => {
+          this.claimsInFlight -= asked;
+          this.claimStats.along += tasks.length;
+          for (const task of tasks) this.dispatch(task);
+        },
       });
       if (this.db.url) {
         this.listener = new Listener({
@@ -230,10 +247,31 @@ export class Worker {
   stats(): WorkerStats {
     let committing = 0;
     for (const h of this.held.values()) if (h.phase === 'committing') committing++;
-    return { running: this.limit.activeCount, buffered: this.limit.pendingCount, committing, ...this.counters };
+    return {
+      running: this.limit.activeCount,
+      buffered: this.limit.pendingCount,
+      committing,
+      ...this.counters,
+      claims: { ...this.claimStats },
+      commits: this.committer.stats(),
+    };
   }
 
   // ---- claiming -----------------------------------------------------------
+
+  /** Free room for claimed tasks: slots + prefetch, less what is held or already asked for. */
+  private room(): number {
+    const capacity = this.config.concurrency + this.prefetch;
+    const inHand = this.limit.activeCount + this.limit.pendingCount + this.claimsInFlight;
+    return Math.min(capacity - inHand, MAX_CLAIM);
+  }
+
+  private claimFilter() {
+    // One more lost lease would fail such a task: run it where no other one runs (see baton.claim_tasks).
+    const isolateFrom = Math.max(1, this.config.maxLeaseLosses - 1);
+    const holdsIsolated = [...this.held.values()].some((h) => !h.lost && h.task.leaseLosses >= isolateFrom);
+    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom, isolatedSlots: holdsIsolated ? 0 : 1 };
+  }
 
   private requestFetch(): void {
     this.wakeRequested = true;
@@ -253,8 +291,7 @@ export class Worker {
     const capacity = c.concurrency + this.prefetch;
     let failures = 0;
     while (this.phase === 'running') {
-      const inHand = this.limit.activeCount + this.limit.pendingCount;
-      const want = Math.min(capacity - inHand, MAX_CLAIM);
+      const want = this.room();
       // Batch claims while the buffer still holds work; claim at once when slots would idle.
       const threshold = this.limit.pendingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
       const backlogged = this.committer.size > capacity * 4;
@@ -264,19 +301,18 @@ export class Worker {
         claimedNow = true;
         this.wakeRequested = false;
         try {
-          // One more lost lease would fail such a task: run it where no other one runs (see baton.claim_tasks).
-          const isolateFrom = Math.max(1, c.maxLeaseLosses - 1);
-          const holdsIsolated = [...this.held.values()].some((h) => !h.lost && h.task.leaseLosses >= isolateFrom);
-          const claimed = await claimTasks(this.db.pool, {
-            workerId: this.id,
-            limit: want,
-            tags: this.tags,
-            hashes: this.hashes,
-            ttlMs: c.claimTtlMs,
-            isolateFrom,
-            isolatedSlots: holdsIsolated ? 0 : 1,
-          });
+          const t0 = performance.now();
+          this.claimsInFlight += want;
+          let claimed: ClaimedTask[];
+          try {
+            claimed = await claimTasks(this.db.pool, { workerId: this.id, limit: want, ...this.claimFilter() });
+          } finally {
+            this.claimsInFlight -= want;
+          }
           failures = 0;
+          this.claimStats.calls += 1;
+          this.claimStats.tasks += claimed.length;
+          this.claimStats.ms += performance.now() - t0;
           if (claimed.length > 0) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
           for (const task of claimed) this.dispatch(task);
           full = claimed.length === want;
