@@ -340,6 +340,24 @@ LANGUAGE sql AS $$
 $$;
 --> statement-breakpoint
 
+-- Many instances of one definition in one call (generated ids): one row per
+-- input, in order. p_inputs is a JSON array.
+CREATE OR REPLACE FUNCTION baton.start_many(
+  p_name text,
+  p_inputs jsonb,
+  p_kind text DEFAULT 'workflow',
+  p_priority integer DEFAULT NULL,
+  p_tags text[] DEFAULT NULL,
+  p_hash text DEFAULT NULL
+) RETURNS TABLE (workflow_id text)
+LANGUAGE sql AS $$
+  SELECT s.workflow_id
+  FROM jsonb_array_elements(p_inputs) WITH ORDINALITY AS x(input, n)
+  CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, NULL, p_priority, p_tags, 'fail', p_hash, NULL, p_kind) s
+  ORDER BY x.n
+$$;
+--> statement-breakpoint
+
 -- Cancel an instance and its running descendants, atomically against a
 -- racing completion (both take the instance row lock). Returns the status it had.
 CREATE OR REPLACE FUNCTION baton.cancel_workflow(p_id text, p_reason text DEFAULT NULL, p_requested_by text DEFAULT NULL)

@@ -187,6 +187,17 @@ describe('client API', function () {
     assert.ok(queries <= 3, `${queries} queries while waiting 1.5 s`);
   });
 
+  it('starts many instances in one call, in input order, all or nothing', async () => {
+    const ids = await client.enqueueMany(inc, [1, 2, 3]);
+    assert.equal(ids.length, 3);
+    await worker();
+    assert.deepEqual(await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 10_000 }))), [2, 3, 4]);
+    const before = (await db.pool.query('select count(*)::int as n from baton.workflows')).rows[0].n;
+    await assert.rejects(client.startMany(chain10, [1, BigInt(2) as unknown as number]), /inputs\[1\] cannot be stored: inputs\[1\] is a BigInt/);
+    assert.equal((await db.pool.query('select count(*)::int as n from baton.workflows')).rows[0].n, before);
+    assert.deepEqual(await client.startMany(chain10, []), []);
+  });
+
   it('lists newest first with keyset pagination and filters; rebuilds the state at any version from history', async () => {
     for (let i = 0; i < 5; i++) await client.enqueue(inc, i, { id: `page-${i}` });
     const ids: string[] = [];

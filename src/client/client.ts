@@ -15,7 +15,7 @@ import { createLogger } from '../log.ts';
 import { getDefinition, registerDefinitions } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
-import { listInstances, loadInstance, startInstance, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
+import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
 import { listWorkers } from '../store/workers.ts';
@@ -155,6 +155,35 @@ export class Client {
   enqueue(task: Task | string, input: unknown = null, options: StartOptions = {}): Promise<Started<unknown>> {
     if (typeof task !== 'string' && !isTask(task)) return Promise.reject(new ValidationError('enqueue() takes a task or the name of a registered one'));
     return this.startAny('task', typeof task === 'string' ? task : taskWorkflow(task), input, options);
+  }
+
+  /** Start many instances of one workflow in one round trip (generated ids, in input order). */
+  startMany<I>(workflow: Workflow<I, unknown> | string, inputs: I[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'> = {}): Promise<string[]> {
+    return this.startManyAny('workflow', workflow, inputs, options);
+  }
+
+  /** Enqueue many one-task jobs in one round trip. */
+  enqueueMany<I>(task: Task<I, unknown> | string, inputs: I[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'> = {}): Promise<string[]> {
+    if (typeof task !== 'string' && !isTask(task)) return Promise.reject(new ValidationError('enqueueMany() takes a task or the name of a registered one'));
+    return this.startManyAny('task', typeof task === 'string' ? task : taskWorkflow(task), inputs, options);
+  }
+
+  private async startManyAny(kind: 'workflow' | 'task', target: Workflow | string, inputs: unknown[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'>): Promise<string[]> {
+    if (typeof target !== 'string' && !isWorkflow(target)) throw new ValidationError('startMany() takes a built workflow or the name of a registered one');
+    if (!Array.isArray(inputs)) throw new ValidationError('inputs must be an array');
+    this.checkStart(options);
+    const name = typeof target === 'string' ? validateName(kind, target) : target.name;
+    const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
+    if (encoded.length === 0) return [];
+    if (typeof target !== 'string') await this.ensureRegistered(target);
+    return startMany(options.tx ? toExecutor(options.tx) : this.db.pool, {
+      name,
+      kind,
+      inputs: encoded,
+      priority: options.priority ?? null,
+      tags: normalizeTags(options.tags ?? []),
+      hash: typeof target === 'string' ? null : target.hash,
+    });
   }
 
   /** Cancel an instance and its running children; running tasks see their AbortSignal fire. Returns the status it had. */

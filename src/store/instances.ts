@@ -43,6 +43,22 @@ export async function startInstance(ex: Executor, p: StartParams): Promise<{ id:
   return { id: rows[0]!.workflow_id, created: rows[0]!.created };
 }
 
+/** Many instances of one definition, one round trip, generated ids (in input order). */
+export async function startMany(
+  ex: Executor,
+  p: { name: string; kind?: 'workflow' | 'task'; inputs: unknown[]; priority?: number | null; tags?: string[]; hash?: string | null },
+): Promise<string[]> {
+  const rows = await query<{ workflow_id: string }>(ex, `select workflow_id from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6)`, [
+    p.name,
+    JSON.stringify(p.inputs),
+    p.kind ?? 'workflow',
+    p.priority ?? null,
+    p.tags ?? [],
+    p.hash ?? null,
+  ]);
+  return rows.map((r) => r.workflow_id);
+}
+
 export interface InstanceRow {
   id: string;
   name: string;

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { createPool, batonSettings } from '../../src/db/pool.ts';
 import { trackFixturePool } from './leaks.ts';
 import { createClient, type Client } from '../../src/index.ts';
+import { silentLogger } from '../../src/log.ts';
 import { registerDefinitions } from '../../src/store/index.ts';
 import { defineTask, definitionRecord, taskWorkflow, type Workflow } from '../../src/workflow/index.ts';
 
@@ -50,7 +51,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** A client owned by a test file: its pool is tracked as a fixture and its LISTEN connection opened up front. */
 export async function fixtureClient(url: string): Promise<Client> {
-  const client = await createClient({ connectionString: url });
+  const client = await createClient({ connectionString: url, logger: silentLogger });
   trackFixturePool(client.pool);
   await client.result('warm-up-the-listener').catch(() => undefined);
   return client;
