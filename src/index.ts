@@ -7,7 +7,8 @@ export { defineTask, type Task, type TaskContext, type TaskOptions, type TaskHan
 export { defineWorkflow, taskWorkflow, Flow, type Workflow, type LoopOptions, type EventOptions } from './workflow/builder.ts';
 export type { RetryPolicy } from './workflow/retry.ts';
 export { createClient, Client, stateAt, type ClientOptions, type StartOptions, type Started, type InstanceView, type OnConflict, type TransactionLike } from './client/index.ts';
-export { startWorker, Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
+export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
+export { startWorker } from './start-worker.ts';
 export type { WorkerEvents } from './worker/emitter.ts';
 export { jsonCodec, type Codec, type Json } from './codec.ts';
 export { batonSettings, createPool } from './db/pool.ts';

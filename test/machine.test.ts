@@ -267,6 +267,7 @@ describe('workflow state machine (pure)', () => {
     const forked = startPlan(defineWorkflow('forked').parallel([a, (f) => f.sleep('5s').then(b)]).build());
     assert.deepEqual(forked.steps.map((s) => [s.key, s.kind, s.delayMs]), [['0/b0', 'task', null], ['0/b1/0', 'sleep', 5000]]);
     assert.deepEqual(forked.state.par, { '0': { left: 2, out: {} } });
+    assert.equal(forked.steps[1]!.maxAttempts, 1_000, 'a sleep is bounded by lost leases, not attempts');
     assert.deepEqual(startPlan(taskWorkflow(a)).steps.map((s) => s.key), ['0']);
   });
 });

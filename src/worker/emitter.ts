@@ -4,6 +4,8 @@
  */
 import type { SerializedError } from '../errors.ts';
 import type { Logger, WorkflowStatus } from '../types.ts';
+import type { Settlement } from './committer.ts';
+import type { Finished } from './plan.ts';
 
 export interface TaskEventInfo {
   workflowId: string;
@@ -70,4 +72,30 @@ export class WorkerEmitter {
   removeAll(): void {
     this.listeners.clear();
   }
+}
+
+/** Count and announce how a committed attempt ended. */
+export function reportSettlement(
+  events: WorkerEmitter,
+  log: Logger,
+  counters: { completed: number; failed: number; retried: number; refused: number },
+  f: Finished,
+  how: Settlement,
+  finishedStatus?: string,
+): void {
+  const { held, outcome } = f;
+  const info = { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
+  if (how === 'refused') {
+    counters.refused += 1;
+    log.warn(info, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
+    events.emit('task:refused', { workflowId: info.workflowId, taskKey: info.taskKey, epoch: held.task.epoch });
+  } else if (outcome.kind === 'error') {
+    if (outcome.final) counters.failed += 1;
+    else counters.retried += 1;
+    events.emit('task:failure', { ...info, error: outcome.error, willRetry: !outcome.final, ...(outcome.final ? {} : { delayMs: outcome.delayMs }) });
+  } else if (outcome.kind !== 'rewait') {
+    counters.completed += 1;
+    if (held.task.kind === 'task') events.emit('task:success', { ...info, durationMs: Date.now() - (held.startedAt ?? Date.now()) });
+  }
+  if (finishedStatus) events.emit('workflow:finished', { workflowId: info.workflowId, status: finishedStatus as WorkflowStatus });
 }

@@ -30,61 +30,24 @@ import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { redactUrl } from '../db/pool.ts';
 import { BatonError, CancelledError, LeaseLostError, ValidationError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { startReconciler, type Reconciler } from '../reconciler/index.ts';
-import { claimTasks, releaseClaims, renewClaims, saveProgress, type ClaimedTask } from '../store/claims.ts';
+import { claimTasks, releaseClaims, type ClaimedTask } from '../store/claims.ts';
+import { LeaseKeeper } from './leases.ts';
 import { registerDefinitions } from '../store/definitions.ts';
 import { deregisterWorker, registerWorker } from '../store/workers.ts';
 import type { Logger } from '../types.ts';
 import type { Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags } from '../workflow/names.ts';
-import type { Task } from '../workflow/task.ts';
 import { Committer, type Settlement } from './committer.ts';
-import { WorkerEmitter } from './emitter.ts';
+import type { WorkerOptions, WorkerStats } from './options.ts';
+import { onStopSignals } from './signals.ts';
+import { reportSettlement, WorkerEmitter } from './emitter.ts';
 import { heldId, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
 import { buildRegistry } from './registry.ts';
 import { runSystemStep, runTask, type RunnerDeps } from './runner.ts';
 
-export interface WorkerOptions {
-  /** Workflows this process runs (their child workflows are included). */
-  workflows?: Workflow[];
-  /** Standalone tasks this process runs as one-task jobs (`client.enqueue`). */
-  tasks?: Task[];
-  concurrency?: number;
-  /** Tasks claimed ahead of free slots. */
-  prefetch?: number;
-  tags?: string[];
-  /** Instead of DATABASE_URL (or the embedded server). */
-  connectionString?: string;
-  /** Share a pool (created with batonSettings()); the worker does not close it. */
-  pool?: pg.Pool;
-  /** Overrides of the configuration read from the environment. */
-  config?: Partial<BatonConfig>;
-  logger?: Logger;
-  codec?: Codec;
-  /** Install SIGINT/SIGTERM handlers: first signal stops gracefully, the second forces. */
-  handleSignals?: boolean;
-  /** Run the reconciler (graphile-worker) in this process (default true). */
-  reconciler?: boolean;
-  workerId?: string;
-}
-
-export interface WorkerStats {
-  running: number;
-  buffered: number;
-  committing: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  refused: number;
-  lost: number;
-  /** Handlers that timed out and have not settled since (they ignored their AbortSignal). */
-  runaway: number;
-  /** Round trips and their sizes and durations: claims, and commits (see the committer). */
-  claims: { calls: number; tasks: number; ms: number; along: number };
-  commits: { calls: number; items: number; ms: number; conflicts: number };
-}
+export type { WorkerOptions, WorkerStats };
 
 type Phase = 'starting' | 'running' | 'stopping' | 'forcing' | 'stopped';
 
@@ -109,15 +72,14 @@ export class Worker {
   private claimsInFlight = 0;
   private db!: OpenedDatabase;
   private listener: Listener | undefined;
-  private reconciler: Reconciler | undefined;
   private committer!: Committer;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private progressTimer: NodeJS.Timeout | undefined;
+  private leases!: LeaseKeeper;
+  private maintenance: { stop(): Promise<void> } | undefined;
   private fetchLoop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private wakeRequested = false;
   private stopping: Promise<void> | undefined;
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private removeSignalHandlers: () => void = () => undefined;
   private readonly runnerDeps: RunnerDeps;
   private resolveClosed!: () => void;
   /** Resolves when the worker has stopped (by stop() or a signal). */
@@ -132,7 +94,7 @@ export class Worker {
     if (!Number.isInteger(this.config.concurrency) || this.config.concurrency < 1) {
       throw new ValidationError(`concurrency must be a whole number >= 1 (got ${this.config.concurrency})`);
     }
-    this.prefetch = this.config.prefetch ?? 2 * this.config.concurrency;
+    this.prefetch = this.config.prefetch ?? 4 * this.config.concurrency;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
       throw new ValidationError(`prefetch must be a whole number >= 0 (got ${this.prefetch})`);
     }
@@ -205,25 +167,25 @@ export class Worker {
         });
         await this.listener.start();
       }
-      if (this.options.reconciler !== false) {
-        this.reconciler = await startReconciler({
-          pool: this.db.pool,
-          workerId: this.id,
-          intervalMs: c.reconcileIntervalMs,
-          maxLeaseLosses: c.maxLeaseLosses,
-          retentionMs: c.retentionMs,
-          log: this.log,
-        });
+      if (this.options.maintenance) {
+        this.maintenance = await this.options.maintenance({ pool: this.db.pool, workerId: this.id, config: c, log: this.log });
       }
     } catch (error) {
       this.log.debug({ err: error }, 'worker start failed');
-      await this.reconciler?.stop().catch(() => undefined);
+      await this.maintenance?.stop().catch(() => undefined);
       await this.listener?.stop();
       await this.db.close();
       throw error;
     }
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(c.claimTtlMs / 3)));
-    this.progressTimer = setInterval(() => void this.flushProgress(), 500);
+    this.leases = new LeaseKeeper({
+      pool: this.db.pool,
+      workerId: this.id,
+      ttlMs: c.claimTtlMs,
+      held: this.held,
+      lose: (h, reason) => this.lose(h, reason),
+      onError: (during, error) => this.internalError(during, error),
+    });
+    this.leases.start();
     if (this.options.handleSignals) this.installSignalHandlers();
     this.phase = 'running';
     this.fetchLoop = this.loop();
@@ -415,32 +377,12 @@ export class Worker {
   }
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
-    const { held, outcome } = f;
-    if (this.held.get(held.id) === held) this.held.delete(held.id);
+    if (this.held.get(f.held.id) === f.held) this.held.delete(f.held.id);
     // The loop may be waiting for the commit backlog to shrink: it just did.
     this.wakeIfRoom();
-    const info = this.info(held);
-    if (how === 'refused') {
-      this.counters.refused += 1;
-      this.log.warn(info, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
-      this.events.emit('task:refused', { workflowId: info.workflowId, taskKey: info.taskKey, epoch: held.task.epoch });
-    } else if (outcome.kind === 'error') {
-      if (outcome.final) this.counters.failed += 1;
-      else this.counters.retried += 1;
-      this.events.emit('task:failure', {
-        ...info,
-        error: outcome.error,
-        willRetry: !outcome.final,
-        ...(outcome.final ? {} : { delayMs: outcome.delayMs }),
-      });
-    } else if (outcome.kind !== 'rewait') {
-      this.counters.completed += 1;
-      if (held.task.kind === 'task') this.events.emit('task:success', { ...info, durationMs: Date.now() - (held.startedAt ?? Date.now()) });
-    }
-    if (finishedStatus) {
-      this.events.emit('workflow:finished', { workflowId: info.workflowId, status: finishedStatus as never });
-    }
+    reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus);
   }
+
 
   // ---- leases -------------------------------------------------------------
 
@@ -454,52 +396,6 @@ export class Worker {
     if (held.phase === 'buffered') this.held.delete(held.id);
   }
 
-  private async renew(): Promise<void> {
-    const now = Date.now();
-    // Runs with no claims too: the statement also records the heartbeat.
-    const claims = [...this.held.values()].filter((h) => !h.lost);
-    try {
-      const lost = await renewClaims(
-        this.db.pool,
-        this.id,
-        claims.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch })),
-        this.config.claimTtlMs,
-      );
-      const gone = new Set(lost.map((l) => heldId(l.workflowId, l.taskKey)));
-      for (const h of claims) {
-        if (gone.has(h.id)) {
-          if (this.held.get(h.id) === h && h.phase !== 'committing') this.lose(h, 'lease');
-        } else h.expiresAt = now + this.config.claimTtlMs;
-      }
-    } catch (error) {
-      this.internalError('renew', error);
-      // Could not renew: a claim whose lease ran out by our own clock is lost.
-      for (const h of claims) if (h.expiresAt < Date.now() && h.phase !== 'committing') this.lose(h, 'lease');
-    }
-  }
-
-  private async flushProgress(): Promise<void> {
-    const dirty = [...this.held.values()].filter((h) => h.progress?.dirty && !h.lost);
-    if (dirty.length === 0) return;
-    for (const h of dirty) h.progress!.dirty = false;
-    try {
-      await saveProgress(
-        this.db.pool,
-        this.id,
-        dirty.map((h) => ({
-          workflowId: h.task.workflowId,
-          taskKey: h.task.taskKey,
-          epoch: h.task.epoch,
-          percent: h.progress!.percent,
-          message: h.progress!.message,
-        })),
-      );
-    } catch (error) {
-      for (const h of dirty) h.progress!.dirty = true;
-      this.internalError('progress', error);
-    }
-  }
-
   private internalError(during: string, error: unknown): void {
     if (this.phase === 'stopped') return;
     const user = error instanceof BatonError && error.userError;
@@ -510,19 +406,19 @@ export class Worker {
   // ---- shutdown -----------------------------------------------------------
 
   private installSignalHandlers(): void {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const handler = () => {
-        if (this.phase === 'running') {
-          this.log.info({ signal }, 'stopping gracefully (send the signal again to force)');
-          void this.stop();
-        } else if (this.phase === 'stopping') {
-          this.log.warn({ signal }, 'forcing stop');
-          void this.stop({ force: true });
-        }
-      };
-      process.on(signal, handler);
-      this.signalHandlers.push([signal, handler]);
-    }
+    this.removeSignalHandlers = onStopSignals(
+      () => {
+        if (this.phase !== 'running') return false;
+        this.log.info('stopping gracefully (send the signal again to force)');
+        void this.stop();
+        return true;
+      },
+      () => {
+        if (this.phase !== 'stopping') return;
+        this.log.warn('forcing stop');
+        void this.stop({ force: true });
+      },
+    );
   }
 
   /** Stop: graceful by default (returns the stop already in flight); `force` aborts everything now. */
@@ -585,11 +481,9 @@ export class Worker {
       this.log.warn({ unsent: unsent.length }, 'could not commit some results; their leases will expire and the tasks run again');
     }
 
-    clearInterval(this.renewTimer);
-    clearInterval(this.progressTimer);
-    await this.flushProgress().catch(() => undefined);
-    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
-    await this.reconciler?.stop().catch((error) => this.log.warn({ err: error }, 'reconciler did not stop cleanly'));
+    await this.leases.stop();
+    this.removeSignalHandlers();
+    await this.maintenance?.stop().catch((error) => this.log.warn({ err: error }, 'maintenance did not stop cleanly'));
     await this.listener?.stop();
     await deregisterWorker(this.db.pool, this.id).catch(() => undefined);
     await this.db.close();
@@ -598,11 +492,4 @@ export class Worker {
     this.events.emit('worker:stop', { workerId: this.id });
     this.resolveClosed();
   }
-}
-
-/** Start a worker: migrate, register definitions, start claiming. Resolves once it runs. */
-export async function startWorker(options: WorkerOptions): Promise<Worker> {
-  const worker = new Worker(options);
-  await worker.start();
-  return worker;
 }

@@ -107,6 +107,8 @@ export function initialState(): MachineState {
   return { par: {}, done: 0 };
 }
 
+const SYSTEM_STEP_ATTEMPTS = 1_000;
+
 const FINISHED: ReadonlySet<WorkflowStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 class Run {
@@ -137,7 +139,9 @@ class Run {
       input,
       priority: 0,
       tags: [],
-      maxAttempts: 1,
+      // The worker's own steps (sleep, event, child, branch) are idempotent and their failures are
+      // final anyway; only lost leases (a crashed worker) can end them, and those have their own limit.
+      maxAttempts: SYSTEM_STEP_ATTEMPTS,
       delayMs: null,
       timeoutMs: null,
       child: null,

@@ -1,7 +1,7 @@
 import { loadConfig, parseTags } from '../../../config/index.ts';
 import { createLogger } from '../../log.ts';
 import { loadWorkersDir } from '../../worker/loader.ts';
-import { startWorker } from '../../worker/worker.ts';
+import { startWorker } from '../../start-worker.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 

@@ -1,0 +1,83 @@
+/**
+ * Keeping claims alive: one timer renews every claim this worker holds in one
+ * statement (every ttl/3; it is also the worker's heartbeat), another writes
+ * the progress handlers reported. A claim the database says is gone, or whose
+ * lease ran out by our own clock while the database could not be reached, is
+ * lost: the caller aborts its handler.
+ */
+import type pg from 'pg';
+import { renewClaims, saveProgress } from '../store/claims.ts';
+import { heldId, type Held } from './held.ts';
+
+export interface LeaseKeeperOptions {
+  pool: pg.Pool;
+  workerId: string;
+  ttlMs: number;
+  held: Map<string, Held>;
+  lose(held: Held, reason: 'lease'): void;
+  onError(during: string, error: unknown): void;
+}
+
+export class LeaseKeeper {
+  private renewTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: LeaseKeeperOptions) {}
+
+  start(): void {
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.o.ttlMs / 3)));
+    this.progressTimer = setInterval(() => void this.flushProgress(), 500);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.renewTimer);
+    clearInterval(this.progressTimer);
+    await this.flushProgress().catch(() => undefined);
+  }
+
+  async renew(): Promise<void> {
+    const now = Date.now();
+    // Runs with no claims too: the statement also records the heartbeat.
+    const claims = [...this.o.held.values()].filter((h) => !h.lost);
+    try {
+      const lost = await renewClaims(
+        this.o.pool,
+        this.o.workerId,
+        claims.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch })),
+        this.o.ttlMs,
+      );
+      const gone = new Set(lost.map((l) => heldId(l.workflowId, l.taskKey)));
+      for (const h of claims) {
+        if (gone.has(h.id)) {
+          if (this.o.held.get(h.id) === h && h.phase !== 'committing') this.o.lose(h, 'lease');
+        } else h.expiresAt = now + this.o.ttlMs;
+      }
+    } catch (error) {
+      this.o.onError('renew', error);
+      // Could not renew: a claim whose lease ran out by our own clock is lost.
+      for (const h of claims) if (h.expiresAt < Date.now() && h.phase !== 'committing') this.o.lose(h, 'lease');
+    }
+  }
+
+  async flushProgress(): Promise<void> {
+    const dirty = [...this.o.held.values()].filter((h) => h.progress?.dirty && !h.lost);
+    if (dirty.length === 0) return;
+    for (const h of dirty) h.progress!.dirty = false;
+    try {
+      await saveProgress(
+        this.o.pool,
+        this.o.workerId,
+        dirty.map((h) => ({
+          workflowId: h.task.workflowId,
+          taskKey: h.task.taskKey,
+          epoch: h.task.epoch,
+          percent: h.progress!.percent,
+          message: h.progress!.message,
+        })),
+      );
+    } catch (error) {
+      for (const h of dirty) h.progress!.dirty = true;
+      this.o.onError('progress', error);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/** What startWorker() takes, and what worker.stats() reports. */
+import type pg from 'pg';
+import type { BatonConfig } from '../../config/index.ts';
+import type { Codec } from '../codec.ts';
+import type { Logger } from '../types.ts';
+import type { Workflow } from '../workflow/builder.ts';
+import type { Task } from '../workflow/task.ts';
+
+export interface WorkerOptions {
+  /** Workflows this process runs (their child workflows are included). */
+  workflows?: Workflow[];
+  /** Standalone tasks this process runs as one-task jobs (`client.enqueue`). */
+  tasks?: Task[];
+  concurrency?: number;
+  /** Tasks claimed ahead of free slots. */
+  prefetch?: number;
+  tags?: string[];
+  /** Instead of DATABASE_URL (or the embedded server). */
+  connectionString?: string;
+  /** Share a pool (created with batonSettings()); the worker does not close it. */
+  pool?: pg.Pool;
+  /** Overrides of the configuration read from the environment. */
+  config?: Partial<BatonConfig>;
+  logger?: Logger;
+  codec?: Codec;
+  /** Install SIGINT/SIGTERM handlers: first signal stops gracefully, the second forces. */
+  handleSignals?: boolean;
+  /** Run the reconciler (graphile-worker) in this process (default true; used by startWorker()). */
+  reconciler?: boolean;
+  /**
+   * @internal Background services started with the worker on its pool and stopped with it
+   * (startWorker() passes the reconciler here, which keeps the worker free of it).
+   */
+  maintenance?: (ctx: { pool: pg.Pool; workerId: string; config: BatonConfig; log: Logger }) => Promise<{ stop(): Promise<void> }>;
+  workerId?: string;
+}
+
+export interface WorkerStats {
+  running: number;
+  buffered: number;
+  committing: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  refused: number;
+  lost: number;
+  /** Handlers that timed out and have not settled since (they ignored their AbortSignal). */
+  runaway: number;
+  /** Round trips and their sizes and durations: claims, and commits (see the committer). */
+  claims: { calls: number; tasks: number; ms: number; along: number };
+  commits: { calls: number; items: number; ms: number; conflicts: number };
+}
+

@@ -1,0 +1,18 @@
+/**
+ * SIGINT/SIGTERM for a worker process: the first asks for a graceful stop,
+ * the next one (while that runs) forces it. Returns the function that removes
+ * the handlers.
+ */
+export function onStopSignals(graceful: () => boolean, force: () => void): () => void {
+  let asked = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (!asked) asked = graceful();
+    else force();
+    void signal;
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
+}
