@@ -270,6 +270,23 @@ describe('workflow runtime and worker pool', function () {
     assert.ok(w.logLines.some((l) => l.includes('listener threw')));
   });
 
+  it('commits a result still waiting in the commit window when the worker stops, and leaves no timer', async () => {
+    let returned!: () => void;
+    const handlerReturned = new Promise<void>((r) => (returned = r));
+    const quick = defineTask('quick-before-stop', async (n: number) => {
+      setImmediate(returned);
+      return n + 1;
+    });
+    const wf = defineWorkflow('stop-mid-window').then(quick).build();
+    // A long window: the result is still pending (not yet sent) when stop() begins.
+    const w = await worker({ workflows: [wf], tasks: [], config: { completionBatchMs: 1_000 } });
+    const started = await client.start(wf, 41);
+    await handlerReturned;
+    await w.stop({ graceMs: 2_000 });
+    assert.equal(await started.result({ timeoutMs: 1_000 }), 42);
+    // The root afterEach hook fails this test if stop() left any timer running.
+  });
+
   it('fails a workflow whose handler returns what cannot be stored, without crashing the worker', async () => {
     const bad = defineTask('returns-bigint', async () => BigInt(1) as unknown as number);
     const wf = defineWorkflow('bad-output').then(bad).build();

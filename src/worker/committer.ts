@@ -150,13 +150,23 @@ export class Committer {
   /** Commit everything pending now and wait for every commit in flight. */
   async drain(deadline = Infinity): Promise<void> {
     this.closed = true;
-    const wait = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, Math.min(ms, deadline - Date.now()))));
+    // Every wait here is cleared when it loses the race: a timer left running until the deadline
+    // would outlive the worker by seconds.
+    const within = async (work: Promise<unknown> | undefined, ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      const left = Math.max(0, Math.min(ms, deadline - Date.now(), 2 ** 31 - 1));
+      try {
+        await Promise.race([work ?? new Promise(() => {}), new Promise((r) => (timer = setTimeout(r, left)))]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
     while ((this.pending.length > 0 || this.flushes.size > 0) && Date.now() < deadline) {
       if (this.flushes.size === 0) {
-        if (this.failures > 0) await wait(this.backoff());
+        if (this.failures > 0) await within(undefined, this.backoff());
         this.kick(0);
       }
-      await Promise.race([Promise.allSettled([...this.flushes]), wait(deadline - Date.now())]);
+      await within(Promise.allSettled([...this.flushes]), Infinity);
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
