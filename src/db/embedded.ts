@@ -272,9 +272,10 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
           { ...ids, env },
         );
       } catch (error) {
-        const stderr = String((error as { stderr?: string }).stderr ?? error).trim();
-        const hint = /Permission denied/.test(stderr)
-          ? ` (the ${USER} user must be able to reach ${dir}: make its parent directories traversable, or set BATON_DATA_DIR)`
+        // A spawn failure (EACCES on a binary the postgres user cannot reach) has no stderr.
+        const stderr = String((error as { stderr?: string }).stderr || (error as Error).message || error).trim();
+        const hint = /Permission denied|EACCES/.test(stderr)
+          ? ` (the ${USER} user must be able to reach ${dir} and the PostgreSQL binaries under node_modules: make their parent directories traversable, or set BATON_DATA_DIR)`
           : '';
         throw new DatabaseUnavailableError(`initdb failed: ${stderr}${hint}`, error);
       } finally {
