@@ -32,11 +32,14 @@ describe('worker processes', function () {
   it('a task whose worker is killed with SIGKILL mid-run completes on another worker within TTL plus a tick', async () => {
     const a = await childWorker(db.url);
     children.push(a);
-    const job = await client.enqueue(slow, { ms: 1_000 }, { id: 'kill-1' });
+    // Long enough that the first worker is still running it after the second one has started
+    // (spawning a worker process takes over a second on a loaded machine).
+    const job = await client.enqueue(slow, { ms: 5_000 }, { id: 'kill-1' });
     await until(async () => (await started('kill-1')).length === 1, { what: 'the task to start on the first worker' });
     assert.equal((await started('kill-1'))[0]!.pid, a.proc.pid);
     const b = await childWorker(db.url);
     children.push(b);
+    assert.equal((await client.get('kill-1'))?.status, 'running', 'the first worker is still running it');
     const killedAt = Date.now();
     a.proc.kill('SIGKILL');
     await a.exited;
