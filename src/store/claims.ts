@@ -10,7 +10,7 @@
  */
 import type { StepKind, WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
-import { prepared, query } from './executor.ts';
+import { isPool, prepared, query } from './executor.ts';
 
 export interface ClaimedTask {
   workflowId: string;
@@ -82,10 +82,16 @@ interface ClaimRow {
   event_payload: unknown;
 }
 
-/** Claim up to `limit` ready tasks (also turning due timers into ready tasks first). */
+/**
+ * Claim up to `limit` ready tasks (also turning due timers into ready tasks first). Given a pool,
+ * the claim is its own transaction and commits without waiting for its WAL flush (fencing makes
+ * a claim lost in a crash harmless; see drizzle/0002); given a client, it is part of the caller's
+ * transaction, whose durability it leaves alone.
+ */
 export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedTask[]> {
   if (p.limit <= 0) return [];
-  const rows = await prepared<ClaimRow>(ex, 'baton_claim_v1', `select * from baton.claim_tasks($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
+  const [name, fn] = isPool(ex) ? ['baton_claim_v2', 'claim_tasks_async_commit'] : ['baton_claim_tx_v1', 'claim_tasks'];
+  const rows = await prepared<ClaimRow>(ex, name, `select * from baton.${fn}($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
     p.workerId,
     p.limit,
     p.tags,

@@ -78,6 +78,10 @@ export class Worker {
   private fetchLoop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private wakeRequested = false;
+  /** The last claim filled its limit, so more may be ready. Every other way work becomes ready sends NOTIFY. */
+  private mayHaveMore = true;
+  /** The fallback poll (missed notifications) claims when this time has come, however often the loop wakes. */
+  private pollAt = 0;
   private stopping: Promise<void> | undefined;
   private removeSignalHandlers: () => void = () => undefined;
   private readonly runnerDeps: RunnerDeps;
@@ -153,6 +157,7 @@ export class Worker {
         },
         onClaimed: (tasks, asked) => {
           this.claimsInFlight -= asked;
+          this.mayHaveMore = tasks.length === asked;
           this.claimStats.along += tasks.length;
           for (const task of tasks) this.dispatch(task);
         },
@@ -257,11 +262,15 @@ export class Worker {
       // Batch claims while the buffer still holds work; claim at once when slots would idle.
       const threshold = this.limit.pendingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
       const backlogged = this.committer.size > capacity * 4;
+      // A freed slot alone is no reason to ask: an empty claim costs the database a transaction and,
+      // in flight when a notification comes, delays the claim that would find the new task.
+      const worthAsking = this.wakeRequested || this.mayHaveMore || Date.now() >= this.pollAt;
       let full = false;
       let claimedNow = false;
-      if (want >= threshold && !backlogged) {
+      if (want >= threshold && !backlogged && worthAsking) {
         claimedNow = true;
         this.wakeRequested = false;
+        this.pollAt = Date.now() + c.pollIntervalMs;
         try {
           const t0 = performance.now();
           this.claimsInFlight += want;
@@ -278,8 +287,10 @@ export class Worker {
           if (claimed.length > 0) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
           for (const task of claimed) this.dispatch(task);
           full = claimed.length === want;
+          this.mayHaveMore = full;
         } catch (error) {
           failures += 1;
+          this.wakeRequested = true;
           this.internalError('claim', error);
           await this.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
           continue;
@@ -289,7 +300,8 @@ export class Worker {
       // Claim again at once only after a claim that may have left work behind; otherwise wait
       // (a freed slot, a notification or the poll wakes us). Never loop without awaiting.
       if (claimedNow && (full || this.wakeRequested)) continue;
-      await this.sleep(c.pollIntervalMs);
+      const untilPoll = this.pollAt - Date.now();
+      await this.sleep(untilPoll > 0 ? untilPoll : c.pollIntervalMs);
     }
   }
 
@@ -378,6 +390,8 @@ export class Worker {
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
     if (this.held.get(f.held.id) === f.held) this.held.delete(f.held.id);
+    // Holding an isolated task kept others like it waiting (see claimFilter): they may be claimed now.
+    if (f.held.task.leaseLosses >= Math.max(1, this.config.maxLeaseLosses - 1)) this.mayHaveMore = true;
     // The loop may be waiting for the commit backlog to shrink: it just did.
     this.wakeIfRoom();
     reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus);
