@@ -4,8 +4,11 @@
  */
 import type { SerializedError } from '../errors.ts';
 import type { Logger, WorkflowStatus } from '../types.ts';
+import type { Codec } from '../codec.ts';
 import type { Settlement } from './committer.ts';
+import type { Held } from './held.ts';
 import type { Finished } from './plan.ts';
+import type { RunnerDeps } from './runner.ts';
 
 export interface TaskEventInfo {
   workflowId: string;
@@ -74,6 +77,38 @@ export class WorkerEmitter {
   }
 }
 
+export function taskInfo(held: Held): TaskEventInfo {
+  return { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
+}
+
+/** What the runner needs from its worker: announcing starts, and counting and reporting time-outs. */
+export function runnerDeps(
+  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter },
+  counters: { runaway: number },
+): RunnerDeps {
+  return {
+    codec: o.codec,
+    maxPayloadBytes: o.maxPayloadBytes,
+    log: o.log,
+    now: () => Date.now(),
+    random: () => Math.random(),
+    onStart: (held) => o.events.emit('task:start', taskInfo(held)),
+    onTimeout: (held, timeoutMs, settled) => {
+      counters.runaway += 1;
+      let done = false;
+      void settled.then(() => {
+        done = true;
+        counters.runaway -= 1;
+      });
+      o.log.warn(
+        { workflowId: held.task.workflowId, taskKey: held.task.taskKey, task: held.task.name, timeoutMs },
+        'task timed out; its slot is freed. If its handler ignores the AbortSignal it keeps running in the background',
+      );
+      setImmediate(() => o.events.emit('task:timeout', { ...taskInfo(held), timeoutMs, settled: done }));
+    },
+  };
+}
+
 /** Count and announce how a committed attempt ended. */
 export function reportSettlement(
   events: WorkerEmitter,
@@ -84,7 +119,7 @@ export function reportSettlement(
   finishedStatus?: string,
 ): void {
   const { held, outcome } = f;
-  const info = { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
+  const info = taskInfo(held);
   if (how === 'refused') {
     counters.refused += 1;
     log.warn(info, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');

@@ -1,6 +1,7 @@
 /** What startWorker() takes, and what worker.stats() reports. */
 import type pg from 'pg';
-import type { BatonConfig } from '../../config/index.ts';
+import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import { ValidationError } from '../errors.ts';
 import type { Codec } from '../codec.ts';
 import type { Logger } from '../types.ts';
 import type { Workflow } from '../workflow/builder.ts';
@@ -51,3 +52,20 @@ export interface WorkerStats {
   commits: { calls: number; items: number; ms: number; conflicts: number };
 }
 
+
+/** The worker's configuration: the environment, overridden by options; checked. */
+export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConfig; prefetch: number } {
+  const config = loadConfig(process.env, {
+    ...options.config,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+  });
+  if (!Number.isInteger(config.concurrency) || config.concurrency < 1) {
+    throw new ValidationError(`concurrency must be a whole number >= 1 (got ${config.concurrency})`);
+  }
+  const prefetch = config.prefetch ?? 4 * config.concurrency;
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new ValidationError(`prefetch must be a whole number >= 0 (got ${prefetch})`);
+  }
+  return { config, prefetch };
+}

@@ -22,13 +22,13 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
-import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import type { BatonConfig } from '../../config/index.ts';
 import { jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { retryTransient } from '../db/transient.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { redactUrl } from '../db/pool.ts';
-import { BatonError, CancelledError, LeaseLostError, ValidationError } from '../errors.ts';
+import { BatonError, CancelledError, LeaseLostError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { claimTasks, releaseClaims, type ClaimedTask } from '../store/claims.ts';
 import { LeaseKeeper } from './leases.ts';
@@ -39,9 +39,9 @@ import type { Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags } from '../workflow/names.ts';
 import { Committer, type Settlement } from './committer.ts';
-import type { WorkerOptions, WorkerStats } from './options.ts';
+import { resolveWorkerConfig, type WorkerOptions, type WorkerStats } from './options.ts';
 import { onStopSignals } from './signals.ts';
-import { reportSettlement, WorkerEmitter } from './emitter.ts';
+import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
 import { heldId, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
 import { buildRegistry } from './registry.ts';
@@ -78,6 +78,10 @@ export class Worker {
   private fetchLoop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private wakeRequested = false;
+  /** A task one lost lease from failing runs alone: nothing else runs or is claimed meanwhile. */
+  private quarantined: Held | undefined;
+  /** Such a task was claimed while others ran: it went back, and nothing is claimed until they end. */
+  private draining = false;
   /** The last claim filled its limit, so more may be ready. Every other way work becomes ready sends NOTIFY. */
   private mayHaveMore = true;
   /** The fallback poll (missed notifications) claims when this time has come, however often the loop wakes. */
@@ -90,18 +94,7 @@ export class Worker {
   readonly closed: Promise<void> = new Promise((resolve) => (this.resolveClosed = resolve));
 
   constructor(private readonly options: WorkerOptions) {
-    this.config = loadConfig(process.env, {
-      ...options.config,
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
-    });
-    if (!Number.isInteger(this.config.concurrency) || this.config.concurrency < 1) {
-      throw new ValidationError(`concurrency must be a whole number >= 1 (got ${this.config.concurrency})`);
-    }
-    this.prefetch = this.config.prefetch ?? 4 * this.config.concurrency;
-    if (!Number.isInteger(this.prefetch) || this.prefetch < 0) {
-      throw new ValidationError(`prefetch must be a whole number >= 0 (got ${this.prefetch})`);
-    }
+    ({ config: this.config, prefetch: this.prefetch } = resolveWorkerConfig(options));
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
     this.events = new WorkerEmitter(this.log);
@@ -110,7 +103,7 @@ export class Worker {
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
     this.limit = pLimit(this.config.concurrency);
-    this.runnerDeps = this.makeRunnerDeps();
+    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events }, this.counters);
   }
 
   /** @internal */
@@ -228,6 +221,7 @@ export class Worker {
 
   /** Free room for claimed tasks: slots + prefetch, less what is held or already asked for. */
   private room(): number {
+    if (this.quarantined || this.draining) return 0;
     const capacity = this.config.concurrency + this.prefetch;
     const inHand = this.limit.activeCount + this.limit.pendingCount + this.claimsInFlight;
     return Math.min(capacity - inHand, MAX_CLAIM);
@@ -235,9 +229,11 @@ export class Worker {
 
   private claimFilter() {
     // One more lost lease would fail such a task: run it where no other one runs (see baton.claim_tasks).
-    const isolateFrom = Math.max(1, this.config.maxLeaseLosses - 1);
-    const holdsIsolated = [...this.held.values()].some((h) => !h.lost && h.task.leaseLosses >= isolateFrom);
-    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom, isolatedSlots: holdsIsolated ? 0 : 1 };
+    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom: this.isolateFrom(), isolatedSlots: this.quarantined ? 0 : 1 };
+  }
+
+  private isolateFrom(): number {
+    return Math.max(1, this.config.maxLeaseLosses - 1);
   }
 
   private requestFetch(): void {
@@ -334,10 +330,34 @@ export class Worker {
     this.held.set(held.id, held);
     // Claimed while stopping: leave it buffered; shutdown releases it.
     if (this.phase !== 'running') return;
-    if (task.kind !== 'task') {
+    const isolated = task.leaseLosses >= this.isolateFrom();
+    if (task.kind !== 'task' && !isolated) {
       this.finish(held, runSystemStep(held, this.runnerDeps));
-      return;
+    } else if (this.quarantined || this.draining) {
+      // Claimed in the same batch as an isolated task: back to the queue (the attempt too).
+      void this.release([held], true);
+    } else if (isolated) {
+      // One more process crash fails it, and any task beside it could be what crashes processes
+      // (a dead process loses the leases of all it held, running or waiting to commit). Give back
+      // what has not started; run it alone if nothing else is held, else give it back too and
+      // claim nothing until this worker holds nothing.
+      this.limit.clearQueue();
+      void this.release([...this.held.values()].filter((h) => h.phase === 'buffered' && h !== held), true);
+      if (this.held.size > 1) {
+        this.draining = true;
+        void this.release([held], true);
+      } else {
+        // Until its result is committed: a crash before that would still count against it.
+        this.quarantined = held;
+        if (task.kind === 'task') this.runInSlot(held);
+        else this.finish(held, runSystemStep(held, this.runnerDeps));
+      }
+    } else {
+      this.runInSlot(held);
     }
+  }
+
+  private runInSlot(held: Held): void {
     void this.limit(async () => {
       if (held.lost || !this.held.has(held.id)) return;
       held.phase = 'running';
@@ -347,32 +367,12 @@ export class Worker {
     });
   }
 
-  private makeRunnerDeps(): RunnerDeps {
-    return {
-    codec: this.codec,
-    maxPayloadBytes: this.config.maxPayloadBytes,
-    log: this.log,
-    now: () => Date.now(),
-    random: () => Math.random(),
-    onStart: (held) => this.events.emit('task:start', this.info(held)),
-    onTimeout: (held, timeoutMs, settled) => {
-      this.counters.runaway += 1;
-      let done = false;
-      void settled.then(() => {
-        done = true;
-        this.counters.runaway -= 1;
-      });
-      this.log.warn(
-        { workflowId: held.task.workflowId, taskKey: held.task.taskKey, task: held.task.name, timeoutMs },
-        'task timed out; its slot is freed. If its handler ignores the AbortSignal it keeps running in the background',
-      );
-      setImmediate(() => this.events.emit('task:timeout', { ...this.info(held), timeoutMs, settled: done }));
-    },
-    };
-  }
-
-  private info(held: Held) {
-    return { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
+  private endDrainWhenEmpty(): void {
+    if (this.draining && this.held.size === 0) {
+      this.draining = false;
+      this.mayHaveMore = true;
+      this.wake?.();
+    }
   }
 
   private finish(held: Held, outcome: Outcome): void {
@@ -390,8 +390,10 @@ export class Worker {
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
     if (this.held.get(f.held.id) === f.held) this.held.delete(f.held.id);
-    // Holding an isolated task kept others like it waiting (see claimFilter): they may be claimed now.
-    if (f.held.task.leaseLosses >= Math.max(1, this.config.maxLeaseLosses - 1)) this.mayHaveMore = true;
+    // An isolated task kept this worker from claiming (see dispatch): it may claim again.
+    if (f.held === this.quarantined) this.quarantined = undefined;
+    this.endDrainWhenEmpty();
+    if (f.held.task.leaseLosses >= this.isolateFrom()) this.mayHaveMore = true;
     // The loop may be waiting for the commit backlog to shrink: it just did.
     this.wakeIfRoom();
     reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus);
@@ -404,10 +406,12 @@ export class Worker {
     if (held.lost) return;
     held.lost = reason;
     this.counters.lost += 1;
-    this.events.emit('task:lost', { ...this.info(held), reason });
+    this.events.emit('task:lost', { ...taskInfo(held), reason });
     held.abort.abort(reason === 'cancelled' ? new CancelledError() : new LeaseLostError());
     // Not started yet: nothing to run or commit.
     if (held.phase === 'buffered') this.held.delete(held.id);
+    if (held === this.quarantined && held.phase === 'buffered') this.quarantined = undefined;
+    this.endDrainWhenEmpty();
   }
 
   private internalError(during: string, error: unknown): void {
@@ -445,6 +449,21 @@ export class Worker {
     return this.stopping;
   }
 
+  /** Give claims back (not started: the attempt too) so that other workers run them at once. */
+  private async release(helds: Held[], notStarted: boolean): Promise<void> {
+    const live = helds.filter((h) => this.held.get(h.id) === h);
+    for (const h of live) this.held.delete(h.id);
+    if (live.length === 0) return;
+    try {
+      const refs = live.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch, notStarted }));
+      const n = await releaseClaims(this.db.pool, this.id, refs);
+      for (const h of live) this.events.emit('task:released', taskInfo(h));
+      this.log.info({ released: n }, 'released claims for other workers');
+    } catch (error) {
+      this.internalError('release', error);
+    }
+  }
+
   private forced(): boolean {
     return this.phase === 'forcing';
   }
@@ -452,26 +471,10 @@ export class Worker {
   private async shutdown(graceMs: number): Promise<void> {
     this.wake?.();
     await this.fetchLoop;
-    const release = async (helds: Held[], notStarted: boolean) => {
-      const live = helds.filter((h) => this.held.get(h.id) === h);
-      for (const h of live) this.held.delete(h.id);
-      if (live.length === 0) return;
-      try {
-        const n = await releaseClaims(
-          this.db.pool,
-          this.id,
-          live.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch, notStarted })),
-        );
-        for (const h of live) this.events.emit('task:released', this.info(h));
-        this.log.info({ released: n }, 'released claims for other workers');
-      } catch (error) {
-        this.internalError('release', error);
-      }
-    };
 
     // Claimed ahead but never started: give them back now.
     this.limit.clearQueue();
-    await release([...this.held.values()].filter((h) => h.phase === 'buffered'), true);
+    await this.release([...this.held.values()].filter((h) => h.phase === 'buffered'), true);
 
     // Let running tasks finish, up to the grace period (or not at all when forced).
     const deadline = Date.now() + (this.forced() ? 0 : graceMs);
@@ -485,7 +488,7 @@ export class Worker {
         h.lost = 'shutdown';
         h.abort.abort(new CancelledError('the worker is shutting down'));
       }
-      await release(running, false);
+      await this.release(running, false);
     }
 
     // Commit what finished (briefly when forced).

@@ -243,7 +243,11 @@ export class Fleet {
     return Number(rows[0]?.value ?? 0);
   }
 
-  /** For attempts that ran on a killed process: how long after the kill the next attempt started elsewhere. */
+  /**
+   * For attempts the kill interrupted (their lease was lost after it; an attempt that had already
+   * failed and waits for its retry's back-off is not one): how long after the kill the next attempt
+   * started elsewhere.
+   */
   async recoveries(kills: { pid: number; at: number }[]): Promise<number[]> {
     const out: number[] = [];
     for (const kill of kills) {
@@ -252,6 +256,8 @@ export class Fleet {
          from public.chaos_ledger l
          join public.chaos_ledger n on n.workflow_id = l.workflow_id and n.task_key = l.task_key and n.attempt > l.attempt and n.pid <> l.pid
          where l.pid = $1 and l.at <= to_timestamp($2 / 1000.0)
+           and exists (select 1 from baton.history h where h.workflow_id = l.workflow_id and h.kind = 'lease_lost'
+                       and h.detail ->> 'key' = l.task_key and h.at >= to_timestamp($2 / 1000.0))
            and not exists (select 1 from public.chaos_ledger d where d.workflow_id = l.workflow_id and d.task_key = l.task_key
                            and d.attempt > l.attempt and d.at < to_timestamp($2 / 1000.0))
          group by l.workflow_id, l.task_key, l.attempt`,
