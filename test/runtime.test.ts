@@ -270,6 +270,17 @@ describe('workflow runtime and worker pool', function () {
     assert.ok(w.logLines.some((l) => l.includes('listener threw')));
   });
 
+  it('claims once per job on an idle system: a freed slot or a settled commit alone does not ask again', async () => {
+    const w = await worker({ config: { pollIntervalMs: 60_000 } });
+    await sleep(300); // past the first claim at start-up
+    const before = w.stats().claims.calls;
+    for (let i = 0; i < 20; i++) assert.equal(await (await client.start(chain10, 0)).result({ timeoutMs: 10_000 }), 10);
+    // Each step is claimed along the commit that scheduled it, or after that commit's NOTIFY: about
+    // one claim call per step (measured 204). Claiming on every freed slot and settled commit made 306.
+    const calls = w.stats().claims.calls - before;
+    assert.ok(calls <= 250, `${calls} claim calls for 200 sequential steps`);
+  });
+
   it('commits a result still waiting in the commit window when the worker stops, and leaves no timer', async () => {
     let returned!: () => void;
     const handlerReturned = new Promise<void>((r) => (returned = r));

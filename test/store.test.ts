@@ -85,6 +85,26 @@ describe('store', () => {
     assert.deepEqual(rows[0], { n: 10_000, epochs: 10_000 });
   });
 
+  it("a worker's own claim commits asynchronously; a claim inside a caller's transaction leaves its durability alone", async () => {
+    await enqueueMany(pool, 2);
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      assert.equal((await claimTasks(client, { workerId: 'w', limit: 1, tags: [], hashes: hashes(), ttlMs: 60_000 })).length, 1);
+      assert.equal((await client.query(`select current_setting('synchronous_commit') as s`)).rows[0].s, 'on');
+      await client.query('rollback');
+      // The pool's claim runs baton.claim_tasks_async_commit: the setting is local to its own transaction.
+      await client.query('begin');
+      await client.query(`select * from baton.claim_tasks_async_commit('w', 1, '{}', $1::text[], 60000)`, [hashes()]);
+      assert.equal((await client.query(`select current_setting('synchronous_commit') as s`)).rows[0].s, 'off');
+      await client.query('commit');
+      assert.equal((await client.query(`select current_setting('synchronous_commit') as s`)).rows[0].s, 'on', 'only that transaction');
+    } finally {
+      client.release();
+    }
+    assert.equal((await claimTasks(pool, { workerId: 'w', limit: 5, tags: [], hashes: hashes(), ttlMs: 60_000 })).length, 1);
+  });
+
   it('claims in exact aging order: an old low-priority task runs before a fresh high-priority one', async () => {
     // Ready times and priorities; aging interval 60 s, so ready_key = ready time + priority * 60 s.
     const spec = [
