@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { defineTask, defineWorkflow, WorkflowFailedError, type Client, type Worker } from '../src/index.ts';
+import { RECONCILE_TASK } from '../src/reconciler/index.ts';
 import { listTicks } from '../src/store/maintenance.ts';
 import { useTestDatabase } from './support/db.ts';
 import { assertInvariants, fixtureClient, sleep, until } from './support/fixtures.ts';
@@ -259,6 +260,31 @@ describe('workflow runtime and worker pool', function () {
       const gap = ticks[i]!.startedAt.getTime() - ticks[i - 1]!.finishedAt.getTime();
       assert.ok(gap >= 150, `ticks ${i - 1} and ${i} are ${gap} ms apart: no two runs per tick`);
     }
+  });
+
+  it('breaks the lock of a tick whose process died, within a second or so, and ticks again', async () => {
+    const w = await worker();
+    await until(async () => (await listTicks(db.pool, new Date(Date.now() - 1_000))).length > 0, { what: 'a first tick' });
+    // What a process killed mid-tick leaves behind: the tick's job locked by a worker that is gone.
+    // Take it between ticks (the only tick job waiting, none running), so that no tick in progress
+    // schedules a fresh one.
+    await until(async () => {
+      const { rowCount } = await db.pool.query(
+        `update graphile_worker._private_jobs j set locked_at = now(), locked_by = 'gone-worker'
+         from graphile_worker._private_tasks t
+         where t.id = j.task_id and t.identifier = $1 and j.locked_at is null
+           and (select count(*) from graphile_worker._private_jobs j2 where j2.task_id = t.id) = 1`,
+        [RECONCILE_TASK],
+      );
+      return rowCount === 1;
+    }, { what: 'the tick job between ticks' });
+    const lockedAt = Date.now();
+    // A tick that started before the lock may still finish; only one that starts after it counts.
+    await until(async () => (await listTicks(db.pool, new Date(lockedAt + 20))).length > 0, { what: 'ticks to resume', timeoutMs: 5_000 });
+    // Tick 200 ms: the lock is broken 4 ticks (at least 1 s) after it was taken, checked every 250 ms.
+    const resumedAfter = Date.now() - lockedAt;
+    assert.ok(resumedAfter >= 900 && resumedAfter <= 2_500, `ticks resumed ${resumedAfter} ms after the lock`);
+    assert.ok(w.logLines.some((l) => l.includes('broke the lock of a reconciler tick')));
   });
 
   it('keeps working when an event listener throws', async () => {

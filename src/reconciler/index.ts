@@ -80,7 +80,11 @@ export async function reconcileOnce(
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
   const log = o.log.child({ component: 'reconciler' });
   // A tick takes milliseconds; ten missed ticks mean the process running it died holding its lock.
-  const stuckAfterMs = o.stuckAfterMs ?? Math.max(3_000, o.intervalMs * 10);
+  // A tick takes milliseconds. One whose process died keeps its job locked and no tick runs until
+  // the lock is broken, so expired claims wait for this on top of their TTL (the fault suite saw
+  // TTL + 3.8 s with 10 ticks). Ticks are idempotent (SKIP LOCKED), so breaking the lock of one that
+  // is merely slow costs a duplicate tick, nothing more.
+  const stuckAfterMs = o.stuckAfterMs ?? Math.max(1_000, o.intervalMs * 4);
   let stopped = false;
 
   const reschedule = async (helpers: { addJob: (id: string, payload: unknown, spec: object) => Promise<unknown> }) => {
@@ -173,7 +177,7 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
       await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'replace', queueName: QUEUE, maxAttempts: 1000 });
       log.warn({ lockedBy: rows.map((r) => r.locked_by) }, 'broke the lock of a reconciler tick whose process stopped');
     })().catch((error) => log.debug({ err: error }, 'reconciler watchdog check failed'));
-  }, Math.max(1_000, Math.floor(stuckAfterMs / 3)));
+  }, Math.max(250, Math.floor(stuckAfterMs / 4)));
 
   return {
     async stop() {
