@@ -5,6 +5,7 @@
  * handler start, reported by a worker) to the moment the database shows all
  * work finished (polled every 20 ms).
  */
+import { readFileSync } from 'node:fs';
 import type { Options } from '../lib/args.ts';
 import { connect, inFreshDatabase, type Server } from '../lib/db.ts';
 import { startWorkers, stopAll } from '../lib/proc.ts';
@@ -36,10 +37,17 @@ export function describeScenario(s: Scenario, options: Options): ScenarioTitle {
 }
 
 /** Extra node flags for a worker child (CPU profiles of Baton's workers with --profile). */
+/** The node flags `npm run worker` starts a Baton worker with (package.json): Baton runs as users run it. */
+const BATON_WORKER_FLAGS: string[] = (() => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  const m = /^node\s+(.*?)\s*bin\/baton\.js worker$/.exec(pkg.scripts.worker ?? '');
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
+})();
+
 export function execArgvFor(ctx: Context, system: SystemName, tag: string): string[] {
-  if (!ctx.options.profile || system !== 'baton') return [];
-  // Node names each file after pid and thread (the tsx loader thread writes one too).
-  return ['--cpu-prof', `--cpu-prof-dir=bench/results/profiles/${tag}`];
+  if (system !== 'baton') return [];
+  // Node names each profile after pid and thread (the tsx loader thread writes one too).
+  return [...BATON_WORKER_FLAGS, ...(ctx.options.profile ? ['--cpu-prof', `--cpu-prof-dir=bench/results/profiles/${tag}`] : [])];
 }
 
 export interface DrainResult {

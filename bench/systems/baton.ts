@@ -76,7 +76,7 @@ const BULK: Record<Workload, string> = {
 
 export const baton: System = {
   name: 'baton',
-  describe: "startWorker({ concurrency }) with Baton's defaults (claim-ahead prefetch, batched commits, LISTEN, reconciler on)",
+  describe: "startWorker({ concurrency }) with Baton's defaults (claim-ahead prefetch, batched commits, LISTEN, reconciler on), node started as npm run worker starts it (--max-semi-space-size=4)",
   workloads: ['noop', 'latency', 'chain', 'fanout'],
 
   async prepare(url) {
