@@ -36,13 +36,15 @@ export function describeScenario(s: Scenario, options: Options): ScenarioTitle {
   return { id: s.id, title: s.title(options), notes: s.notes?.(options) ?? [] };
 }
 
-/** Extra node flags for a worker child (CPU profiles of Baton's workers with --profile). */
 /** The node flags `npm run worker` starts a Baton worker with (package.json): Baton runs as users run it. */
 const BATON_WORKER_FLAGS: string[] = (() => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
   const m = /^node\s+(.*?)\s*bin\/baton\.js worker$/.exec(pkg.scripts.worker ?? '');
-  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
+  if (!m) throw new Error(`bench: cannot read the node flags of package.json's worker script (${pkg.scripts.worker})`);
+  return m[1]!.split(/\s+/).filter(Boolean);
 })();
+
+/** Node flags for a worker child: Baton's as above, plus CPU profiles with --profile. */
 
 export function execArgvFor(ctx: Context, system: SystemName, tag: string): string[] {
   if (system !== 'baton') return [];

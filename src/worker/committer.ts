@@ -152,21 +152,21 @@ export class Committer {
     this.closed = true;
     // Every wait here is cleared when it loses the race: a timer left running until the deadline
     // would outlive the worker by seconds.
-    const within = async (work: Promise<unknown> | undefined, ms: number) => {
+    const waitUpTo = async (ms: number, work?: Promise<unknown>) => {
       let timer: NodeJS.Timeout | undefined;
-      const left = Math.max(0, Math.min(ms, deadline - Date.now(), 2 ** 31 - 1));
+      const timeUp = new Promise((r) => (timer = setTimeout(r, Math.max(0, Math.min(ms, deadline - Date.now(), 2 ** 31 - 1)))));
       try {
-        await Promise.race([work ?? new Promise(() => {}), new Promise((r) => (timer = setTimeout(r, left)))]);
+        await (work ? Promise.race([work, timeUp]) : timeUp);
       } finally {
         clearTimeout(timer);
       }
     };
     while ((this.pending.length > 0 || this.flushes.size > 0) && Date.now() < deadline) {
       if (this.flushes.size === 0) {
-        if (this.failures > 0) await within(undefined, this.backoff());
+        if (this.failures > 0) await waitUpTo(this.backoff());
         this.kick(0);
       }
-      await within(Promise.allSettled([...this.flushes]), Infinity);
+      await waitUpTo(Infinity, Promise.allSettled([...this.flushes]));
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

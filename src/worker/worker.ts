@@ -41,6 +41,7 @@ import { normalizeTags } from '../workflow/names.ts';
 import { Committer, type Settlement } from './committer.ts';
 import { resolveWorkerConfig, type WorkerOptions, type WorkerStats } from './options.ts';
 import { onStopSignals } from './signals.ts';
+import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
 import { heldId, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
@@ -76,7 +77,7 @@ export class Worker {
   private leases!: LeaseKeeper;
   private maintenance: { stop(): Promise<void> } | undefined;
   private fetchLoop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly waker = new Waker();
   private wakeRequested = false;
   /** A task one lost lease from failing runs alone: nothing else runs or is claimed meanwhile. */
   private quarantined: Held | undefined;
@@ -228,8 +229,9 @@ export class Worker {
   }
 
   private claimFilter() {
-    // One more lost lease would fail such a task: run it where no other one runs (see baton.claim_tasks).
-    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom: this.isolateFrom(), isolatedSlots: this.quarantined ? 0 : 1 };
+    // At most one task that one more lost lease would fail per claim (see dispatch: it runs alone;
+    // a worker holding one claims nothing, room() is 0).
+    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom: this.isolateFrom(), isolatedSlots: 1 };
   }
 
   private isolateFrom(): number {
@@ -238,7 +240,7 @@ export class Worker {
 
   private requestFetch(): void {
     this.wakeRequested = true;
-    this.wake?.();
+    this.waker.wake();
   }
 
   private notified(channel: string, payload: string): void {
@@ -288,7 +290,7 @@ export class Worker {
           failures += 1;
           this.wakeRequested = true;
           this.internalError('claim', error);
-          await this.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+          await this.waker.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
           continue;
         }
       }
@@ -297,23 +299,8 @@ export class Worker {
       // (a freed slot, a notification or the poll wakes us). Never loop without awaiting.
       if (claimedNow && (full || this.wakeRequested)) continue;
       const untilPoll = this.pollAt - Date.now();
-      await this.sleep(untilPoll > 0 ? untilPoll : c.pollIntervalMs);
+      await this.waker.sleep(untilPoll > 0 ? untilPoll : c.pollIntervalMs);
     }
-  }
-
-  /** Wait until woken (notify, freed slot, stop) or the time is up. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = undefined;
-        done();
-      };
-    });
   }
 
   private dispatch(task: ClaimedTask): void {
@@ -371,7 +358,7 @@ export class Worker {
     if (this.draining && this.held.size === 0) {
       this.draining = false;
       this.mayHaveMore = true;
-      this.wake?.();
+      this.waker.wake();
     }
   }
 
@@ -385,7 +372,7 @@ export class Worker {
   private wakeIfRoom(): void {
     const capacity = this.config.concurrency + this.prefetch;
     const inHand = this.limit.activeCount + this.limit.pendingCount;
-    if (this.limit.pendingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.wake?.();
+    if (this.limit.pendingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.waker.wake();
   }
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
@@ -469,7 +456,7 @@ export class Worker {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.wake?.();
+    this.waker.wake();
     await this.fetchLoop;
 
     // Claimed ahead but never started: give them back now.
