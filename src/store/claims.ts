@@ -57,7 +57,7 @@ export interface ClaimParams {
   isolatedSlots?: number;
 }
 
-interface ClaimRow {
+export interface ClaimRow {
   workflow_id: string;
   task_key: string;
   kind: StepKind;
@@ -104,7 +104,7 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
 }
 
 /** A claim row (from claim_tasks, or to_jsonb of one inside baton.commit) as a ClaimedTask. */
-function claimedTask(r: ClaimRow): ClaimedTask {
+export function claimedTask(r: ClaimRow): ClaimedTask {
   const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
   return {
     workflowId: r.workflow_id,
@@ -237,152 +237,6 @@ export async function releaseClaims(ex: Executor, workerId: string, claims: (Cla
     [workerId, JSON.stringify(claims.map((c) => ({ wf: c.workflowId, key: c.taskKey, epoch: c.epoch, notStarted: c.notStarted ?? false })))],
   );
   return (rows[0] as { n: number }).n;
-}
-
-export interface CommitItem {
-  wf: string;
-  key: string;
-  epoch: number;
-  /** The task's new status. */
-  status: 'completed' | 'failed' | 'ready' | 'waiting';
-  /** Held by a pause (a retry or a re-wait while the instance is paused). */
-  paused: boolean;
-  output: unknown;
-  error: unknown;
-  /** A retry: available again after this many ms; null keeps available_at (a re-wait). */
-  delayMs: number | null;
-  eventId: number | null;
-}
-
-export interface CommitInstance {
-  id: string;
-  /** The version the transition was computed from. */
-  version: number;
-  status: WorkflowStatus;
-  state: unknown;
-  /** Versions this commit adds (one per history row). */
-  bump: number;
-  /** Completed tasks this commit adds. */
-  done: number;
-  output: unknown;
-  error: unknown;
-  step: string | null;
-  finished: boolean;
-  /** Finished and needs after_finish: it failed (open work to close) or it has a parent to tell. */
-  after: boolean;
-}
-
-export interface HistoryRow {
-  wf: string;
-  version: number;
-  kind: string;
-  detail: unknown;
-}
-
-export interface ScheduleRow {
-  wf: string;
-  key: string;
-  kind: StepKind;
-  name: string;
-  hash: string;
-  input: unknown;
-  priority: number;
-  tags: string[];
-  maxAttempts: number;
-  delayMs: number | null;
-  timeoutMs: number | null;
-  runAt?: string | null;
-  held: boolean;
-  child: { name: string; hash: string; priority: number | null; tags: string[] } | null;
-}
-
-export interface CommitBatch {
-  items: CommitItem[];
-  instances: CommitInstance[];
-  history: HistoryRow[];
-  schedule: ScheduleRow[];
-}
-
-export type CommitResult =
-  | { result: 'conflict'; workflowId: string; status: WorkflowStatus; state: unknown; version: number }
-  | { result: 'refused'; workflowId: string; taskKey: string }
-  | { result: 'duplicate'; workflowId: string; taskKey: string };
-
-/** jsonb[] parameters: each element as JSON text (null stays SQL NULL). */
-const jsonArray = (values: unknown[]) => values.map((v) => (v === null || v === undefined ? null : JSON.stringify(v)));
-
-/**
- * The optimistic, fenced commit of a batch (see baton.commit in drizzle/).
- * Returns only what was not applied; every other instance was.
- */
-export async function commitBatch(
-  ex: Executor,
-  workerId: string,
-  b: CommitBatch,
-  claim?: Omit<ClaimParams, 'workerId'>,
-): Promise<{ results: CommitResult[]; claimed: ClaimedTask[] }> {
-  const i = b.items;
-  const w = b.instances;
-  const h = b.history;
-  const rows = await prepared<{
-    result: string;
-    workflow_id: string;
-    task_key: string | null;
-    status: WorkflowStatus;
-    state: unknown;
-    version: number;
-    task: ClaimRow | null;
-  }>(
-    ex,
-    'baton_commit_v2',
-    `select * from baton.commit($1, $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::jsonb[], $8::jsonb[],
-       $9::bigint[], $10::bigint[], $11::text[], $12::integer[], $13::text[], $14::jsonb[], $15::integer[], $16::integer[],
-       $17::jsonb[], $18::jsonb[], $19::text[], $20::boolean[], $21::boolean[], $22::text[], $23::integer[], $24::text[],
-       $25::jsonb[], $26::jsonb, $27, $28::text[], $29::text[], $30, $31, $32)`,
-    [
-      workerId,
-      i.map((x) => x.wf),
-      i.map((x) => x.key),
-      i.map((x) => x.epoch),
-      i.map((x) => x.status),
-      i.map((x) => x.paused),
-      // A completed task's output may be JSON null; it is sent as the JSON text 'null', not SQL NULL.
-      i.map((x) => (x.status === 'completed' ? JSON.stringify(x.output ?? null) : null)),
-      jsonArray(i.map((x) => x.error)),
-      i.map((x) => x.delayMs),
-      i.map((x) => x.eventId),
-      w.map((x) => x.id),
-      w.map((x) => x.version),
-      w.map((x) => x.status),
-      jsonArray(w.map((x) => x.state)),
-      w.map((x) => x.bump),
-      w.map((x) => x.done),
-      jsonArray(w.map((x) => x.output)),
-      jsonArray(w.map((x) => x.error)),
-      w.map((x) => x.step),
-      w.map((x) => x.finished),
-      w.map((x) => x.after),
-      h.map((x) => x.wf),
-      h.map((x) => x.version),
-      h.map((x) => x.kind),
-      jsonArray(h.map((x) => x.detail)),
-      JSON.stringify(b.schedule),
-      claim?.limit ?? 0,
-      claim?.tags ?? [],
-      claim?.hashes ?? [],
-      claim?.ttlMs ?? 0,
-      claim?.isolateFrom ?? 2_147_483_647,
-      claim?.isolatedSlots ?? 0,
-    ],
-  );
-  const results: CommitResult[] = [];
-  const claimed: ClaimedTask[] = [];
-  for (const r of rows) {
-    if (r.result === 'claimed') claimed.push(claimedTask(r.task!));
-    else if (r.result === 'refused' || r.result === 'duplicate') results.push({ result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! });
-    else results.push({ result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version });
-  }
-  return { results, claimed };
 }
 
 /**

@@ -3,6 +3,7 @@ export * from './executor.ts';
 export * from './definitions.ts';
 export * from './instances.ts';
 export * from './claims.ts';
+export * from './commit.ts';
 export * from './signals.ts';
 export * from './events.ts';
 export * from './history.ts';

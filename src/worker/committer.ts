@@ -13,7 +13,8 @@
  * is safe: the retry either commits or finds the attempt already committed.
  */
 import type pg from 'pg';
-import { commitBatch, type ClaimedTask, type ClaimParams } from '../store/claims.ts';
+import type { ClaimedTask, ClaimParams } from '../store/claims.ts';
+import { commitBatch } from '../store/commit.ts';
 import type { Logger } from '../types.ts';
 import { planBatch, type Finished, type InstanceSnapshot } from './plan.ts';
 

@@ -8,7 +8,7 @@
  * an instance only if its version is still the one used here.
  */
 import { serializeError, type SerializedError } from '../errors.ts';
-import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/claims.ts';
+import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/commit.ts';
 import type { WorkflowStatus } from '../types.ts';
 import { step, type MachineEvent, type MachineState, type ScheduledStep, type Transition } from '../workflow/machine.ts';
 import { diff } from '../workflow/patch.ts';

@@ -1,0 +1,26 @@
+-- After instances finished (completed or failed) in the caller's transaction:
+-- close their open tasks, cancel what their failed steps left running in child
+-- instances, hand outcomes to parents, and tell waiters.
+CREATE OR REPLACE FUNCTION baton.after_finish(p_ids text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_children text[];
+BEGIN
+  IF cardinality(p_ids) = 0 THEN
+    RETURN;
+  END IF;
+  UPDATE baton.tasks t
+  SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
+  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'ready', 'running');
+  v_children := ARRAY(
+    SELECT w.id FROM baton.workflows w
+    WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')
+    ORDER BY w.id FOR UPDATE);
+  IF cardinality(v_children) > 0 THEN
+    PERFORM baton.cancel_tree(v_children, jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+      'message', 'cancelled because its parent workflow finished'));
+  END IF;
+  PERFORM baton.settle_parents(p_ids);
+  PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(p_ids, ',')) < 7000 THEN array_to_string(p_ids, ',') ELSE '*' END);
+END
+$$;

@@ -1,0 +1,126 @@
+-- The claim: up to p_limit ready tasks, in aging order (ready_key), from the
+-- tag sets this worker covers and the definitions it has, in one round trip.
+-- Each claimed task gets a lease of p_ttl_ms and a new fencing epoch.
+-- Soft bias: when a candidate is a retry this worker last failed, as many
+-- further candidates are locked, and the retry goes after them; alone, it is
+-- still taken. Only then are more rows locked than claimed.
+-- Isolation: a task whose leases were lost p_isolate_from times or more (one
+-- more loss fails it: it may be what kills its workers) is claimed only into
+-- one of p_isolated_slots (the worker passes 1 when it holds no such task,
+-- else 0), so it never takes innocent tasks down with it again.
+-- Each row comes with its instance's snapshot (status, state, version), for
+-- the optimistic commit, and for a waitForEvent step the oldest buffered event.
+CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
+  p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0)
+RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
+  max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
+  workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+LANGUAGE plpgsql
+-- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT.
+SET enable_seqscan = off
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_wf text[];
+  v_key text[];
+  v_rk timestamptz[];
+  v_mine boolean[];
+  v_iso boolean[];
+  v_bias integer;
+BEGIN
+  -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
+  WITH due AS (
+    SELECT t.workflow_id, t.task_key FROM baton.tasks t
+    WHERE t.status = 'waiting' AND NOT t.paused AND t.available_at IS NOT NULL AND t.available_at <= now()
+    ORDER BY t.available_at LIMIT 100
+    FOR UPDATE SKIP LOCKED
+  ), promoted AS (
+    UPDATE baton.tasks t
+    SET status = 'ready', ready_key = t.available_at + t.priority * baton.aging_interval(), updated_at = now()
+    FROM due WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key
+    RETURNING 1
+  )
+  SELECT count(*) INTO v_bias FROM promoted;
+  IF v_bias > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
+         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
+         array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
+  INTO v_wf, v_key, v_rk, v_mine, v_iso
+  FROM (
+    SELECT c.* FROM baton.tag_sets s
+    CROSS JOIN LATERAL (
+      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+      FROM baton.tasks t
+      WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+      ORDER BY t.ready_key
+      LIMIT p_limit
+      FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE s.tags <@ p_tags
+    ORDER BY c.ready_key
+    LIMIT p_limit
+  ) c;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  v_bias := (SELECT count(*) FROM unnest(v_mine) m WHERE m);
+  IF v_bias > 0 THEN
+    SELECT v_wf || coalesce(array_agg(c.workflow_id), '{}'), v_key || coalesce(array_agg(c.task_key), '{}'),
+           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}'),
+           v_iso || coalesce(array_agg(c.lease_losses >= p_isolate_from), '{}')
+    INTO v_wf, v_key, v_rk, v_mine, v_iso
+    FROM (
+      SELECT c.* FROM baton.tag_sets s
+      CROSS JOIN LATERAL (
+        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+        FROM baton.tasks t
+        WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+          AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+          AND (t.workflow_id, t.task_key) NOT IN (SELECT * FROM unnest(v_wf, v_key))
+        ORDER BY t.ready_key
+        LIMIT v_bias
+        FOR UPDATE SKIP LOCKED
+      ) c
+      WHERE s.tags <@ p_tags
+      ORDER BY c.ready_key
+      LIMIT v_bias
+    ) c;
+  END IF;
+
+  RETURN QUERY
+  WITH ranked AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
+    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+  ), chosen AS (
+    SELECT r.wf, r.key FROM ranked r
+    WHERE NOT r.iso OR r.nth <= p_isolated_slots
+    ORDER BY r.mine, r.rk
+    LIMIT p_limit
+  ), claimed AS (
+    UPDATE baton.tasks t
+    SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
+        lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
+        started_at = coalesce(t.started_at, now()), updated_at = now()
+    FROM chosen
+    WHERE t.workflow_id = chosen.wf AND t.task_key = chosen.key
+    RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+  )
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
+    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, ev.id, ev.payload
+  FROM claimed c
+  JOIN baton.workflows w ON w.id = c.workflow_id
+  LEFT JOIN LATERAL (
+    SELECT e.id, e.payload FROM baton.events e
+    WHERE c.kind = 'event' AND e.workflow_id = c.workflow_id AND e.name = c.name
+    ORDER BY e.id LIMIT 1
+  ) ev ON true
+  ORDER BY c.ready_key;
+END
+$$;

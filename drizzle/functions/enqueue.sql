@@ -1,0 +1,14 @@
+-- A one-task job: the workflow behind a task a worker registered.
+CREATE OR REPLACE FUNCTION baton.enqueue(
+  p_task text,
+  p_input jsonb DEFAULT NULL,
+  p_id text DEFAULT NULL,
+  p_priority integer DEFAULT NULL,
+  p_tags text[] DEFAULT NULL,
+  p_on_conflict text DEFAULT 'fail',
+  p_run_at timestamptz DEFAULT NULL,
+  p_hash text DEFAULT NULL
+) RETURNS TABLE (workflow_id text, created boolean)
+LANGUAGE sql AS $$
+  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task')
+$$;
