@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000]
+ * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000] [--pg-stats]
  *
  * Runs the scenarios against Baton and its peers on one PostgreSQL server
  * (DATABASE_URL, or an embedded one in .baton-bench/), prints a table per
@@ -8,6 +8,7 @@
  */
 import { parseArgs, UsageError, type Options } from './lib/args.ts';
 import { openServer } from './lib/db.ts';
+import { PgStats, PgStatsUnavailable, renderPgStats, type PgStatsReport } from './lib/pgstats.ts';
 import { describeScenario, type Context, type Scenario } from './scenarios/common.ts';
 import { machine, renderTable, saveResults, type Figure } from './lib/report.ts';
 import { progress } from './lib/stats.ts';
@@ -15,16 +16,19 @@ import { s3 } from './scenarios/chain.ts';
 import { s6 } from './scenarios/fanout.ts';
 import { s2 } from './scenarios/latency.ts';
 import { s4 } from './scenarios/backlog.ts';
+import { s0 } from './scenarios/enqueue.ts';
+import { s7 } from './scenarios/steady.ts';
 import { s1, s5 } from './scenarios/throughput.ts';
 import { loadSystem } from './systems/index.ts';
 import type { System } from './systems/types.ts';
 
-const ALL: Scenario[] = [s1, s2, s3, s4, s5, s6];
+const ALL: Scenario[] = [s0, s1, s2, s3, s4, s5, s6, s7];
 
 async function main(options: Options): Promise<number> {
   const startedAt = new Date().toISOString();
-  const server = await openServer(progress);
+  const server = await openServer(progress, { pgStats: options.pgStats });
   const figures: Figure[] = [];
+  const pgStatsReports: PgStatsReport[] = [];
   const used = new Map<string, System>();
   let interrupted = false;
   const onSignal = () => {
@@ -38,7 +42,16 @@ async function main(options: Options): Promise<number> {
   process.on('SIGINT', onSignal);
   try {
     progress(`PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}; sizes ${JSON.stringify(options.sizes)}`);
-    const ctx: Context = { server, options, add: (f) => figures.push(f), cancelled: () => interrupted };
+    const pgStats = options.pgStats ? await PgStats.open(server) : undefined;
+    if (pgStats && pgStats.track !== 'all') progress(`pg_stat_statements.track = ${pgStats.track}: statements nested in functions are not recorded (set it to all)`);
+    const ctx: Context = {
+      server,
+      options,
+      add: (f) => figures.push(f),
+      pgStats,
+      addPgStats: (r) => pgStatsReports.push(r),
+      cancelled: () => interrupted,
+    };
     for (const scenario of ALL.filter((s) => options.scenarios.includes(s.id as never))) {
       if (interrupted) break;
       const names = options.systems ? scenario.defaultSystems.filter((n) => options.systems!.includes(n)) : scenario.defaultSystems;
@@ -57,7 +70,11 @@ async function main(options: Options): Promise<number> {
 
   const titles = ALL.filter((s) => figures.some((f) => f.scenario === s.id)).map((s) => describeScenario(s, options));
   const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}, ${machine(server.version, server.embedded).cpus} cores, Node ${process.version}`];
-  for (const title of titles) out.push('', renderTable(title, figures.filter((f) => f.scenario === title.id)));
+  for (const title of titles) {
+    out.push('', renderTable(title, figures.filter((f) => f.scenario === title.id)));
+    const reports = pgStatsReports.filter((r) => r.scenario === title.id);
+    if (reports.length > 0) out.push(renderPgStats(reports));
+  }
   out.push('', 'Systems:', ...[...used.values()].map((s) => `  ${s.name}: ${s.describe}`));
   process.stdout.write(`${out.join('\n')}\n`);
 
@@ -71,6 +88,7 @@ async function main(options: Options): Promise<number> {
       systems: Object.fromEntries([...used.values()].map((s) => [s.name, s.describe])),
       scenarios: titles,
       figures,
+      ...(options.pgStats ? { pgStats: pgStatsReports } : {}),
     });
     progress(`results written to ${file} and bench/results/latest.json`);
   }
@@ -90,6 +108,10 @@ try {
 main(options).then(
   (code) => process.exit(code),
   (error) => {
+    if (error instanceof PgStatsUnavailable) {
+      process.stderr.write(`bench: ${error.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`bench: ${(error as Error).stack ?? error}\n`);
     process.exit(1);
   },

@@ -2,16 +2,21 @@
  * Command line of `npm run bench`:
  *
  *   --quick                 small sizes (about a minute)
- *   --scenarios S1,S3       which scenarios (default all: S1..S6)
+ *   --scenarios S1,S3       which scenarios (default all: S0..S7)
  *   --systems baton,raw     which systems (default: each scenario's own list)
  *   --size s1Jobs=50000,... override sizes (names below)
  *   --concurrency 24        slots per worker process
  *   --profile               write CPU profiles of Baton's worker processes to bench/results/profiles/
+ *   --pg-stats              server time per unit by statement, from pg_stat_statements (bench/lib/pgstats.ts)
  *   --no-save               do not write bench/results/*.json
  */
 import { SYSTEM_NAMES, type SystemName } from '../systems/types.ts';
 
 export interface Sizes {
+  /** S0: jobs enqueued one at a time (8 callers), in batches of 500 through the client, and through SQL in chunks of 5,000. */
+  s0Single: number;
+  s0Batched: number;
+  s0Sql: number;
   /** S1: no-op jobs enqueued up front. */
   s1Jobs: number;
   /** S2: sequential samples per system, and a time budget per system in seconds. */
@@ -29,9 +34,15 @@ export interface Sizes {
   s5Jobs: number;
   /** S6: workflows of 20 branches and a join. */
   s6Workflows: number;
+  /** S7: seconds of the flat-out probe (after 1 s of warm-up), and of each window at 50% and 90% of its rate. */
+  s7ProbeS: number;
+  s7WindowS: number;
 }
 
 export const FULL: Sizes = {
+  s0Single: 8_000,
+  s0Batched: 30_000,
+  s0Sql: 30_000,
   s1Jobs: 20_000,
   s2Samples: 1_000,
   s2BudgetS: 60,
@@ -43,9 +54,14 @@ export const FULL: Sizes = {
   s4Claims: 5_000,
   s5Jobs: 20_000,
   s6Workflows: 500,
+  s7ProbeS: 5,
+  s7WindowS: 10,
 };
 
 export const QUICK: Sizes = {
+  s0Single: 2_000,
+  s0Batched: 5_000,
+  s0Sql: 5_000,
   s1Jobs: 5_000,
   s2Samples: 100,
   s2BudgetS: 6,
@@ -57,9 +73,11 @@ export const QUICK: Sizes = {
   s4Claims: 1_000,
   s5Jobs: 5_000,
   s6Workflows: 30,
+  s7ProbeS: 2,
+  s7WindowS: 2,
 };
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6'] as const;
+export const SCENARIOS = ['S0', 'S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -70,6 +88,8 @@ export interface Options {
   sizes: Sizes;
   concurrency: number;
   profile: boolean;
+  /** Server time by statement from pg_stat_statements. */
+  pgStats: boolean;
   save: boolean;
 }
 
@@ -85,7 +105,7 @@ function list<T extends string>(raw: string | undefined, allowed: readonly T[], 
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, save: true };
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, pgStats: false, save: true };
   const overrides: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -123,6 +143,9 @@ export function parseArgs(argv: string[]): Options {
       }
       case '--profile':
         o.profile = true;
+        break;
+      case '--pg-stats':
+        o.pgStats = true;
         break;
       case '--no-save':
         o.save = false;

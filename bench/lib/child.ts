@@ -1,11 +1,20 @@
 /**
  * A worker child: starts one system's worker with the configuration in
  * BENCH_CHILD, reports to the parent over IPC (ready, first claim, latency
- * samples, completions reached), and stops gracefully when told to, or when
- * the parent goes away (so no worker outlives a crashed benchmark).
+ * samples, finished units and S7 end-to-end latencies), and stops gracefully
+ * when told to, or when the parent goes away (so no worker outlives a crashed
+ * benchmark).
+ *
+ * Finished units are counted here, from the system's own signal (hooks.completed),
+ * and streamed as a cumulative count: one message at most every PROGRESS_MS
+ * (and at once when the configured target is reached), never one per job, so
+ * that the parent needs no database polling to see the end of a run.
  */
 import { loadSystem } from '../systems/index.ts';
 import type { ChildConfig, ChildMessage, RunningWorker } from '../systems/types.ts';
+import { preciseNow } from './stats.ts';
+
+export const PROGRESS_MS = 50;
 
 const config = JSON.parse(process.env.BENCH_CHILD ?? '{}') as ChildConfig;
 const send = (m: ChildMessage) => {
@@ -14,7 +23,28 @@ const send = (m: ChildMessage) => {
 
 let firstSent = false;
 let completed = 0;
+let failed = 0;
+let lastT = 0;
+let e2e: Record<string, number[]> = {};
+let e2eCount = 0;
 let targetSent = false;
+let timer: NodeJS.Timeout | undefined;
+
+function flush(): void {
+  if (timer) clearTimeout(timer);
+  timer = undefined;
+  const m: ChildMessage = { type: 'progress', completed, failed, t: lastT };
+  if (e2eCount > 0) {
+    m.e2e = e2e;
+    e2e = {};
+    e2eCount = 0;
+  }
+  send(m);
+}
+const later = () => {
+  timer ??= setTimeout(flush, PROGRESS_MS);
+};
+
 const hooks = {
   started() {
     if (!firstSent) {
@@ -26,11 +56,26 @@ const hooks = {
     send({ type: 'sample', seq, t });
   },
   completed(n: number) {
+    if (n <= 0) return;
     completed += n;
+    lastT = Date.now();
     if (!targetSent && config.target !== undefined && completed >= config.target) {
       targetSent = true;
-      send({ type: 'target', t: Date.now(), count: completed });
-    }
+      flush();
+      send({ type: 'target', t: lastT, count: completed });
+    } else later();
+  },
+  failed(n: number) {
+    if (n <= 0) return;
+    failed += n;
+    flush();
+  },
+  endToEnd(phase: number, enqueuedAt: number) {
+    (e2e[phase] ??= []).push(Math.round((preciseNow() - enqueuedAt) * 100) / 100);
+    e2eCount += 1;
+    // Bounded messages at high rates.
+    if (e2eCount >= 5_000) flush();
+    else later();
   },
 };
 
@@ -43,7 +88,9 @@ function stop(): Promise<void> {
     } catch (error) {
       process.stderr.write(`[${config.system}] stop failed: ${(error as Error).message}\n`);
     }
-    send({ type: 'stopped' });
+    flush();
+    // Let the last messages out before exiting.
+    if (process.connected) await new Promise<void>((resolve) => process.send!({ type: 'stopped' } satisfies ChildMessage, () => resolve()));
     process.exit(0);
   })();
   return stopping;

@@ -27,12 +27,28 @@ function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-export async function openServer(log: (m: string) => void): Promise<Server> {
+/**
+ * The server flags --pg-stats needs (pg_stat_statements is loaded only at
+ * server start). On the embedded server they go through startEmbedded's
+ * `postgresFlags` (extra postgres arguments); a server started without them
+ * is reported by PgStats.open (bench/lib/pgstats.ts).
+ */
+export const PG_STATS_FLAGS = ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'];
+
+export async function openServer(log: (m: string) => void, o: { pgStats?: boolean } = {}): Promise<Server> {
   let embedded: EmbeddedServer | undefined;
   let adminUrl = process.env.DATABASE_URL?.trim();
   if (!adminUrl) {
     log(`DATABASE_URL is not set: starting an embedded PostgreSQL in ${EMBEDDED_DIR}/ on port ${EMBEDDED_PORT}`);
-    embedded = await startEmbedded({ dataDir: EMBEDDED_DIR, port: EMBEDDED_PORT, database: 'postgres', log });
+    // A variable, not a literal: the option is ignored by a startEmbedded that does not know it yet.
+    const options: Parameters<typeof startEmbedded>[0] = {
+      dataDir: EMBEDDED_DIR,
+      port: EMBEDDED_PORT,
+      database: 'postgres',
+      log,
+      ...(o.pgStats ? { postgresFlags: PG_STATS_FLAGS } : {}),
+    };
+    embedded = await startEmbedded(options);
     adminUrl = embedded.url;
   }
   const client = new pg.Client({ connectionString: adminUrl });
@@ -68,6 +84,8 @@ async function admin<T>(server: Server, fn: (c: pg.Client) => Promise<T>): Promi
 
 export interface FreshDatabase {
   name: string;
+  /** pg_database.oid (pg_stat_statements.dbid). */
+  oid: number;
   url: string;
   drop(): Promise<void>;
 }
@@ -75,9 +93,14 @@ export interface FreshDatabase {
 /** Create an empty database named after what runs in it. */
 export async function freshDatabase(server: Server, label: string): Promise<FreshDatabase> {
   const name = `bench_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}_${randomBytes(3).toString('hex')}`;
-  await admin(server, (c) => c.query(`create database ${c.escapeIdentifier(name)}`));
+  const oid = await admin(server, async (c) => {
+    await c.query(`create database ${c.escapeIdentifier(name)}`);
+    const { rows } = await c.query<{ oid: string }>('select oid::text as oid from pg_database where datname = $1', [name]);
+    return Number(rows[0]!.oid);
+  });
   return {
     name,
+    oid,
     url: server.urlFor(name),
     drop: () => admin(server, (c) => c.query(`drop database if exists ${c.escapeIdentifier(name)} with (force)`)).then(() => undefined),
   };

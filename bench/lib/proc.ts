@@ -3,12 +3,15 @@
  * (node --import tsx bench/lib/child.ts), so that its memory is measured
  * alone. The child talks to the parent over the IPC channel (ChildMessage);
  * its stdout and stderr go to our stderr, so stdout stays the result table.
+ * Finished units arrive as cumulative counts (ChildMessage 'progress');
+ * waitForUnits ends a run on them, without polling the database.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildConfig, ChildMessage } from '../systems/types.ts';
+import { fmt, progress } from './stats.ts';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
@@ -33,8 +36,14 @@ export class WorkerProcess {
   readonly target: Promise<number>;
   private listeners = new Set<(m: ChildMessage) => void>();
   private exited: Promise<number | null>;
+  /** Rejects when the child exits or reports an error (a stop counts as an exit: race it only while running). */
+  readonly crashed: Promise<never>;
   /** Peak RSS read just before the stop. */
   rssMb: number | undefined;
+  /** Units finished so far (cumulative, as last reported), units failed, and the time (Date.now()) of the last one counted. */
+  completed = 0;
+  failed = 0;
+  completedAt = 0;
 
   constructor(config: ChildConfig, extraExecArgv: string[] = []) {
     this.child = fork(CHILD, [], {
@@ -52,6 +61,7 @@ export class WorkerProcess {
       });
     });
     failed.catch(() => undefined);
+    this.crashed = failed;
     const waitFor = <T>(pick: (m: ChildMessage) => T | undefined) =>
       Promise.race([
         new Promise<T>((resolve) => {
@@ -66,7 +76,14 @@ export class WorkerProcess {
         }),
         failed,
       ]);
-    this.child.on('message', (m: ChildMessage) => this.listeners.forEach((l) => l(m)));
+    this.child.on('message', (m: ChildMessage) => {
+      if (m.type === 'progress') {
+        this.completed = Math.max(this.completed, m.completed);
+        this.failed = Math.max(this.failed, m.failed);
+        this.completedAt = Math.max(this.completedAt, m.t);
+      }
+      this.listeners.forEach((l) => l(m));
+    });
     this.ready = waitFor((m) => (m.type === 'ready' ? true : undefined)).then(() => undefined);
     this.first = waitFor((m) => (m.type === 'first' ? m.t : undefined));
     this.target = waitFor((m) => (m.type === 'target' ? m.t : undefined));
@@ -108,4 +125,52 @@ export async function startWorkers(count: number, config: ChildConfig, execArgv:
 
 export async function stopAll(procs: WorkerProcess[]): Promise<void> {
   await Promise.all(procs.map((p) => p.stop().catch(() => undefined)));
+}
+
+/** Finished units over all processes. */
+export function completedUnits(procs: WorkerProcess[]): number {
+  return procs.reduce((n, p) => n + p.completed, 0);
+}
+
+/**
+ * Wait until the worker processes have reported `units` finished units, and
+ * return when the last of them finished (Date.now() in its child). Fails when
+ * a unit fails, a process dies, or the count stands still for `idleMs`.
+ * Prints progress every second under `tag`.
+ */
+export function waitForUnits(procs: WorkerProcess[], units: number, o: { tag: string; unitName: string; idleMs?: number }): Promise<number> {
+  const idleMs = o.idleMs ?? 60_000;
+  return new Promise<number>((resolve, reject) => {
+    let lastTotal = -1;
+    let lastChange = Date.now();
+    const offs: (() => void)[] = [];
+    const finish = (error?: Error) => {
+      clearInterval(tick);
+      offs.forEach((off) => off());
+      if (error) reject(error);
+      else resolve(Math.max(...procs.map((p) => p.completedAt)));
+    };
+    const check = () => {
+      const total = completedUnits(procs);
+      const failed = procs.reduce((n, p) => n + p.failed, 0);
+      if (failed > 0) return finish(new Error(`${failed} ${o.unitName} failed`));
+      if (total >= units) return finish();
+      const now = Date.now();
+      if (total !== lastTotal) {
+        lastTotal = total;
+        lastChange = now;
+      } else if (now - lastChange > idleMs) {
+        finish(new Error(`no progress for ${Math.round(idleMs / 1000)} s (${fmt(units - total)} ${o.unitName} left)`));
+      }
+    };
+    const tick = setInterval(() => {
+      check();
+      progress(`[${o.tag}] ${fmt(completedUnits(procs))}/${fmt(units)} ${o.unitName} done`);
+    }, 1_000);
+    for (const p of procs) {
+      offs.push(p.onMessage((m) => m.type === 'progress' && check()));
+      p.crashed.catch((error: Error) => finish(new Error(`a worker process failed: ${error.message}`)));
+    }
+    check();
+  });
 }

@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PgStatsReport } from './pgstats.ts';
 import { fmt } from './stats.ts';
 
 export interface Figure {
@@ -21,6 +22,8 @@ export interface Figure {
   rssMb?: number;
   detail?: Record<string, unknown>;
   error?: string;
+  /** The system cannot do what the metric measures (why): printed as "not supported", not an error. */
+  unsupported?: string;
   /** A derived figure (a ratio): not compared against Baton. */
   derived?: boolean;
 }
@@ -57,7 +60,7 @@ export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string 
     const header = ['system', metric, ...(withRss ? ['peak RSS MB'] : []), ...(withAdv ? ['baton advantage'] : [])];
     const body = rows.map((f, i) => [
       f.system,
-      f.error ? `error: ${f.error.slice(0, 60)}` : fmt(f.value),
+      f.error ? `error: ${f.error.slice(0, 60)}` : f.unsupported ? `not supported (${f.unsupported})` : fmt(f.value),
       ...(withRss ? [fmt(f.rssMb, 0)] : []),
       ...(withAdv ? [advs[i] === null ? '' : `${fmt(advs[i], 2)}x`] : []),
     ]);
@@ -84,6 +87,8 @@ export interface RunRecord {
   systems: Record<string, string>;
   scenarios: ScenarioTitle[];
   figures: Figure[];
+  /** With --pg-stats: server time per unit by statement, per scenario and system. */
+  pgStats?: PgStatsReport[];
 }
 
 export async function saveResults(record: RunRecord): Promise<string> {

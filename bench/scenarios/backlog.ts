@@ -7,20 +7,21 @@
  *      (src/store/claims.ts) with batch 24 until s4Claims tasks are claimed;
  *   2. drain: a worker process (concurrency 24) runs until s4Drain
  *      completions are committed (counted in the worker), s4Rounds times,
- *      the small backlog topped up before each round.
+ *      the small backlog topped up before each round (--pg-stats: the last
+ *      round's server time per job).
  * Targets: large/small >= 0.7, tagged/untagged >= 0.5. The raw-SQL ceiling
  * drains the same small and large backlogs for reference.
  */
 import pg from 'pg';
 import { claimTasks } from '../../src/store/claims.ts';
-import { connect, inFreshDatabase } from '../lib/db.ts';
+import { connect, inFreshDatabase, type FreshDatabase } from '../lib/db.ts';
 import { startWorkers, stopAll } from '../lib/proc.ts';
 import type { Figure } from '../lib/report.ts';
 import { fmt, median, percentile, progress } from '../lib/stats.ts';
 import { batonBulk, noopHash } from '../systems/baton.ts';
 import type { System } from '../systems/types.ts';
 import { buildBatonBacklog, readyCount } from './backlog-setup.ts';
-import { execArgvFor, perSystem, type Context, type Scenario } from './common.ts';
+import { execArgvFor, perSystem, serverProbe, type Context, type Scenario } from './common.ts';
 
 const CLAIM_LOOPS = 4;
 const CLAIM_BATCH = 24;
@@ -58,7 +59,8 @@ async function claimMicro(url: string, claims: number, tags: string[]) {
   }
 }
 
-async function drainRounds(ctx: Context, system: System, url: string, client: pg.Client, backlog: Backlog) {
+async function drainRounds(ctx: Context, system: System, db: FreshDatabase, client: pg.Client, backlog: Backlog) {
+  const url = db.url;
   const { s4Drain, s4Rounds } = ctx.options.sizes;
   const rates: number[] = [];
   let rss: number | undefined;
@@ -71,13 +73,17 @@ async function drainRounds(ctx: Context, system: System, url: string, client: pg
       const missing = backlog.size - rows[0]!.n;
       if (missing > backlog.size * 0.05) await system.enqueueBulk(client, 'noop', missing);
     }
+    // --pg-stats: the last round (after the top-up).
+    const readStats = round === s4Rounds ? await serverProbe(ctx, db, { scenario: 'S4', system: `${system.name}@${backlog.label}` }) : undefined;
     const [proc] = await startWorkers(
       1,
       { system: system.name, url, concurrency: ctx.options.concurrency, workload: 'noop', target: s4Drain, tags: [] },
       execArgvFor(ctx, system.name, `S4-${backlog.label}`),
     );
     try {
+      await readStats?.started();
       const [first, end] = await Promise.all([proc!.first, proc!.target]);
+      await readStats?.('job', s4Drain);
       rates.push(s4Drain / ((end - first) / 1000));
     } finally {
       await stopAll([proc!]);
@@ -132,7 +138,7 @@ export const s4: Scenario = {
               progress(`[S4 ${name}] claimTasks: ${fmt(m.tasksPerSecond)} tasks/s, p50 ${fmt(m.p50)} ms per call`);
               add({ scenario: 'S4', system: name, metric: 'claim tasks/s', value: m.tasksPerSecond, better: 'higher', detail: { ...m, buildSeconds } });
             }
-            const d = await drainRounds(ctx, system, db.url, client, backlog);
+            const d = await drainRounds(ctx, system, db, client, backlog);
             add({ scenario: 'S4', system: name, metric: 'drain jobs/s', value: d.rate, better: 'higher', rssMb: d.rssMb, detail: { rounds: d.rates, buildSeconds } });
           } finally {
             await client.end();

@@ -14,7 +14,7 @@ export const s3: Scenario = {
   async run(ctx, systems) {
     const units = ctx.options.sizes.s3Workflows;
     await perSystem(ctx, systems, { scenario: 'S3', metric: 'steps/s', better: 'higher' }, async (system) => {
-      const r = await drain(ctx, system, { scenario: 'S3', workload: 'chain', units, unitName: 'workflows' });
+      const r = await drain(ctx, system, { scenario: 'S3', workload: 'chain', units, unitName: 'workflows', statsUnit: { name: 'step', count: units * CHAIN_STEPS } });
       ctx.add({
         scenario: 'S3',
         system: system.name,
@@ -22,7 +22,7 @@ export const s3: Scenario = {
         value: (units * CHAIN_STEPS) / r.seconds,
         better: 'higher',
         rssMb: r.rssMb,
-        detail: { workflows: units, steps: units * CHAIN_STEPS, seconds: r.seconds, workflowsPerSecond: units / r.seconds },
+        detail: { workflows: units, steps: units * CHAIN_STEPS, seconds: r.seconds, workflowsPerSecond: units / r.seconds, tailMs: r.tailMs },
       });
     });
   },

@@ -1,14 +1,18 @@
 /**
- * What scenarios share: their context, and `drain`, the measurement behind
- * S1, S3, S5 and S6: a fresh database, work enqueued up front (not timed),
- * worker processes started, and the time from the first claim (the first
- * handler start, reported by a worker) to the moment the database shows all
- * work finished (polled every 20 ms).
+ * What scenarios share: their context, `serverProbe` (--pg-stats around a
+ * measured run), and `drain`, the measurement behind S1, S3, S5 and S6: a
+ * fresh database, work enqueued up front (not timed), worker processes
+ * started, and the time from the first claim (the first handler start,
+ * reported by a worker) to the last finished unit, counted by the workers
+ * themselves and streamed over IPC (no database polling while it runs);
+ * then one database check that nothing is left and nothing failed.
  */
 import { readFileSync } from 'node:fs';
+import type pg from 'pg';
 import type { Options } from '../lib/args.ts';
-import { connect, inFreshDatabase, type Server } from '../lib/db.ts';
-import { startWorkers, stopAll } from '../lib/proc.ts';
+import { connect, inFreshDatabase, type FreshDatabase, type Server } from '../lib/db.ts';
+import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts';
+import { completedUnits, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
 import { loadSystem } from '../systems/index.ts';
@@ -19,8 +23,43 @@ export interface Context {
   options: Options;
   /** Record a figure (printed at the end and saved). */
   add(figure: Figure): void;
+  /** With --pg-stats: the statement statistics, and where reports go. */
+  pgStats?: PgStats;
+  addPgStats(report: PgStatsReport): void;
   /** True after Ctrl-C: finish the current measurement, start no other. */
   cancelled(): boolean;
+}
+
+export interface ServerProbe {
+  /** Workers are ready: what ran so far was their start-up, counted apart. */
+  started(): Promise<void>;
+  /** Read the statistics at the end of the run and record the report. */
+  (unit: string, units: number): Promise<void>;
+}
+
+/**
+ * With --pg-stats: reset the database's statement statistics now, and return
+ * the function that reads them at the end of the run and records the report
+ * (server time per unit by statement). Without it, a no-op. A failed read is
+ * reported and does not fail the run.
+ */
+export async function serverProbe(ctx: Context, db: FreshDatabase, o: { scenario: string; system: string }): Promise<ServerProbe> {
+  const stats = ctx.pgStats;
+  if (!stats) return Object.assign(async () => undefined, { started: async () => undefined });
+  await stats.reset(db);
+  let since: PgStatsSnapshot | undefined;
+  const started = async () => {
+    since = await stats.snapshot(db);
+  };
+  return Object.assign(async (unit: string, units: number) => {
+    try {
+      const report = await stats.read(db, { ...o, unit, units }, since);
+      ctx.addPgStats(report);
+      progress(`[${o.scenario} ${o.system}] server time ${fmt(report.serverMsPerUnit, 3)} ms/${unit} (pg_stat_statements)`);
+    } catch (error) {
+      progress(`[${o.scenario} ${o.system}] pg_stat_statements read failed: ${(error as Error).message}`);
+    }
+  }, { started });
 }
 
 export interface Scenario {
@@ -58,12 +97,47 @@ export interface DrainResult {
   rssMb: number | undefined;
   rssEachMb: (number | undefined)[];
   enqueueSeconds: number;
+  /** ms from the last counted unit to the first database read showing none left (0 when the first check did). */
+  tailMs: number;
+}
+
+/** How long a system that counts at handler end may take to commit its last completions. */
+const TAIL_TIMEOUT_MS = 10_000;
+const TAIL_POLL_MS = 5;
+
+/**
+ * The one database check after a run the workers say is over: nothing left,
+ * nothing failed. A system that counts at commit must show that at once;
+ * one that counts at handler end (it commits right after) is read again every
+ * TAIL_POLL_MS until it does, and the end of the run moves to that read.
+ * Returns the end time.
+ */
+export async function confirmFinished(
+  system: System,
+  client: pg.Client,
+  workload: Workload,
+  end: number,
+  o: { counted: number; unitName: string },
+): Promise<{ end: number; tailMs: number }> {
+  let r = await system.remaining(client, workload);
+  let at = end;
+  if (r.remaining > 0 && system.countsAt === 'handler') {
+    const deadline = Date.now() + TAIL_TIMEOUT_MS;
+    while (r.remaining > 0 && r.failed === 0 && Date.now() < deadline) {
+      await sleep(TAIL_POLL_MS);
+      r = await system.remaining(client, workload);
+      at = Date.now();
+    }
+  }
+  if (r.failed > 0) throw new Error(`${r.failed} ${o.unitName} failed`);
+  if (r.remaining > 0) throw new Error(`the workers counted ${fmt(o.counted)} finished ${o.unitName} but the database shows ${fmt(r.remaining)} left`);
+  return { end: Math.max(end, at), tailMs: Math.max(0, at - end) };
 }
 
 export async function drain(
   ctx: Context,
   system: System,
-  o: { scenario: string; workload: Workload; units: number; processes?: number; unitName: string },
+  o: { scenario: string; workload: Workload; units: number; processes?: number; unitName: string; statsUnit: { name: string; count: number } },
 ): Promise<DrainResult> {
   const processes = o.processes ?? 1;
   const tag = `${o.scenario} ${system.name}${processes > 1 ? ` x${processes}` : ''}`;
@@ -79,43 +153,25 @@ export async function drain(
       if (before.remaining < o.units) throw new Error(`enqueued ${before.remaining} of ${o.units} ${o.unitName}`);
       await client.query('vacuum analyze');
       progress(`[${tag}] enqueued ${fmt(o.units)} ${o.unitName} in ${fmt(enqueueSeconds)} s; starting ${processes} worker process(es)`);
+      const readStats = await serverProbe(ctx, db, { scenario: o.scenario, system: tag.slice(o.scenario.length + 1) });
       const procs = await startWorkers(
         processes,
-        { system: system.name, url: db.url, concurrency: ctx.options.concurrency, workload: o.workload },
+        { system: system.name, url: db.url, concurrency: ctx.options.concurrency, workload: o.workload, ...(processes === 1 ? { target: o.units } : {}) },
         execArgvFor(ctx, system.name, o.scenario),
       );
       try {
+        await readStats.started();
         const first = Promise.race(procs.map((p) => p.first));
-        let lastPrint = Date.now();
-        let lastChange = Date.now();
-        let lastRemaining = Infinity;
-        let end: number;
-        for (;;) {
-          const r = await system.remaining(client, o.workload);
-          const now = Date.now();
-          if (r.failed > 0) throw new Error(`${r.failed} ${o.unitName} failed`);
-          if (r.remaining === 0) {
-            end = now;
-            break;
-          }
-          if (r.remaining !== lastRemaining) {
-            lastRemaining = r.remaining;
-            lastChange = now;
-          } else if (now - lastChange > 60_000) throw new Error(`no progress for 60 s (${r.remaining} ${o.unitName} left)`);
-          const dead = procs.find((p) => p.child.exitCode !== null);
-          if (dead) throw new Error(`a worker process exited (code ${dead.child.exitCode})`);
-          if (now - lastPrint >= 1_000) {
-            lastPrint = now;
-            progress(`[${tag}] ${fmt(o.units - r.remaining)}/${fmt(o.units)} ${o.unitName} done`);
-          }
-          await sleep(20);
-        }
+        first.catch(() => undefined); // a failure surfaces through waitForUnits
+        const counted = await waitForUnits(procs, o.units, { tag, unitName: o.unitName });
+        await readStats(o.statsUnit.name, o.statsUnit.count);
+        const { end, tailMs } = await confirmFinished(system, client, o.workload, counted, { counted: completedUnits(procs), unitName: o.unitName });
         const seconds = (end - (await first)) / 1000;
         await stopAll(procs);
         const rssEachMb = procs.map((p) => p.rssMb);
         const known = rssEachMb.filter((r): r is number => r !== undefined);
-        progress(`[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s)`);
-        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds };
+        progress(`[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s)${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);
+        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds, tailMs };
       } finally {
         await stopAll(procs);
       }

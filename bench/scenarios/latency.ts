@@ -8,7 +8,7 @@
 import { inFreshDatabase } from '../lib/db.ts';
 import { startWorkers, stopAll } from '../lib/proc.ts';
 import { fmt, mean, percentile, preciseNow, progress, sleep } from '../lib/stats.ts';
-import { execArgvFor, perSystem, type Scenario } from './common.ts';
+import { execArgvFor, perSystem, serverProbe, type Scenario } from './common.ts';
 
 const WARMUP = 5;
 const TIMEOUT_MS = 10_000;
@@ -36,6 +36,8 @@ export const s2: Scenario = {
         });
         try {
           await sleep(1_000); // let the worker settle into idle
+          const readStats = await serverProbe(ctx, db, { scenario: 'S2', system: system.name });
+          let jobs = 0;
           const samples: number[] = [];
           const deadline = Date.now() + s2BudgetS * 1000;
           let lastPrint = Date.now();
@@ -49,6 +51,7 @@ export const s2: Scenario = {
             });
             const t0 = preciseNow();
             const id = await producer.enqueue(seq);
+            jobs += 1;
             const t = await started;
             waiting.delete(seq);
             if (seq > WARMUP) samples.push(t - t0);
@@ -62,6 +65,7 @@ export const s2: Scenario = {
               progress(`[${tag}] ${samples.length} samples, p50 ${fmt(percentile(samples, 50))} ms`);
             }
           }
+          await readStats('job', jobs);
           await stopAll([proc!]);
           const detail = { n: samples.length, mean: mean(samples), p90: percentile(samples, 90), max: Math.max(...samples) };
           progress(`[${tag}] done: ${samples.length} samples, p50 ${fmt(percentile(samples, 50))} ms, p99 ${fmt(percentile(samples, 99))} ms`);

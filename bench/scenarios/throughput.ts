@@ -13,7 +13,7 @@ export const s1: Scenario = {
   async run(ctx, systems) {
     const units = ctx.options.sizes.s1Jobs;
     await perSystem(ctx, systems, { scenario: 'S1', metric: 'jobs/s', better: 'higher' }, async (system) => {
-      const r = await drain(ctx, system, { scenario: 'S1', workload: 'noop', units, unitName: 'jobs' });
+      const r = await drain(ctx, system, { scenario: 'S1', workload: 'noop', units, unitName: 'jobs', statsUnit: { name: 'job', count: units } });
       ctx.add({
         scenario: 'S1',
         system: system.name,
@@ -21,7 +21,7 @@ export const s1: Scenario = {
         value: units / r.seconds,
         better: 'higher',
         rssMb: r.rssMb,
-        detail: { jobs: units, seconds: r.seconds, enqueueSeconds: r.enqueueSeconds },
+        detail: { jobs: units, seconds: r.seconds, enqueueSeconds: r.enqueueSeconds, tailMs: r.tailMs },
       });
     });
   },
@@ -40,7 +40,7 @@ export const s5: Scenario = {
       if (ctx.cancelled()) return;
       const metric = `jobs/s@${n}`;
       await perSystem(ctx, systems, { scenario: 'S5', metric, better: 'higher' }, async (system) => {
-        const r = await drain(ctx, system, { scenario: 'S5', workload: 'noop', units, processes: n, unitName: 'jobs' });
+        const r = await drain(ctx, system, { scenario: 'S5', workload: 'noop', units, processes: n, unitName: 'jobs', statsUnit: { name: 'job', count: units } });
         ctx.add({
           scenario: 'S5',
           system: system.name,
@@ -48,7 +48,7 @@ export const s5: Scenario = {
           value: units / r.seconds,
           better: 'higher',
           rssMb: r.rssMb,
-          detail: { jobs: units, processes: n, seconds: r.seconds, rssEachMb: r.rssEachMb },
+          detail: { jobs: units, processes: n, seconds: r.seconds, rssEachMb: r.rssEachMb, tailMs: r.tailMs },
         });
       });
     }

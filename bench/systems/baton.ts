@@ -1,9 +1,13 @@
 /**
  * Baton, as users run it: startWorker() with its defaults (prefetch,
  * completion batching, LISTEN, reconciler) at the benchmark's concurrency.
- * Work is enqueued up front with the SQL API (baton.enqueue /
- * baton.start_workflow over generate_series) once the definitions are
- * registered; latency samples go through client.enqueue().
+ * Work is enqueued up front with the SQL API (baton.start_many, one statement
+ * per chunk of 5,000 inputs) once the definitions are registered; latency
+ * samples go through client.enqueue(), S0 and S7 through client.enqueue(),
+ * client.enqueueMany() and baton.start_many.
+ * A unit is counted when its instance finishes (worker event
+ * 'workflow:finished', emitted once the commit that finished it returned): a
+ * job, a chain's last step, a fan-out's join.
  */
 import type pg from 'pg';
 import { createClient, defineTask, defineWorkflow, startWorker, type Task, type Workflow } from '../../src/index.ts';
@@ -11,10 +15,10 @@ import { migrate } from '../../src/db/migrate.ts';
 import { registerDefinitions } from '../../src/store/definitions.ts';
 import { taskWorkflow } from '../../src/workflow/builder.ts';
 import { definitionRecord } from '../../src/workflow/definition.ts';
-import { CHAIN_STEPS, FAN_BRANCHES, type Hooks, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type Hooks, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
-const idle: Hooks = { started() {}, sample() {}, completed() {} };
+const idle: Hooks = { started() {}, sample() {}, completed() {}, failed() {}, endToEnd() {} };
 
 /** The benchmark's tasks and workflows. Handlers report to `hooks`; the definitions (and hashes) do not depend on them. */
 export function batonDefinitions(hooks: Hooks = idle) {
@@ -37,15 +41,20 @@ export function batonDefinitions(hooks: Hooks = idle) {
     return 1;
   });
   const join = defineTask('join', async (parts: number[]) => parts.length);
+  const e2e = defineTask('e2e', async (input: E2eInput) => {
+    hooks.started();
+    hooks.endToEnd(input.p, input.t);
+    return null;
+  });
   let chain = defineWorkflow<number>('chain').then(step);
   for (let i = 1; i < CHAIN_STEPS; i++) chain = chain.then(step);
   const fan = defineWorkflow<number>('fan')
     .parallel(Array.from({ length: FAN_BRANCHES }, () => branch))
     .then(join)
     .build();
-  const tasks: Task[] = [noop, latency];
+  const tasks: Task[] = [noop, latency, e2e];
   const workflows: Workflow[] = [chain.build(), fan];
-  return { noop, latency, tasks, workflows };
+  return { noop, latency, e2e, tasks, workflows };
 }
 
 /** The definition hash a one-task job of `noop` runs under (for claimTasks). */
@@ -67,17 +76,24 @@ export async function batonBulk(client: pg.Client, sql: string, units: number, e
   }
 }
 
+/** One baton.start_many call per chunk, over the chunk's inputs. */
+const startMany = (name: string, kind: 'task' | 'workflow', input: string) =>
+  `select count(*) from baton.start_many('${name}', (select jsonb_agg(${input} order by i) from generate_series($1::int, $2::int) i), p_kind => '${kind}')`;
+
 const BULK: Record<Workload, string> = {
-  noop: `select count(*) from generate_series($1::int, $2::int) i, baton.enqueue('noop', to_jsonb(i))`,
-  latency: `select count(*) from generate_series($1::int, $2::int) i, baton.enqueue('latency', jsonb_build_object('seq', i))`,
-  chain: `select count(*) from generate_series($1::int, $2::int) i, baton.start_workflow('chain', to_jsonb(i))`,
-  fanout: `select count(*) from generate_series($1::int, $2::int) i, baton.start_workflow('fan', to_jsonb(i))`,
+  noop: startMany('noop', 'task', 'to_jsonb(i)'),
+  latency: startMany('latency', 'task', `jsonb_build_object('seq', i)`),
+  chain: startMany('chain', 'workflow', 'to_jsonb(i)'),
+  fanout: startMany('fan', 'workflow', 'to_jsonb(i)'),
+  e2e: startMany('e2e', 'task', `jsonb_build_object('i', i, 't', 0, 'p', 0)`),
 };
 
 export const baton: System = {
   name: 'baton',
   describe: "startWorker({ concurrency }) with Baton's defaults (claim-ahead prefetch, batched commits, LISTEN, reconciler on), node started as npm run worker starts it (--max-semi-space-size=4)",
-  workloads: ['noop', 'latency', 'chain', 'fanout'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  countsAt: 'commit',
+  enqueueApi: { single: 'client.enqueue()', batch: 'client.enqueueMany()', sql: 'baton.start_many()' },
 
   async prepare(url) {
     await migrate(url);
@@ -95,9 +111,9 @@ export const baton: System = {
   },
 
   async remaining(client) {
-    // Two index scans (workflows_status_created_idx), cheap while polled during a run.
+    // Read once after a run (and before it), not polled while it runs.
     const { rows } = await client.query<{ remaining: number; failed: number }>(
-      `select (select count(*) from baton.workflows where status in ('pending', 'running', 'paused'))::int as remaining,
+      `${BENCH_SQL} (select count(*) from baton.workflows where status in ('pending', 'running', 'paused'))::int as remaining,
               (select count(*) from baton.workflows where status in ('failed', 'cancelled'))::int as failed`,
     );
     return rows[0]!;
@@ -111,8 +127,26 @@ export const baton: System = {
         return (await client.enqueue(latency, { seq })).id;
       },
       async isDone(id) {
-        const { rows } = await client.pool.query<{ status: string }>('select status from baton.workflows where id = $1', [id]);
+        const { rows } = await client.pool.query<{ status: string }>(`${BENCH_SQL} status from baton.workflows where id = $1`, [id]);
         return rows[0]?.status === 'completed';
+      },
+      close: () => client.close(),
+    };
+  },
+
+  async openEnqueuer(url, task, pool) {
+    const client = await createClient({ connectionString: url, config: { logLevel: 'warn', poolSize: pool } });
+    const defs = batonDefinitions();
+    const t = task === 'e2e' ? defs.e2e : (defs.noop as unknown as Task<E2eInput, null>);
+    return {
+      async single(input) {
+        await client.enqueue(t, input);
+      },
+      async batch(inputs) {
+        await client.enqueueMany(t, inputs);
+      },
+      async sql(inputs) {
+        await client.pool.query(`select count(*) from baton.start_many($1, $2::jsonb, p_kind => 'task')`, [task, JSON.stringify(inputs)]);
       },
       close: () => client.close(),
     };
@@ -126,7 +160,8 @@ export const baton: System = {
       tags: config.tags ?? [],
       config: { logLevel: 'warn' },
     });
-    worker.events.on('task:success', () => hooks.completed(1));
+    // One per instance (job or workflow), after the commit that finished it.
+    worker.events.on('workflow:finished', ({ status }) => (status === 'completed' ? hooks.completed(1) : hooks.failed(1)));
     return { stop: () => worker.stop() };
   },
 };

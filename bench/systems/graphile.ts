@@ -6,9 +6,15 @@
  *             over 2 ms (completeJobBatchDelay / failJobBatchDelay)
  * Chains enqueue the next step from the handler (helpers.addJob); fan-outs
  * count finished branches in a table and enqueue the join from the last one.
+ * A unit is counted on the runner's 'job:success' event (the handler returned;
+ * graphile-worker completes the job in the database right after, without
+ * waiting: it has no event after that write, its 'job:complete' fires
+ * before it too): a job, a chain's last step, a fan-out's join.
+ * S0 and S7 enqueue with makeWorkerUtils(): addJob(), addJobs(), and the SQL
+ * function graphile_worker.add_jobs() through the utils' pool.
  */
 import { Logger, makeWorkerUtils, run, runMigrations, type TaskList } from 'graphile-worker';
-import { CHAIN_STEPS, FAN_BRANCHES, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 type Variant = 'defaults' | 'batched';
@@ -26,6 +32,7 @@ const BULK: Record<Workload, string[]> = {
   noop: [addJobs('noop', `json_build_object('i', i)`)],
   latency: [addJobs('latency', `json_build_object('seq', i)`)],
   chain: [addJobs('chain', `json_build_object('wf', i, 'step', 1)`)],
+  e2e: [addJobs('e2e', `json_build_object('i', i, 't', 0, 'p', 0)`)],
   fanout: [
     `insert into bench_fan (wf, remaining) select i, ${FAN_BRANCHES} from generate_series($1::int, $2::int) i`,
     addJobs('branch', `json_build_object('wf', i)`, `generate_series($1::int, $2::int) i, generate_series(1, ${FAN_BRANCHES}) b`),
@@ -39,7 +46,9 @@ export function graphile(variant: Variant): System {
       variant === 'batched'
         ? 'graphile-worker 0.17.3 run({ concurrency }) + localQueue.size 500, completeJobBatchDelay 2, failJobBatchDelay 2'
         : 'graphile-worker 0.17.3 run({ concurrency }) with its defaults',
-    workloads: ['noop', 'latency', 'chain', 'fanout'],
+    workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+    countsAt: 'handler',
+    enqueueApi: { single: 'workerUtils.addJob()', batch: 'workerUtils.addJobs()', sql: 'graphile_worker.add_jobs()' },
 
     async prepare(url) {
       await runMigrations({ connectionString: url, logger: quiet });
@@ -61,7 +70,7 @@ export function graphile(variant: Variant): System {
 
     async remaining(client) {
       const { rows } = await client.query<{ remaining: number; failed: number }>(
-        `select count(*)::int as remaining, count(*) filter (where last_error is not null)::int as failed
+        `${BENCH_SQL} count(*)::int as remaining, count(*) filter (where last_error is not null)::int as failed
          from graphile_worker._private_jobs`,
       );
       return rows[0]!;
@@ -74,8 +83,33 @@ export function graphile(variant: Variant): System {
           return (await utils.addJob('latency', { seq })).id;
         },
         async isDone(id) {
-          const { rows } = await utils.withPgClient((c) => c.query('select 1 from graphile_worker._private_jobs where id = $1', [id]));
+          const { rows } = await utils.withPgClient((c) => c.query(`${BENCH_SQL} 1 from graphile_worker._private_jobs where id = $1`, [id]));
           return rows.length === 0;
+        },
+        close: async () => {
+          await utils.release();
+        },
+      };
+    },
+
+    async openEnqueuer(url, task, pool) {
+      const utils = await makeWorkerUtils({ connectionString: url, logger: quiet, maxPoolSize: pool });
+      return {
+        async single(input) {
+          await utils.addJob(task, input);
+        },
+        async batch(inputs) {
+          await utils.addJobs(inputs.map((payload) => ({ identifier: task, payload })));
+        },
+        async sql(inputs) {
+          await utils.withPgClient((c) =>
+            c.query(
+              `select count(*) from graphile_worker.add_jobs(array(
+                 select row($1::text, x::json, null, null, null, null, null, null)::graphile_worker.job_spec
+                 from jsonb_array_elements($2::jsonb) x))`,
+              [task, JSON.stringify(inputs)],
+            ),
+          );
         },
         close: async () => {
           await utils.release();
@@ -108,6 +142,11 @@ export function graphile(variant: Variant): System {
           if (rows[0]?.remaining === 0) await helpers.addJob('join', { wf });
         },
         join: async () => undefined,
+        e2e: async (payload) => {
+          hooks.started();
+          const p = payload as E2eInput;
+          hooks.endToEnd(p.p, p.t);
+        },
       };
       const runner = await run({
         connectionString: config.url,
@@ -119,6 +158,12 @@ export function graphile(variant: Variant): System {
           ? { preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 2, failJobBatchDelay: 2 } } }
           : {}),
       });
+      // The finished units (see the top of the file).
+      runner.events.on('job:success', ({ job }) => {
+        const id = job.task_identifier;
+        if (id === 'chain' ? (job.payload as { step: number }).step === CHAIN_STEPS : id !== 'branch') hooks.completed(1);
+      });
+      runner.events.on('job:failed', () => hooks.failed(1));
       return { stop: () => runner.stop() };
     },
   };

@@ -10,10 +10,14 @@
  *     out the interval;
  *   - supervise (maintenance) and schedule (cron) off; no state monitor.
  * pg-boss has no LISTEN/NOTIFY, so an idle queue is found by polling.
+ * A unit is counted when a work() batch handler returns (pg-boss then completes
+ * the batch in one statement, and tells nobody): a job, a chain's last step, a
+ * fan-out's join. S0 and S7 enqueue with boss.send() and boss.insert();
+ * pg-boss has no SQL API for enqueueing, so S0's SQL path is not supported.
  */
 import pLimit from 'p-limit';
 import PgBoss from 'pg-boss';
-import { CHAIN_STEPS, FAN_BRANCHES, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 const TEAMS = 4;
@@ -25,22 +29,32 @@ const QUEUES: Record<Workload, string[]> = {
   latency: ['latency'],
   chain: ['chain'],
   fanout: ['branch', 'join'],
+  e2e: ['e2e'],
 };
 
-const options = (url: string) => ({ connectionString: url, supervise: false, schedule: false, migrate: false, max: 10 });
+const options = (url: string, max = 10) => ({ connectionString: url, supervise: false, schedule: false, migrate: false, max });
 
 type Job = PgBoss.Job<Record<string, number>>;
+
+/** How many of a handled batch are finished units. */
+function units(queue: string, jobs: Job[]): number {
+  if (queue === 'branch') return 0;
+  if (queue === 'chain') return jobs.filter((j) => j.data.step === CHAIN_STEPS).length;
+  return jobs.length;
+}
 
 export const pgboss: System = {
   name: 'pgboss',
   describe: `pg-boss 10 with ${TEAMS} work() loops per queue, batchSize ${BATCH}, polling ${POLL_SECONDS} s (loops staggered) + refetch after a full batch, supervise/schedule off`,
-  workloads: ['noop', 'latency', 'chain', 'fanout'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  countsAt: 'handler',
+  enqueueApi: { single: 'boss.send()', batch: 'boss.insert()' },
 
   async prepare(url) {
     const boss = new PgBoss({ ...options(url), migrate: true });
     boss.on('error', (e) => process.stderr.write(`[pg-boss] ${e.message}\n`));
     await boss.start();
-    for (const name of ['noop', 'latency', 'chain', 'branch', 'join']) await boss.createQueue(name);
+    for (const name of ['noop', 'latency', 'chain', 'branch', 'join', 'e2e']) await boss.createQueue(name);
     await boss.getDb().executeSql('create table bench_fan (wf int primary key, remaining int not null)', []);
     await boss.stop({ graceful: false });
   },
@@ -60,6 +74,7 @@ export const pgboss: System = {
       if (workload === 'noop') rows.push({ name: 'noop', data: { i } });
       else if (workload === 'latency') rows.push({ name: 'latency', data: { seq: i } });
       else if (workload === 'chain') rows.push({ name: 'chain', data: { wf: i, step: 1 } });
+      else if (workload === 'e2e') rows.push({ name: 'e2e', data: { i, t: 0, p: 0 } });
       else for (let b = 0; b < FAN_BRANCHES; b++) rows.push({ name: 'branch', data: { wf: i } });
       if (rows.length >= 5_000) await flush();
     }
@@ -69,7 +84,7 @@ export const pgboss: System = {
 
   async remaining(client) {
     const { rows } = await client.query<{ remaining: number; failed: number }>(
-      `select (select count(*) from pgboss.job where state < 'completed')::int as remaining,
+      `${BENCH_SQL} (select count(*) from pgboss.job where state < 'completed')::int as remaining,
               (select count(*) from pgboss.job where state = 'failed')::int as failed`,
     );
     return rows[0]!;
@@ -87,8 +102,23 @@ export const pgboss: System = {
         return id;
       },
       async isDone(id) {
-        const { rows } = await db.executeSql(`select state from pgboss.job where name = 'latency' and id = $1`, [id]);
+        const { rows } = await db.executeSql(`${BENCH_SQL} state from pgboss.job where name = 'latency' and id = $1`, [id]);
         return rows[0]?.state === 'completed';
+      },
+      close: () => boss.stop({ graceful: false }),
+    };
+  },
+
+  async openEnqueuer(url, task, pool) {
+    const boss = new PgBoss(options(url, pool));
+    boss.on('error', (e) => process.stderr.write(`[pg-boss] ${e.message}\n`));
+    await boss.start();
+    return {
+      async single(input) {
+        if (!(await boss.send(task, input))) throw new Error('pg-boss send returned no id');
+      },
+      async batch(inputs) {
+        await boss.insert(inputs.map((data) => ({ name: task, data })));
       },
       close: () => boss.stop({ graceful: false }),
     };
@@ -110,6 +140,7 @@ export const pgboss: System = {
             const t = preciseNow();
             hooks.started();
             if (queue === 'latency') hooks.sample(job.data.seq!, t);
+            if (queue === 'e2e') hooks.endToEnd(job.data.p!, job.data.t!);
             if (queue === 'chain' && job.data.step! < CHAIN_STEPS) next.push({ name: 'chain', data: { wf: job.data.wf!, step: job.data.step! + 1 } });
           }),
         ),
@@ -133,6 +164,7 @@ export const pgboss: System = {
         let id = '';
         id = await boss.work<Record<string, number>>(queue, { batchSize: BATCH, pollingIntervalSeconds: POLL_SECONDS }, async (jobs) => {
           await handle(queue, jobs);
+          hooks.completed(units(queue, jobs));
           if (jobs.length === BATCH) boss.notifyWorker(id);
         });
       }

@@ -8,10 +8,13 @@
  * flight), as Baton's committer does. Follow-up jobs (chain steps, fan-out
  * joins) are inserted by the same statement that deletes their parents.
  * LISTEN wakes an idle worker; a 1 s poll is the fallback.
+ * A unit is counted when the delete that finished it returned: a job, a
+ * chain's last step, a fan-out's join. S0 and S7 enqueue with plain inserts
+ * (one row, or a JSON array of rows) that notify the worker.
  */
 import pLimit from 'p-limit';
 import pg from 'pg';
-import { CHAIN_STEPS, FAN_BRANCHES, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 const PREFETCH = 10;
@@ -53,13 +56,22 @@ const BULK: Record<Workload, string[]> = {
     `insert into bench_fan (wf, remaining) select i, ${FAN_BRANCHES} from generate_series($1::int, $2::int) i`,
     `insert into bench_jobs (kind, payload) select 'branch', jsonb_build_object('wf', i) from generate_series($1::int, $2::int) i, generate_series(1, ${FAN_BRANCHES})`,
   ],
+  e2e: [`insert into bench_jobs (kind, payload) select 'e2e', jsonb_build_object('i', i, 't', 0, 'p', 0) from generate_series($1::int, $2::int) i`],
 };
+
+const INSERT_ONE = `with j as (insert into bench_jobs (kind, payload) values ($1, $2::jsonb) returning id)
+  select pg_notify('bench_jobs', '') from j`;
+const INSERT_MANY = `with j as (insert into bench_jobs (kind, payload) select $1, x from jsonb_array_elements($2::jsonb) x returning 1)
+  select pg_notify('bench_jobs', '') from (select 1 from j limit 1) x`;
 
 interface Row {
   id: string;
   kind: string;
-  payload: { seq?: number };
+  payload: { seq?: number; step?: number } & Partial<E2eInput>;
 }
+
+/** Whether finishing this job finishes a unit (a job, a chain's last step, a join; not a branch). */
+const isUnit = (row: Row) => (row.kind === 'chain' ? row.payload.step === CHAIN_STEPS : row.kind !== 'branch');
 
 async function runWorker(url: string, concurrency: number, onStart: (row: Row) => void, onCompleted: (n: number) => void) {
   const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'bench:raw' });
@@ -76,21 +88,21 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
   await listener.query('listen bench_jobs');
 
   // Completions: a 2 ms window, at most MAX_IN_FLIGHT deletes at once.
-  let pending: string[] = [];
+  let pending: { id: string; unit: boolean }[] = [];
   let inFlight = 0;
   let timer: NodeJS.Timeout | undefined;
   const flushes = new Set<Promise<void>>();
   const flush = () => {
     timer = undefined;
     if (inFlight >= MAX_IN_FLIGHT || pending.length === 0) return;
-    const ids = pending.splice(0, MAX_CLAIM);
+    const done = pending.splice(0, MAX_CLAIM);
     inFlight += 1;
     const p = pool
-      .query(COMPLETE, [ids])
-      .then(() => onCompleted(ids.length))
+      .query(COMPLETE, [done.map((d) => d.id)])
+      .then(() => onCompleted(done.filter((d) => d.unit).length))
       .catch((error: Error) => {
         process.stderr.write(`[raw] complete failed: ${error.message}\n`);
-        pending.push(...ids);
+        pending.push(...done);
       })
       .finally(() => {
         inFlight -= 1;
@@ -99,8 +111,8 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
       });
     flushes.add(p);
   };
-  const complete = (id: string) => {
-    pending.push(id);
+  const complete = (row: Row) => {
+    pending.push({ id: row.id, unit: isUnit(row) });
     if (pending.length >= MAX_CLAIM) flush();
     else timer ??= setTimeout(flush, WINDOW_MS);
     if (limit.pendingCount === 0 || capacity - limit.activeCount - limit.pendingCount >= capacity / 4) poke();
@@ -117,7 +129,7 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
           for (const row of rows) {
             void limit(async () => {
               onStart(row);
-              complete(row.id);
+              complete(row);
             });
           }
           full = rows.length === want;
@@ -160,7 +172,9 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
 export const raw: System = {
   name: 'raw',
   describe: `raw SQL: claim up to free slots + ${PREFETCH} (skip locked), batched delete (${WINDOW_MS} ms, ${MAX_IN_FLIGHT} in flight), LISTEN + 1 s poll`,
-  workloads: ['noop', 'latency', 'chain', 'fanout'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  countsAt: 'commit',
+  enqueueApi: { single: 'insert 1 row + pg_notify', batch: 'insert from a JSON array + pg_notify', sql: 'the same insert' },
 
   async prepare(url) {
     const client = new pg.Client({ connectionString: url });
@@ -180,7 +194,7 @@ export const raw: System = {
   },
 
   async remaining(client) {
-    const { rows } = await client.query<{ remaining: number }>('select count(*)::int as remaining from bench_jobs');
+    const { rows } = await client.query<{ remaining: number }>(`${BENCH_SQL} count(*)::int as remaining from bench_jobs`);
     return { remaining: rows[0]!.remaining, failed: 0 };
   },
 
@@ -197,10 +211,27 @@ export const raw: System = {
         return rows[0]!.id;
       },
       async isDone(id) {
-        const { rows } = await client.query('select 1 from bench_jobs where id = $1', [id]);
+        const { rows } = await client.query(`${BENCH_SQL} 1 from bench_jobs where id = $1`, [id]);
         return rows.length === 0;
       },
       close: () => client.end(),
+    };
+  },
+
+  async openEnqueuer(url, task, max) {
+    const pool = new pg.Pool({ connectionString: url, max, application_name: 'bench:raw-producer' });
+    pool.on('error', () => undefined);
+    return {
+      async single(input) {
+        await pool.query(INSERT_ONE, [task, JSON.stringify(input)]);
+      },
+      async batch(inputs) {
+        await pool.query(INSERT_MANY, [task, JSON.stringify(inputs)]);
+      },
+      async sql(inputs) {
+        await pool.query(INSERT_MANY, [task, JSON.stringify(inputs)]);
+      },
+      close: () => pool.end(),
     };
   },
 
@@ -212,6 +243,7 @@ export const raw: System = {
         const t = preciseNow();
         hooks.started();
         if (row.kind === 'latency') hooks.sample(row.payload.seq!, t);
+        if (row.kind === 'e2e') hooks.endToEnd(row.payload.p!, row.payload.t!);
       },
       (n) => hooks.completed(n),
     );

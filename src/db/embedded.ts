@@ -41,6 +41,12 @@ export interface EmbeddedOptions {
   lockTimeoutMs?: number;
   /** Server max_connections (default 200). */
   maxConnections?: number;
+  /**
+   * More server settings, as postgres command-line arguments (for example
+   * ['-c', 'shared_preload_libraries=pg_stat_statements']). Applied only when this
+   * process starts the server; attaching to a running one keeps its settings.
+   */
+  postgresFlags?: string[];
   log?: (message: string) => void;
 }
 
@@ -299,7 +305,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       '-t',
       '60',
       '-o',
-      `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=${options.maxConnections ?? 200}`,
+      `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=${options.maxConnections ?? 200}${(options.postgresFlags ?? []).map((f) => ` ${f}`).join('')}`,
     ];
     try {
       // pg_ctl daemonizes the server; detached keeps it out of our process group as well.
