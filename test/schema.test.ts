@@ -4,6 +4,7 @@ import path from 'node:path';
 import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import * as schema from '../src/schema/index.ts';
 import { MIGRATIONS_FOLDER } from '../src/db/migrate.ts';
+import { checksumProblems } from '../config/sql-functions.ts';
 
 describe('schema and migrations', () => {
   it('drizzle/ is what drizzle-kit generates from src/schema/ (no pending migration)', async () => {
@@ -22,5 +23,10 @@ describe('schema and migrations', () => {
       readFileSync(path.join(MIGRATIONS_FOLDER, `${entry.tag}.sql`), 'utf8');
       readFileSync(path.join(MIGRATIONS_FOLDER, 'meta', `${String(entry.idx).padStart(4, '0')}_snapshot.json`), 'utf8');
     }
+  });
+
+  it('every migration is as drizzle/checksums.json recorded it (shipped migrations are frozen)', () => {
+    const problems = checksumProblems(MIGRATIONS_FOLDER);
+    assert.deepEqual(problems, [], problems.join('\n'));
   });
 });

@@ -49,7 +49,7 @@ BEGIN
     RAISE EXCEPTION 'inputs[%] is % bytes, over the limit of %', v_big.n - 1, v_big.size, v_limit USING ERRCODE = 'BTV01';
   END IF;
 
-  IF jsonb_path_exists(v_def.plan, '$.steps[*] ? (@.kind == "child")') THEN
+  IF v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
     RETURN QUERY
     SELECT s.workflow_id FROM unnest(v_inputs) WITH ORDINALITY AS x(input, n)
     CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, NULL, p_priority, v_tags, 'fail', v_def.hash, NULL, p_kind) s

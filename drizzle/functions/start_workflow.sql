@@ -48,7 +48,7 @@ BEGIN
   END IF;
 
   v_id := coalesce(p_id, gen_random_uuid()::text);
-  IF p_id IS NOT NULL AND jsonb_path_exists(v_def.plan, '$.steps[*] ? (@.kind == "event")') THEN
+  IF p_id IS NOT NULL AND v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
     -- Pairs with send_event: a buffered event is seen, or the waiting step is.
     PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || v_id, 0));
   END IF;
@@ -79,6 +79,10 @@ BEGIN
 
   IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
+  END IF;
+  IF NOT v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
+    RETURN QUERY SELECT v_id, true;
+    RETURN;
   END IF;
   FOR v_child IN
     SELECT s ->> 'key' AS key, s -> 'child' ->> 'name' AS name, s -> 'child' ->> 'hash' AS hash

@@ -1,0 +1,1399 @@
+-- The baton schema after every migration in drizzle/, dumped from PostgreSQL 15.
+-- Written by `npm run sql:dump`, checked by `npm run sql:dump -- --check`: do not edit.
+--
+-- PostgreSQL database dump
+--
+
+--
+-- Name: baton; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA baton;
+
+--
+-- Name: after_finish(text[]); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.after_finish(p_ids text[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_children text[];
+BEGIN
+  IF cardinality(p_ids) = 0 THEN
+    RETURN;
+  END IF;
+  UPDATE baton.tasks t
+  SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
+  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'ready', 'running');
+  v_children := ARRAY(
+    SELECT w.id FROM baton.workflows w
+    WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')
+    ORDER BY w.id FOR UPDATE);
+  IF cardinality(v_children) > 0 THEN
+    PERFORM baton.cancel_tree(v_children, jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+      'message', 'cancelled because its parent workflow finished'));
+  END IF;
+  PERFORM baton.settle_parents(p_ids);
+  PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(p_ids, ',')) < 7000 THEN array_to_string(p_ids, ',') ELSE '*' END);
+END
+$$;
+
+--
+-- Name: aging_interval(); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.aging_interval() RETURNS interval
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  SELECT coalesce(nullif(current_setting('baton.aging_interval_ms', true), ''), '60000')::bigint * interval '1 millisecond'
+$$;
+
+--
+-- Name: cancel_tree(text[], jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.cancel_tree(p_ids text[], p_error jsonb) RETURNS text[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_ids text[];
+  v_more text[];
+BEGIN
+  v_ids := ARRAY(SELECT w.id FROM baton.workflows w WHERE w.id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused'));
+  v_more := v_ids;
+  LOOP
+    v_more := ARRAY(
+      SELECT w.id FROM baton.workflows w
+      WHERE w.parent_id = ANY (v_more) AND w.status IN ('pending', 'running', 'paused') AND NOT (w.id = ANY (v_ids))
+      ORDER BY w.id FOR UPDATE);
+    EXIT WHEN cardinality(v_more) = 0;
+    v_ids := v_ids || v_more;
+  END LOOP;
+  IF cardinality(v_ids) = 0 THEN
+    RETURN v_ids;
+  END IF;
+
+  WITH done AS (
+    UPDATE baton.workflows w
+    SET status = 'cancelled', error = p_error, finished_at = now(), updated_at = now(), version = w.version + 1, current_step = NULL
+    WHERE w.id = ANY (v_ids) AND w.status IN ('pending', 'running', 'paused')
+    RETURNING w.id, w.version
+  )
+  INSERT INTO baton.history (workflow_id, version, kind, detail)
+  SELECT done.id, done.version, 'cancelled', jsonb_build_object('status', 'cancelled', 'error', p_error)
+  FROM done;
+
+  UPDATE baton.tasks t
+  SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('waiting', 'ready', 'running');
+
+  PERFORM pg_notify('baton_cancel', left(array_to_string(v_ids, ','), 7000));
+  PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_ids, ',')) < 7000 THEN array_to_string(v_ids, ',') ELSE '*' END);
+  RETURN v_ids;
+END
+$$;
+
+--
+-- Name: cancel_workflow(text, text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.cancel_workflow(p_id text, p_reason text DEFAULT NULL::text, p_requested_by text DEFAULT NULL::text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+  v_parent text;
+BEGIN
+  SELECT w.parent_id INTO v_parent FROM baton.workflows w WHERE w.id = p_id;
+  PERFORM 1 FROM baton.workflows w WHERE w.id IN (p_id, v_parent) ORDER BY w.id FOR UPDATE;
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
+  END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
+  INSERT INTO baton.signals (workflow_id, kind, reason, requested_by)
+  VALUES (p_id, 'cancel', p_reason, p_requested_by)
+  ON CONFLICT (workflow_id, kind) DO UPDATE SET reason = excluded.reason, requested_by = excluded.requested_by, requested_at = now();
+  PERFORM baton.cancel_tree(ARRAY[p_id], jsonb_strip_nulls(jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+    'message', 'cancelled' || coalesce(': ' || p_reason, ''), 'reason', p_reason, 'requestedBy', p_requested_by)));
+  PERFORM baton.settle_parents(ARRAY[p_id]);
+  RETURN v_status;
+END
+$$;
+
+--
+-- Name: claim_tasks(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+    LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    AS $$
+#variable_conflict use_column
+DECLARE
+  v_wf text[];
+  v_key text[];
+  v_rk timestamptz[];
+  v_mine boolean[];
+  v_iso boolean[];
+  v_bias integer;
+BEGIN
+  -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
+  WITH due AS (
+    SELECT t.workflow_id, t.task_key FROM baton.tasks t
+    WHERE t.status = 'waiting' AND NOT t.paused AND t.available_at IS NOT NULL AND t.available_at <= now()
+    ORDER BY t.available_at LIMIT 100
+    FOR UPDATE SKIP LOCKED
+  ), promoted AS (
+    UPDATE baton.tasks t
+    SET status = 'ready', ready_key = t.available_at + t.priority * baton.aging_interval(), updated_at = now()
+    FROM due WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key
+    RETURNING 1
+  )
+  SELECT count(*) INTO v_bias FROM promoted;
+  IF v_bias > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
+         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
+         array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
+  INTO v_wf, v_key, v_rk, v_mine, v_iso
+  FROM (
+    SELECT c.* FROM baton.tag_sets s
+    CROSS JOIN LATERAL (
+      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+      FROM baton.tasks t
+      WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+      ORDER BY t.ready_key
+      LIMIT p_limit
+      FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE s.tags <@ p_tags
+    ORDER BY c.ready_key
+    LIMIT p_limit
+  ) c;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  v_bias := (SELECT count(*) FROM unnest(v_mine) m WHERE m);
+  IF v_bias > 0 THEN
+    SELECT v_wf || coalesce(array_agg(c.workflow_id), '{}'), v_key || coalesce(array_agg(c.task_key), '{}'),
+           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}'),
+           v_iso || coalesce(array_agg(c.lease_losses >= p_isolate_from), '{}')
+    INTO v_wf, v_key, v_rk, v_mine, v_iso
+    FROM (
+      SELECT c.* FROM baton.tag_sets s
+      CROSS JOIN LATERAL (
+        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+        FROM baton.tasks t
+        WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
+          AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+          AND (t.workflow_id, t.task_key) NOT IN (SELECT * FROM unnest(v_wf, v_key))
+        ORDER BY t.ready_key
+        LIMIT v_bias
+        FOR UPDATE SKIP LOCKED
+      ) c
+      WHERE s.tags <@ p_tags
+      ORDER BY c.ready_key
+      LIMIT v_bias
+    ) c;
+  END IF;
+
+  RETURN QUERY
+  WITH ranked AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
+    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+  ), chosen AS (
+    SELECT r.wf, r.key FROM ranked r
+    WHERE NOT r.iso OR r.nth <= p_isolated_slots
+    ORDER BY r.mine, r.rk
+    LIMIT p_limit
+  ), claimed AS (
+    UPDATE baton.tasks t
+    SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
+        lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
+        started_at = coalesce(t.started_at, now()), updated_at = now()
+    FROM chosen
+    WHERE t.workflow_id = chosen.wf AND t.task_key = chosen.key
+    RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+  )
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
+    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, ev.id, ev.payload
+  FROM claimed c
+  JOIN baton.workflows w ON w.id = c.workflow_id
+  LEFT JOIN LATERAL (
+    SELECT e.id, e.payload FROM baton.events e
+    WHERE c.kind = 'event' AND e.workflow_id = c.workflow_id AND e.name = c.name
+    ORDER BY e.id LIMIT 1
+  ) ev ON true
+  ORDER BY c.ready_key;
+END
+$$;
+
+--
+-- Name: claim_tasks_async_commit(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  RETURN QUERY SELECT * FROM baton.claim_tasks(p_worker, p_limit, p_tags, p_hashes, p_ttl_ms, p_isolate_from, p_isolated_slots);
+END
+$$;
+
+--
+-- Name: commit(text, jsonb, jsonb, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instances jsonb, p_history jsonb, p_schedule jsonb, p_claim jsonb DEFAULT NULL::jsonb) RETURNS TABLE(result text, workflow_id text, task_key text, status text, state jsonb, version integer, task jsonb)
+    LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    AS $$
+#variable_conflict use_column
+DECLARE
+  v_bad text[];
+  v_refused text[];
+  v_already text[];
+  v_all boolean;
+  v_ok text[];
+  v_n integer;
+  v_done text[];
+  v_ids text[];
+  v_events boolean;
+BEGIN
+  -- Lock the instances (and their parents) in id order, by index, and compare versions.
+  v_ids := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text));
+  WITH locked AS (
+    SELECT w.id, w.version FROM baton.workflows w
+    WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
+    ORDER BY w.id FOR UPDATE
+  )
+  SELECT coalesce(array_agg(e.id), '{}') INTO v_bad
+  FROM jsonb_to_recordset(p_instances) AS e(id text, version integer)
+  LEFT JOIN locked l ON l.id = e.id
+  WHERE l.id IS NULL OR l.version <> e.version;
+
+  -- The fence, read under those locks: nothing else can change these task rows until we commit.
+  SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+         coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+  INTO v_refused, v_already
+  FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
+  LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+  WHERE NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
+
+  IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
+    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
+  END IF;
+  v_events := EXISTS (SELECT 1 FROM jsonb_to_recordset(p_items) AS c("eventId" bigint) WHERE c."eventId" IS NOT NULL);
+  IF v_events THEN
+    v_bad := v_bad || ARRAY(
+      SELECT c.wf FROM jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
+      WHERE c."eventId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId"));
+  END IF;
+  IF cardinality(v_refused) > 0 THEN
+    INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
+    ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+  END IF;
+
+  v_all := cardinality(v_bad) = 0;
+  v_ok := CASE WHEN v_all THEN v_ids ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad)) END;
+
+  IF cardinality(v_ok) > 0 THEN
+    IF v_events THEN
+      DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
+      WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
+    END IF;
+
+    UPDATE baton.tasks t
+    SET status = c.status,
+        paused = c.paused,
+        output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
+        last_error = coalesce(c.error, t.last_error),
+        last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
+        available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
+        ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+        progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
+        claimed_by = NULL, lease_expires_at = NULL,
+        finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+        updated_at = now()
+    FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+    WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
+
+    UPDATE baton.workflows w
+    SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+        output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+        error = coalesce(e.error, w.error),
+        current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+        finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+        updated_at = now()
+    FROM jsonb_to_recordset(p_instances)
+      AS e(id text, status text, state jsonb, bump integer, done integer, output jsonb, error jsonb, step text, finished boolean)
+    WHERE w.id = e.id AND (v_all OR e.id = ANY (v_ok));
+
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT h.wf, h.version, h.kind, h.detail FROM jsonb_to_recordset(p_history) AS h(wf text, version integer, kind text, detail jsonb)
+    WHERE v_all OR h.wf = ANY (v_ok);
+
+    IF jsonb_array_length(p_schedule) > 0 THEN
+      PERFORM baton.schedule_tasks(CASE WHEN v_all THEN p_schedule
+        ELSE (SELECT coalesce(jsonb_agg(r), '[]') FROM jsonb_array_elements(p_schedule) r WHERE r ->> 'wf' = ANY (v_ok)) END);
+    END IF;
+
+    -- Failed instances, and children, need their open work closed and their parents told; the others only waiters.
+    v_done := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text, after boolean) WHERE e.after AND (v_all OR e.id = ANY (v_ok)));
+    IF cardinality(v_done) > 0 THEN
+      PERFORM baton.after_finish(v_done);
+    END IF;
+    v_done := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text, finished boolean, after boolean)
+                    WHERE e.finished AND NOT e.after AND (v_all OR e.id = ANY (v_ok)));
+    v_n := cardinality(v_done);
+    IF v_n > 0 THEN
+      PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_done, ',')) < 7000 THEN array_to_string(v_done, ',') ELSE '*' END);
+    END IF;
+  END IF;
+
+  IF NOT v_all THEN
+    RETURN QUERY
+    SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version, NULL::jsonb
+    FROM baton.workflows w WHERE w.id = ANY (v_bad)
+    UNION ALL
+    SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
+    UNION ALL
+    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r;
+  END IF;
+  -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
+  IF coalesce((p_claim ->> 'limit')::integer, 0) > 0 THEN
+    RETURN QUERY
+    SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, to_jsonb(c)
+    FROM baton.claim_tasks(p_worker, (p_claim ->> 'limit')::integer, ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'tags')),
+      ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'hashes')), (p_claim ->> 'ttlMs')::integer,
+      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0)) c;
+  END IF;
+END
+$$;
+
+--
+-- Name: delete_instances(text[]); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.delete_instances(p_ids text[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_count integer;
+BEGIN
+  DELETE FROM baton.tasks WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.history WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.workflows WHERE id = ANY (p_ids);
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END
+$$;
+
+--
+-- Name: enqueue(text, jsonb, text, integer, text[], text, timestamp with time zone, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.enqueue(p_task text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hash text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
+    LANGUAGE sql
+    AS $$
+  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task')
+$$;
+
+--
+-- Name: fail_instances(jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.fail_instances(p_errors jsonb) RETURNS text[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_ids text[];
+BEGIN
+  WITH done AS (
+    UPDATE baton.workflows w
+    SET status = 'failed', error = p_errors -> w.id, finished_at = now(), updated_at = now(), version = w.version + 1, current_step = NULL
+    WHERE w.id IN (SELECT jsonb_object_keys(p_errors)) AND w.status IN ('pending', 'running', 'paused')
+    RETURNING w.id, w.version
+  ), logged AS (
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT done.id, done.version, 'failed', jsonb_build_object('status', 'failed', 'error', p_errors -> done.id)
+    FROM done
+    RETURNING workflow_id
+  )
+  SELECT ARRAY(SELECT workflow_id FROM logged) INTO v_ids;
+  PERFORM baton.after_finish(v_ids);
+  RETURN v_ids;
+END
+$$;
+
+--
+-- Name: insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamp with time zone, boolean, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer, p_tags text[], p_run_at timestamp with time zone, p_held boolean, p_parent_id text) RETURNS integer
+    LANGUAGE plpgsql
+    SET jit TO 'off'
+    AS $$
+DECLARE
+  v_now timestamptz := now();
+  v_ready integer;
+  v_status text := CASE WHEN p_held THEN 'paused' ELSE 'running' END;
+BEGIN
+  WITH steps AS (
+    SELECT s ->> 'key' AS key, s ->> 'kind' AS kind, s ->> 'name' AS name,
+      coalesce(p_priority, (s ->> 'priority')::integer, 0) AS priority,
+      ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
+      coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
+      CASE s ->> 'kind'
+        WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
+        WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
+        ELSE greatest(v_now, coalesce(p_run_at, v_now))
+      END AS available_at
+    FROM jsonb_array_elements(p_plan -> 'steps') s
+    WHERE s ->> 'kind' <> 'child'
+  ), decided AS (
+    SELECT i.id, i.input, st.*,
+      CASE
+        WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
+        WHEN st.kind = 'event' THEN
+          CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = i.id AND e.name = st.name) THEN 'ready' ELSE 'waiting' END
+        WHEN st.available_at > v_now THEN 'waiting'
+        ELSE 'ready'
+      END AS status
+    FROM unnest(p_ids, p_inputs) AS i(id, input)
+    CROSS JOIN steps st
+  ), inserted AS (
+    INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
+      available_at, max_attempts, input, created_at, updated_at)
+    SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
+      CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
+      d.available_at, d.max_attempts, d.input, v_now, v_now
+    FROM decided d
+    RETURNING status, tags
+  ), tag_sets AS (
+    INSERT INTO baton.tag_sets (tags)
+    SELECT DISTINCT i.tags FROM inserted i
+    ON CONFLICT DO NOTHING
+  ), started AS (
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT i.id, 1, 'started', d.detail
+    FROM unnest(p_ids) AS i(id)
+    CROSS JOIN (SELECT jsonb_build_object('status', v_status, 'definition', p_hash, 'state', p_plan -> 'state',
+        'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(p_plan -> 'steps') s),
+        'priority', p_priority, 'tags', to_jsonb(p_tags), 'parent', p_parent_id) AS detail) d
+  )
+  SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
+  RETURN v_ready;
+END
+$$;
+
+--
+-- Name: pause_workflow(text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.pause_workflow(p_id text, p_requested_by text DEFAULT NULL::text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+  v_ids text[];
+  v_more text[];
+BEGIN
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
+  END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
+  IF v_status = 'paused' THEN
+    RETURN v_status;
+  END IF;
+  v_ids := ARRAY[p_id];
+  v_more := v_ids;
+  LOOP
+    v_more := ARRAY(SELECT w.id FROM baton.workflows w WHERE w.parent_id = ANY (v_more) AND w.status IN ('pending', 'running')
+                    ORDER BY w.id FOR UPDATE);
+    EXIT WHEN cardinality(v_more) = 0;
+    v_ids := v_ids || v_more;
+  END LOOP;
+  INSERT INTO baton.signals (workflow_id, kind, requested_by) VALUES (p_id, 'pause', p_requested_by)
+  ON CONFLICT (workflow_id, kind) DO UPDATE SET requested_by = excluded.requested_by, requested_at = now();
+  WITH done AS (
+    UPDATE baton.workflows w SET status = 'paused', version = w.version + 1, updated_at = now()
+    WHERE w.id = ANY (v_ids) AND w.status IN ('pending', 'running')
+    RETURNING w.id, w.version
+  )
+  INSERT INTO baton.history (workflow_id, version, kind, detail)
+  SELECT done.id, done.version, 'paused', jsonb_build_object('status', 'paused', 'requestedBy', p_requested_by) FROM done;
+  UPDATE baton.tasks t SET paused = true, status = 'waiting', updated_at = now()
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'waiting') AND NOT t.paused;
+  RETURN v_status;
+END
+$$;
+
+--
+-- Name: promote_due(integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.promote_due(p_limit integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_count integer;
+BEGIN
+  WITH due AS (
+    SELECT t.workflow_id, t.task_key FROM baton.tasks t
+    WHERE t.status = 'waiting' AND NOT t.paused AND t.available_at IS NOT NULL AND t.available_at <= now()
+    ORDER BY t.available_at
+    LIMIT p_limit
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE baton.tasks t
+  SET status = 'ready', ready_key = t.available_at + t.priority * baton.aging_interval(), updated_at = now()
+  FROM due
+  WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_count;
+END
+$$;
+
+--
+-- Name: reclaim_expired(integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.reclaim_expired(p_max_losses integer, p_limit integer DEFAULT 1000) RETURNS TABLE(reclaimed integer, failed integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_ids text[];
+  v_reclaimed integer := 0;
+  v_failed integer := 0;
+  v_errors jsonb;
+BEGIN
+  v_ids := ARRAY(
+    SELECT DISTINCT t.workflow_id FROM baton.tasks t
+    WHERE t.status = 'running' AND t.lease_expires_at < now()
+    LIMIT p_limit);
+  IF cardinality(v_ids) = 0 THEN
+    RETURN QUERY SELECT 0, 0;
+    RETURN;
+  END IF;
+  PERFORM 1 FROM baton.workflows w
+  WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
+  ORDER BY w.id FOR UPDATE;
+
+  WITH expired AS (
+    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.attempts, t.max_attempts, t.lease_losses + 1 AS losses
+    FROM baton.tasks t
+    WHERE t.workflow_id = ANY (v_ids) AND t.status = 'running' AND t.lease_expires_at < now()
+    FOR UPDATE
+  ), changed AS (
+    UPDATE baton.tasks t
+    SET status = CASE WHEN e.losses >= p_max_losses OR e.attempts >= e.max_attempts THEN 'failed' ELSE 'ready' END,
+        lease_losses = e.losses,
+        last_error = jsonb_build_object('name', 'LeaseLostError', 'code', 'LEASE_LOST',
+          'message', format('lease lost: worker %s stopped renewing its claim (attempt %s, lease lost %s time(s))', e.claimed_by, e.attempts, e.losses),
+          'worker', e.claimed_by, 'attempt', e.attempts),
+        last_failed_worker = e.claimed_by,
+        claimed_by = NULL, lease_expires_at = NULL, updated_at = now(),
+        finished_at = CASE WHEN e.losses >= p_max_losses OR e.attempts >= e.max_attempts THEN now() END,
+        ready_key = coalesce(t.ready_key, now() + t.priority * baton.aging_interval())
+    FROM expired e
+    WHERE t.workflow_id = e.workflow_id AND t.task_key = e.task_key
+    RETURNING t.workflow_id, t.task_key, t.status, t.last_error, e.attempts, e.claimed_by, e.epoch
+  ), versions AS (
+    UPDATE baton.workflows w
+    SET version = w.version + n.cnt, updated_at = now()
+    FROM (SELECT changed.workflow_id, count(*) AS cnt FROM changed GROUP BY changed.workflow_id) n
+    WHERE w.id = n.workflow_id
+    RETURNING w.id, w.version, n.cnt
+  ), logged AS (
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT c.workflow_id, v.version - v.cnt + row_number() OVER (PARTITION BY c.workflow_id ORDER BY c.task_key), 'lease_lost',
+      jsonb_build_object('key', c.task_key, 'attempt', c.attempts, 'worker', c.claimed_by, 'epoch', c.epoch, 'error', c.last_error,
+        'task', c.status)
+    FROM changed c JOIN versions v ON v.id = c.workflow_id
+    RETURNING 1
+  )
+  SELECT count(*) FILTER (WHERE c.status = 'ready'), count(*) FILTER (WHERE c.status = 'failed'),
+    jsonb_object_agg(c.workflow_id, c.last_error || jsonb_build_object('step', c.task_key,
+      'message', 'task "' || c.task_key || '" failed: ' || (c.last_error ->> 'message'))) FILTER (WHERE c.status = 'failed')
+  INTO v_reclaimed, v_failed, v_errors
+  FROM changed c;
+
+  IF v_reclaimed > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  IF v_errors IS NOT NULL THEN
+    PERFORM baton.fail_instances(v_errors);
+  END IF;
+  RETURN QUERY SELECT v_reclaimed, v_failed;
+END
+$$;
+
+--
+-- Name: resume_workflow(text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.resume_workflow(p_id text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+  v_ids text[];
+  v_more text[];
+  v_ready integer;
+BEGIN
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
+  END IF;
+  IF v_status <> 'paused' THEN
+    RAISE EXCEPTION 'workflow instance "%" is %, not paused', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
+  v_ids := ARRAY[p_id];
+  v_more := v_ids;
+  LOOP
+    v_more := ARRAY(SELECT w.id FROM baton.workflows w WHERE w.parent_id = ANY (v_more) AND w.status = 'paused'
+                    ORDER BY w.id FOR UPDATE);
+    EXIT WHEN cardinality(v_more) = 0;
+    v_ids := v_ids || v_more;
+  END LOOP;
+  DELETE FROM baton.signals s WHERE s.workflow_id = ANY (v_ids) AND s.kind = 'pause';
+  WITH done AS (
+    UPDATE baton.workflows w SET status = 'running', version = w.version + 1, updated_at = now()
+    WHERE w.id = ANY (v_ids) AND w.status = 'paused'
+    RETURNING w.id, w.version
+  )
+  INSERT INTO baton.history (workflow_id, version, kind, detail)
+  SELECT done.id, done.version, 'resumed', jsonb_build_object('status', 'running') FROM done;
+  UPDATE baton.tasks t
+  SET paused = false,
+      status = CASE WHEN ready.yes THEN 'ready' ELSE 'waiting' END,
+      ready_key = CASE WHEN ready.yes THEN least(coalesce(t.available_at, now()), now()) + t.priority * baton.aging_interval() END,
+      updated_at = now()
+  FROM baton.tasks src
+  CROSS JOIN LATERAL (SELECT CASE
+      WHEN src.kind = 'event' THEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = src.workflow_id AND e.name = src.name)
+                                   OR src.available_at <= now()
+      WHEN src.kind = 'child' THEN src.output IS NOT NULL
+      ELSE src.available_at <= now()
+    END AS yes) ready
+  WHERE t.workflow_id = ANY (v_ids) AND t.paused AND t.workflow_id = src.workflow_id AND t.task_key = src.task_key;
+  GET DIAGNOSTICS v_ready = ROW_COUNT;
+  PERFORM pg_notify('baton_ready', '');
+  RETURN v_status;
+END
+$$;
+
+--
+-- Name: schedule_tasks(jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.schedule_tasks(p_rows jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+  v_now timestamptz := now();
+  v_ready integer;
+  v_child record;
+BEGIN
+  WITH rows AS (
+    SELECT r.*, (r.held IS TRUE) AS is_held,
+      CASE r.kind
+        WHEN 'sleep' THEN v_now + r."delayMs" * interval '1 millisecond'
+        WHEN 'event' THEN v_now + r."timeoutMs" * interval '1 millisecond'
+        WHEN 'child' THEN NULL
+        ELSE greatest(v_now, coalesce(r."runAt", v_now))
+      END AS available_at
+    FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
+      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean)
+  ), decided AS (
+    SELECT rows.*,
+      CASE
+        WHEN rows.is_held THEN 'waiting'
+        WHEN rows.kind IN ('sleep', 'child') THEN 'waiting'
+        WHEN rows.kind = 'event' THEN
+          CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = rows.wf AND e.name = rows.name) THEN 'ready' ELSE 'waiting' END
+        WHEN rows.available_at > v_now THEN 'waiting'
+        ELSE 'ready'
+      END AS status
+    FROM rows
+  ), inserted AS (
+    INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
+      available_at, max_attempts, input, created_at, updated_at)
+    SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
+      CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
+      d.available_at, coalesce(d."maxAttempts", 1), d.input, v_now, v_now
+    FROM decided d
+    RETURNING status, tags
+  ), tag_sets AS (
+    INSERT INTO baton.tag_sets (tags)
+    SELECT DISTINCT i.tags FROM inserted i
+    ON CONFLICT DO NOTHING
+  )
+  SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
+
+  FOR v_child IN
+    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags
+    FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, input jsonb, held boolean, child jsonb)
+    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[])
+    WHERE r.kind = 'child'
+  LOOP
+    PERFORM baton.start_workflow(v_child.name, v_child.input, v_child.wf || '/' || v_child.key, v_child.priority,
+      v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE);
+  END LOOP;
+
+  IF v_ready > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_ready;
+END
+$$;
+
+--
+-- Name: send_event(text, text, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.send_event(p_id text, p_name text, p_payload jsonb DEFAULT NULL::jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+  v_event bigint;
+BEGIN
+  IF p_id IS NULL OR length(p_id) = 0 OR length(p_id) > 2000 OR p_id ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'id must be a non-empty string without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_name IS NULL OR length(p_name) NOT BETWEEN 1 AND 128 OR p_name ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'event name must be 1-128 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || p_id, 0));
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
+  IF FOUND AND v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %; the event was not stored', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
+  INSERT INTO baton.events (workflow_id, name, payload) VALUES (p_id, p_name, p_payload) RETURNING id INTO v_event;
+  UPDATE baton.tasks t
+  SET status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
+  WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'waiting' AND NOT t.paused;
+  IF FOUND THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_event;
+END
+$$;
+
+--
+-- Name: settle_parents(text[]); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.settle_parents(p_ids text[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_count integer;
+BEGIN
+  UPDATE baton.tasks t
+  SET status = CASE WHEN t.paused THEN 'waiting' ELSE 'ready' END,
+      ready_key = CASE WHEN t.paused THEN NULL ELSE now() + t.priority * baton.aging_interval() END,
+      output = jsonb_build_object('status', w.status, 'output', w.output, 'error', w.error),
+      updated_at = now()
+  FROM baton.workflows w
+  WHERE w.id = ANY (p_ids) AND w.parent_id IS NOT NULL AND w.status IN ('completed', 'failed', 'cancelled')
+    AND t.workflow_id = w.parent_id AND t.task_key = w.parent_key AND t.kind = 'child' AND t.status = 'waiting';
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_count;
+END
+$$;
+
+--
+-- Name: start_checks(text, text, integer, text[]); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.start_checks(p_name text, p_kind text, p_priority integer, p_tags text[]) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+  IF p_name IS NULL OR p_name = '' THEN
+    RAISE EXCEPTION 'a % name is required', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_kind IS NULL OR p_kind NOT IN ('workflow', 'task') THEN
+    RAISE EXCEPTION 'kind must be workflow or task (got %)', coalesce(p_kind, 'null') USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_priority IS NOT NULL AND (p_priority < 0 OR p_priority > 1000000) THEN
+    RAISE EXCEPTION 'priority must be a whole number from 0 to 1000000, lower runs first (got %)', p_priority USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_tags IS NULL OR cardinality(p_tags) = 0 THEN
+    RETURN '{}';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(p_tags) t WHERE t IS NULL OR length(t) NOT BETWEEN 1 AND 128 OR t ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'each tag must be 1-128 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  RETURN ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t);
+END
+$$;
+
+--
+-- Name: start_many(text, jsonb, text, integer, text[], text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text) RETURNS TABLE(workflow_id text)
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+  v_def baton.definitions%ROWTYPE;
+  v_tags text[];
+  v_ids text[];
+  v_inputs jsonb[];
+  v_limit bigint := coalesce(nullif(current_setting('baton.max_payload_bytes', true), ''), '1048576')::bigint;
+  v_big record;
+BEGIN
+  v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
+    RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
+  END IF;
+  SELECT * INTO v_def FROM baton.definitions d
+  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
+  ORDER BY d.first_seen DESC, d.hash
+  LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
+      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
+      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
+  END IF;
+
+  SELECT array_agg(gen_random_uuid()::text ORDER BY x.n), array_agg(x.input ORDER BY x.n)
+  INTO v_ids, v_inputs
+  FROM jsonb_array_elements(p_inputs) WITH ORDINALITY AS x(input, n);
+  IF v_ids IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT x.n, octet_length(x.input::text) AS size INTO v_big
+  FROM unnest(v_inputs) WITH ORDINALITY AS x(input, n)
+  WHERE octet_length(x.input::text) > v_limit
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'inputs[%] is % bytes, over the limit of %', v_big.n - 1, v_big.size, v_limit USING ERRCODE = 'BTV01';
+  END IF;
+
+  IF v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
+    RETURN QUERY
+    SELECT s.workflow_id FROM unnest(v_inputs) WITH ORDINALITY AS x(input, n)
+    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, NULL, p_priority, v_tags, 'fail', v_def.hash, NULL, p_kind) s
+    ORDER BY x.n;
+    RETURN;
+  END IF;
+
+  INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
+  SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+  FROM unnest(v_ids, v_inputs) AS i(id, input)
+  CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
+  IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN QUERY SELECT unnest(v_ids);
+END
+$_$;
+
+--
+-- Name: start_workflow(text, jsonb, text, integer, text[], text, text, timestamp with time zone, text, text, text, boolean); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false) RETURNS TABLE(workflow_id text, created boolean)
+    LANGUAGE plpgsql
+    AS $_$
+#variable_conflict use_column
+DECLARE
+  v_def baton.definitions%ROWTYPE;
+  v_id text;
+  v_tags text[];
+  v_status text;
+  v_child record;
+BEGIN
+  v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_on_conflict IS NULL OR p_on_conflict NOT IN ('fail', 'useExisting', 'terminateExisting') THEN
+    RAISE EXCEPTION 'on_conflict must be fail, useExisting or terminateExisting (got %)', coalesce(p_on_conflict, 'null')
+      USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_id IS NOT NULL AND p_parent_id IS NULL AND (length(p_id) = 0 OR length(p_id) > 255 OR p_id ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'id must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_input IS NOT NULL AND octet_length(p_input::text) > coalesce(nullif(current_setting('baton.max_payload_bytes', true), ''), '1048576')::bigint THEN
+    RAISE EXCEPTION 'input is % bytes, over the limit of %', octet_length(p_input::text), current_setting('baton.max_payload_bytes', true)
+      USING ERRCODE = 'BTV01';
+  END IF;
+
+  SELECT * INTO v_def FROM baton.definitions d
+  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
+  ORDER BY d.first_seen DESC, d.hash
+  LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
+      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
+      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
+  END IF;
+
+  v_id := coalesce(p_id, gen_random_uuid()::text);
+  IF p_id IS NOT NULL AND v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
+    -- Pairs with send_event: a buffered event is seen, or the waiting step is.
+    PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || v_id, 0));
+  END IF;
+
+  LOOP
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, parent_id, parent_key, state, current_step,
+      version, created_at, updated_at)
+    VALUES (v_id, p_name, v_def.hash, CASE WHEN p_paused THEN 'paused' ELSE 'running' END, p_input, p_priority, v_tags, p_parent_id,
+      p_parent_key, v_def.plan -> 'state', (SELECT string_agg(s ->> 'name', ', ') FROM jsonb_array_elements(v_def.plan -> 'steps') s),
+      1, now(), now())
+    ON CONFLICT (id) DO NOTHING;
+    EXIT WHEN FOUND;
+
+    SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = v_id FOR UPDATE;
+    CONTINUE WHEN NOT FOUND; -- deleted meanwhile: try again
+    IF p_on_conflict = 'useExisting' THEN
+      RETURN QUERY SELECT v_id, false;
+      RETURN;
+    ELSIF p_on_conflict = 'terminateExisting' THEN
+      PERFORM baton.cancel_workflow(v_id, 'terminated: started again with the same id', 'baton')
+      WHERE v_status IN ('pending', 'running', 'paused');
+      PERFORM baton.delete_instances(ARRAY[v_id]);
+    ELSE
+      RAISE EXCEPTION 'workflow instance "%" already exists (status %)', v_id, v_status
+        USING ERRCODE = 'BTC01', DETAIL = v_status;
+    END IF;
+  END LOOP;
+
+  IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id) > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  IF NOT v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
+    RETURN QUERY SELECT v_id, true;
+    RETURN;
+  END IF;
+  FOR v_child IN
+    SELECT s ->> 'key' AS key, s -> 'child' ->> 'name' AS name, s -> 'child' ->> 'hash' AS hash
+    FROM jsonb_array_elements(v_def.plan -> 'steps') s
+    WHERE s ->> 'kind' = 'child'
+  LOOP
+    INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, max_attempts, input)
+    SELECT v_id, v_child.key, 'child', v_child.name, v_def.hash, 'waiting', p_paused, coalesce(p_priority, (s ->> 'priority')::integer, 0),
+      ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || v_tags) x ORDER BY x),
+      coalesce((s ->> 'maxAttempts')::integer, 1), p_input
+    FROM jsonb_array_elements(v_def.plan -> 'steps') s WHERE s ->> 'key' = v_child.key;
+    PERFORM baton.start_workflow(v_child.name, p_input, v_id || '/' || v_child.key, p_priority, v_tags, 'useExisting', v_child.hash,
+      NULL, 'workflow', v_id, v_child.key, p_paused);
+  END LOOP;
+  RETURN QUERY SELECT v_id, true;
+END
+$_$;
+
+--
+-- Name: __migrations; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.__migrations (
+    id integer NOT NULL,
+    hash text NOT NULL,
+    created_at bigint
+);
+
+--
+-- Name: __migrations_id_seq; Type: SEQUENCE; Schema: baton; Owner: -
+--
+
+CREATE SEQUENCE baton.__migrations_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: __migrations_id_seq; Type: SEQUENCE OWNED BY; Schema: baton; Owner: -
+--
+
+ALTER SEQUENCE baton.__migrations_id_seq OWNED BY baton.__migrations.id;
+
+--
+-- Name: tasks; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.tasks (
+    workflow_id text NOT NULL,
+    task_key text NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    definition_hash text NOT NULL,
+    status text NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    ready_key timestamp with time zone,
+    available_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 1 NOT NULL,
+    lease_losses integer DEFAULT 0 NOT NULL,
+    epoch bigint DEFAULT 0 NOT NULL,
+    claimed_by text,
+    claimed_at timestamp with time zone,
+    lease_expires_at timestamp with time zone,
+    input jsonb,
+    output jsonb,
+    last_error jsonb,
+    last_failed_worker text,
+    progress real,
+    progress_message text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
+    CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text]))),
+    CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),
+    CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+--
+-- Name: claims; Type: VIEW; Schema: baton; Owner: -
+--
+
+CREATE VIEW baton.claims AS
+ SELECT tasks.workflow_id,
+    tasks.task_key,
+    tasks.claimed_by AS worker_id,
+    tasks.epoch,
+    tasks.claimed_at,
+    tasks.lease_expires_at AS expires_at
+   FROM baton.tasks
+  WHERE (tasks.status = 'running'::text);
+
+--
+-- Name: definitions; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.definitions (
+    name text NOT NULL,
+    hash text NOT NULL,
+    kind text NOT NULL,
+    graph jsonb NOT NULL,
+    plan jsonb NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT definitions_kind_check CHECK ((kind = ANY (ARRAY['workflow'::text, 'task'::text])))
+);
+
+--
+-- Name: epoch_seq; Type: SEQUENCE; Schema: baton; Owner: -
+--
+
+CREATE SEQUENCE baton.epoch_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: events; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.events (
+    id bigint NOT NULL,
+    workflow_id text NOT NULL,
+    name text NOT NULL,
+    payload jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: events_id_seq; Type: SEQUENCE; Schema: baton; Owner: -
+--
+
+ALTER TABLE baton.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME baton.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: history; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.history (
+    workflow_id text NOT NULL,
+    version integer NOT NULL,
+    kind text NOT NULL,
+    detail jsonb NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: reconciler_ticks; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.reconciler_ticks (
+    id bigint NOT NULL,
+    worker_id text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone DEFAULT now() NOT NULL,
+    reclaimed integer DEFAULT 0 NOT NULL,
+    failed integer DEFAULT 0 NOT NULL,
+    promoted integer DEFAULT 0 NOT NULL,
+    pruned integer DEFAULT 0 NOT NULL
+);
+
+--
+-- Name: reconciler_ticks_id_seq; Type: SEQUENCE; Schema: baton; Owner: -
+--
+
+ALTER TABLE baton.reconciler_ticks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME baton.reconciler_ticks_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: signals; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.signals (
+    workflow_id text NOT NULL,
+    kind text NOT NULL,
+    reason text,
+    requested_by text,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT signals_kind_check CHECK ((kind = ANY (ARRAY['cancel'::text, 'pause'::text])))
+);
+
+--
+-- Name: stats; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.stats (
+    key text NOT NULL,
+    value bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: tag_sets; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.tag_sets (
+    tags text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: workers; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.workers (
+    id text NOT NULL,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    concurrency integer NOT NULL,
+    definitions text[] DEFAULT '{}'::text[] NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: workflows; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.workflows (
+    id text NOT NULL,
+    name text NOT NULL,
+    definition_hash text NOT NULL,
+    status text NOT NULL,
+    input jsonb,
+    output jsonb,
+    error jsonb,
+    priority integer,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    parent_id text,
+    parent_key text,
+    state jsonb NOT NULL,
+    current_step text,
+    completed_task_count integer DEFAULT 0 NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT workflows_priority_check CHECK ((priority >= 0)),
+    CONSTRAINT workflows_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+)
+WITH (fillfactor='50');
+
+--
+-- Name: __migrations id; Type: DEFAULT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.__migrations ALTER COLUMN id SET DEFAULT nextval('baton.__migrations_id_seq'::regclass);
+
+--
+-- Name: __migrations __migrations_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.__migrations
+    ADD CONSTRAINT __migrations_pkey PRIMARY KEY (id);
+
+--
+-- Name: definitions definitions_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.definitions
+    ADD CONSTRAINT definitions_pkey PRIMARY KEY (name, hash);
+
+--
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+
+--
+-- Name: history history_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.history
+    ADD CONSTRAINT history_pkey PRIMARY KEY (workflow_id, version);
+
+--
+-- Name: reconciler_ticks reconciler_ticks_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.reconciler_ticks
+    ADD CONSTRAINT reconciler_ticks_pkey PRIMARY KEY (id);
+
+--
+-- Name: signals signals_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.signals
+    ADD CONSTRAINT signals_pkey PRIMARY KEY (workflow_id, kind);
+
+--
+-- Name: stats stats_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.stats
+    ADD CONSTRAINT stats_pkey PRIMARY KEY (key);
+
+--
+-- Name: tag_sets tag_sets_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.tag_sets
+    ADD CONSTRAINT tag_sets_pkey PRIMARY KEY (tags);
+
+--
+-- Name: tasks tasks_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.tasks
+    ADD CONSTRAINT tasks_pkey PRIMARY KEY (workflow_id, task_key);
+
+--
+-- Name: workers workers_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.workers
+    ADD CONSTRAINT workers_pkey PRIMARY KEY (id);
+
+--
+-- Name: workflows workflows_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.workflows
+    ADD CONSTRAINT workflows_pkey PRIMARY KEY (id);
+
+--
+-- Name: events_created_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX events_created_idx ON baton.events USING btree (created_at);
+
+--
+-- Name: events_lookup_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX events_lookup_idx ON baton.events USING btree (workflow_id, name, id);
+
+--
+-- Name: reconciler_ticks_started_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX reconciler_ticks_started_idx ON baton.reconciler_ticks USING btree (started_at);
+
+--
+-- Name: tasks_due_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_due_idx ON baton.tasks USING btree (available_at) WHERE ((status = 'waiting'::text) AND (NOT paused) AND (available_at IS NOT NULL));
+
+--
+-- Name: tasks_lease_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_lease_idx ON baton.tasks USING btree (lease_expires_at) WHERE (status = 'running'::text);
+
+--
+-- Name: tasks_ready_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_ready_idx ON baton.tasks USING btree (tags, ready_key) WHERE (status = 'ready'::text);
+
+--
+-- Name: workflows_created_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX workflows_created_idx ON baton.workflows USING btree (created_at DESC NULLS LAST, id DESC NULLS LAST);
+
+--
+-- Name: workflows_name_created_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX workflows_name_created_idx ON baton.workflows USING btree (name, created_at DESC NULLS LAST, id DESC NULLS LAST);
+
+--
+-- Name: workflows_parent_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX workflows_parent_idx ON baton.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
+
+--
+-- PostgreSQL database dump complete
+--
