@@ -148,7 +148,8 @@ $$;
 --     status: the task's new status (completed, failed, ready, waiting);
 --     delayMs: for a retry, available again after this many ms (null: keep);
 --     eventId: the id of the event a waitForEvent step consumed.
---   p_instances, one per instance: {id, version, status, state, bump, done, output, error, step, finished, after}
+--   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after}
+--     parent: its parent instance's id (locked too, before it: ids sort parents first), or null;
 --     after: the instance finished and needs after_finish (failed, or has a parent).
 --   p_history, one per checkpoint: {wf, version, kind, detail}
 --     version: the version the row records (the worker counts from the instance's version).
@@ -182,13 +183,16 @@ DECLARE
   v_n integer;
   v_done text[];
   v_ids text[];
+  v_parents text[];
   v_events boolean;
 BEGIN
-  -- Lock the instances (and their parents) in id order, by index, and compare versions.
-  v_ids := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text));
+  -- Lock the instances and their parents in id order, by index, and compare versions. A parent
+  -- never changes, so the worker's snapshot names it.
+  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}') INTO v_ids, v_parents
+  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text);
   WITH locked AS (
     SELECT w.id, w.version FROM baton.workflows w
-    WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
+    WHERE w.id = ANY (v_ids || v_parents)
     ORDER BY w.id FOR UPDATE
   )
   SELECT coalesce(array_agg(e.id), '{}') INTO v_bad

@@ -269,13 +269,16 @@ DECLARE
   v_n integer;
   v_done text[];
   v_ids text[];
+  v_parents text[];
   v_events boolean;
 BEGIN
-  -- Lock the instances (and their parents) in id order, by index, and compare versions.
-  v_ids := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text));
+  -- Lock the instances and their parents in id order, by index, and compare versions. A parent
+  -- never changes, so the worker's snapshot names it.
+  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}') INTO v_ids, v_parents
+  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text);
   WITH locked AS (
     SELECT w.id, w.version FROM baton.workflows w
-    WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
+    WHERE w.id = ANY (v_ids || v_parents)
     ORDER BY w.id FOR UPDATE
   )
   SELECT coalesce(array_agg(e.id), '{}') INTO v_bad

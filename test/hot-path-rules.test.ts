@@ -26,7 +26,7 @@ async function agingOffsets(pool: pg.Pool, since: 'available_at' | 'updated_at')
 function retryNow(id: string, epoch: number, version: number): CommitBatch {
   return {
     items: [{ wf: id, key: '0', epoch, status: 'ready', paused: false, output: null, error: { name: 'Error', message: 'boom' }, delayMs: 0, eventId: null }],
-    instances: [{ id, version, status: 'running', state: { par: {}, done: 0 }, bump: 1, done: 0, output: null, error: null, step: null, finished: false, after: false }],
+    instances: [{ id, parent: null, version, status: 'running', state: { par: {}, done: 0 }, bump: 1, done: 0, output: null, error: null, step: null, finished: false, after: false }],
     history: [{ wf: id, version: version + 1, kind: 'retry', detail: { key: '0' } }],
     schedule: [],
   };

@@ -40,7 +40,7 @@ import { batonPool, enqueueMany, noop, noopWorkflow, register, sleep } from './s
 function oneTaskCompletion(id: string, epoch: number, version: number, output: unknown): CommitBatch {
   return {
     items: [{ wf: id, key: '0', epoch, status: 'completed', paused: false, output, error: null, delayMs: null, eventId: null }],
-    instances: [{ id, version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output, error: null, step: null, finished: true, after: false }],
+    instances: [{ id, parent: null, version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output, error: null, step: null, finished: true, after: false }],
     history: [{ wf: id, version: version + 1, kind: 'completed', detail: { key: '0' } }],
     schedule: [],
   };

@@ -26,6 +26,8 @@ export interface CommitItem {
 
 export interface CommitInstance {
   id: string;
+  /** Its parent instance (locked with it), or null. */
+  parent: string | null;
   /** The version the transition was computed from. */
   version: number;
   status: WorkflowStatus;

@@ -177,9 +177,10 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   }
 
   const finished = (status === 'completed' || status === 'failed') && base.status !== status;
-  const hasParent = group[0]!.held.task.workflow.parentId !== null;
+  const parent = group[0]!.held.task.workflow.parentId;
   const instance: CommitInstance = {
     id,
+    parent,
     version: base.version,
     status,
     state,
@@ -189,7 +190,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     error,
     step: steps.length ? steps.join(', ') : null,
     finished,
-    after: finished && (status === 'failed' || hasParent),
+    after: finished && (status === 'failed' || parent !== null),
   };
   return { instance, items, history, schedule };
 }
