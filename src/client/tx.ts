@@ -33,8 +33,11 @@ export function toExecutor(tx: TransactionLike): Executor {
   if (tx && typeof (tx as DrizzleTransactionLike).execute === 'function') {
     const d = tx as DrizzleTransactionLike;
     return {
-      async query(text: string, values?: unknown[]) {
-        const result = await d.execute(toDrizzleSql(text, values));
+      // Also takes node-postgres' query config ({ name, text, values }): the store prepares its
+      // hot statements by name, which a Drizzle transaction runs as a plain statement.
+      async query(textOrConfig: string | { text: string; values?: unknown[] }, values?: unknown[]) {
+        const [text, params] = typeof textOrConfig === 'string' ? [textOrConfig, values] : [textOrConfig.text, textOrConfig.values];
+        const result = await d.execute(toDrizzleSql(text, params));
         return { rows: result.rows as never[], rowCount: result.rowCount ?? result.rows.length };
       },
     };

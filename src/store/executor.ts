@@ -45,8 +45,8 @@ export async function query<R extends Record<string, any>>(ex: Executor, text: s
 /**
  * A hot-path statement as a named prepared statement: each connection parses
  * and plans it once, and every call then sends only its parameters. Falls
- * back to a plain query on executors that are not node-postgres (a Drizzle
- * transaction adapter).
+ * back to a plain statement on executors that are not node-postgres: the
+ * Drizzle transaction adapter (client/tx.ts) accepts the same query config.
  */
 export async function prepared<R extends Record<string, any>>(ex: Executor, name: string, text: string, values: unknown[]): Promise<R[]> {
   try {

@@ -7,7 +7,7 @@
 import { ConflictError, ValidationError } from '../errors.ts';
 import type { WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
-import { query } from './executor.ts';
+import { prepared, query } from './executor.ts';
 
 export interface StartParams {
   name: string;
@@ -25,8 +25,9 @@ export interface StartParams {
 
 /** Start an instance through the SQL API function, so that every caller gets the same result. */
 export async function startInstance(ex: Executor, p: StartParams): Promise<{ id: string; created: boolean }> {
-  const rows = await query<{ workflow_id: string; created: boolean }>(
+  const rows = await prepared<{ workflow_id: string; created: boolean }>(
     ex,
+    'baton_start_v1',
     `select workflow_id, created from baton.start_workflow($1, $2::jsonb, $3, $4, $5::text[], $6, $7, $8, $9)`,
     [
       p.name,
@@ -48,7 +49,7 @@ export async function startMany(
   ex: Executor,
   p: { name: string; kind?: 'workflow' | 'task'; inputs: unknown[]; priority?: number | null; tags?: string[]; hash?: string | null },
 ): Promise<string[]> {
-  const rows = await query<{ workflow_id: string }>(ex, `select workflow_id from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6)`, [
+  const rows = await prepared<{ workflow_id: string }>(ex, 'baton_start_many_v1', `select workflow_id from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6)`, [
     p.name,
     JSON.stringify(p.inputs),
     p.kind ?? 'workflow',
