@@ -132,6 +132,7 @@ CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[],
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -258,6 +259,7 @@ CREATE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instances jsonb, p_
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -449,6 +451,7 @@ $$;
 CREATE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer, p_tags text[], p_run_at timestamp with time zone, p_held boolean, p_parent_id text) RETURNS integer
     LANGUAGE plpgsql
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
   v_now timestamptz := now();
@@ -864,6 +867,7 @@ $$;
 
 CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text) RETURNS TABLE(workflow_id text)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
 #variable_conflict use_column
 DECLARE
@@ -927,6 +931,7 @@ $_$;
 
 CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
 #variable_conflict use_column
 DECLARE

@@ -20,6 +20,7 @@ LANGUAGE plpgsql
 -- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT.
 SET enable_seqscan = off
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE

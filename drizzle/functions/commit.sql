@@ -31,7 +31,10 @@
 -- a few hundred keys against a growing table the planner would otherwise pick
 -- a hash join over a sequential scan of baton.workflows (measured on PG 15:
 -- 6-9 ms per commit at 10,000 instances, growing with the table). Hash joins
--- stay allowed (between the batch's own sets they are the right choice).
+-- stay allowed (between the batch's own sets they are the right choice). Plans
+-- are generic: plpgsql otherwise re-plans a statement at every call when its
+-- custom plans look cheaper than the generic one, which the unknown sizes of
+-- JSON sets make it believe (see insert_first_steps).
 DROP FUNCTION IF EXISTS baton.commit(text, text[], text[], bigint[], text[], boolean[], jsonb[], jsonb[], bigint[], bigint[], text[],
   integer[], text[], jsonb[], integer[], integer[], jsonb[], jsonb[], text[], boolean[], boolean[], text[], integer[], text[], jsonb[],
   jsonb, integer, text[], text[], integer, integer, integer);
@@ -42,6 +45,7 @@ RETURNS TABLE (result text, workflow_id text, task_key text, status text, state 
 LANGUAGE plpgsql
 SET enable_seqscan = off
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE

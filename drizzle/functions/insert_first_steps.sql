@@ -12,7 +12,10 @@ RETURNS integer
 LANGUAGE plpgsql
 -- The planner sees plan steps x instances with unknown sizes and estimates costs high enough to
 -- JIT-compile this statement: 1.5 s for a 5,000-row insert that takes 0.2 s without it (PG 15).
+-- Those estimates also make plpgsql judge its generic plan worse than a custom one, so it planned
+-- the statement again at every call: 1.4 ms per single start, 0.16 ms with the generic plan.
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   v_now timestamptz := now();

@@ -11,7 +11,10 @@ CREATE OR REPLACE FUNCTION baton.start_many(
   p_tags text[] DEFAULT NULL,
   p_hash text DEFAULT NULL
 ) RETURNS TABLE (workflow_id text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Generic plans for every statement inside (see insert_first_steps).
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
   v_def baton.definitions%ROWTYPE;

@@ -15,7 +15,10 @@ CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_parent_key text DEFAULT NULL,
   p_paused boolean DEFAULT false
 ) RETURNS TABLE (workflow_id text, created boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Generic plans for every statement inside (see insert_first_steps).
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
   v_def baton.definitions%ROWTYPE;
