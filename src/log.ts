@@ -25,32 +25,58 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+function writeStderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+type Level = Exclude<LogLevel, 'silent'>;
+interface Sink {
+  threshold: number;
+  pretty: boolean;
+  write: (line: string) => void;
+}
+
+function emit(sink: Sink, bindings: Record<string, unknown>, level: Level, obj: object | string, msg?: string): void {
+  if (ORDER[level] < sink.threshold) return;
+  const fields = typeof obj === 'string' ? {} : (clean(obj) as Record<string, unknown>);
+  const message = typeof obj === 'string' ? obj : (msg ?? '');
+  if (sink.pretty) {
+    const extras = Object.entries({ ...bindings, ...fields })
+      .filter(([k]) => k !== 'err' && k !== 'error')
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    const err = (fields.err ?? fields.error) as { message?: string } | undefined;
+    const time = new Date().toISOString().slice(11, 23);
+    sink.write(`${time} ${level.toUpperCase().padEnd(5)} ${message}${extras ? `  ${extras}` : ''}${err?.message ? `  error=${err.message}` : ''}`);
+  } else {
+    sink.write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...bindings, ...fields }));
+  }
+}
+
 export function createLogger(options: LoggerOptions = {}, bindings: Record<string, unknown> = {}): Logger {
-  const threshold = ORDER[options.level ?? 'info'];
-  const pretty = options.pretty ?? Boolean(process.stderr.isTTY);
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const emit = (level: Exclude<LogLevel, 'silent'>, obj: object | string, msg?: string) => {
-    if (ORDER[level] < threshold) return;
-    const fields = typeof obj === 'string' ? {} : (clean(obj) as Record<string, unknown>);
-    const message = typeof obj === 'string' ? obj : (msg ?? '');
-    if (pretty) {
-      const extras = Object.entries({ ...bindings, ...fields })
-        .filter(([k]) => k !== 'err' && k !== 'error')
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' ');
-      const err = (fields.err ?? fields.error) as { message?: string } | undefined;
-      const time = new Date().toISOString().slice(11, 23);
-      write(`${time} ${level.toUpperCase().padEnd(5)} ${message}${extras ? `  ${extras}` : ''}${err?.message ? `  error=${err.message}` : ''}`);
-    } else {
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...bindings, ...fields }));
-    }
+  const sink: Sink = {
+    threshold: ORDER[options.level ?? 'info'],
+    pretty: options.pretty ?? Boolean(process.stderr.isTTY),
+    write: options.write ?? writeStderr,
   };
+  // Methods, not arrow-function properties: a logger is made per task that logs, and named arrow
+  // functions cost a defineProperty each under the TypeScript loader (esbuild keepNames).
   return {
-    debug: (o, m) => emit('debug', o, m),
-    info: (o, m) => emit('info', o, m),
-    warn: (o, m) => emit('warn', o, m),
-    error: (o, m) => emit('error', o, m),
-    child: (more) => createLogger(options, { ...bindings, ...more }),
+    debug(o, m) {
+      emit(sink, bindings, 'debug', o, m);
+    },
+    info(o, m) {
+      emit(sink, bindings, 'info', o, m);
+    },
+    warn(o, m) {
+      emit(sink, bindings, 'warn', o, m);
+    },
+    error(o, m) {
+      emit(sink, bindings, 'error', o, m);
+    },
+    child(more) {
+      return createLogger(options, { ...bindings, ...more });
+    },
   };
 }
 

@@ -36,19 +36,26 @@ export interface WorkerEvents {
 type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
 
 export class WorkerEmitter {
-  private readonly listeners = new Map<keyof WorkerEvents, Set<Listener<any>>>();
+  /**
+   * Per event, its listeners in the order added. A list is replaced, never changed in place, so
+   * that emit() walks the listeners of the moment it began without copying them.
+   */
+  private readonly listeners = new Map<keyof WorkerEvents, readonly Listener<any>[]>();
 
   constructor(private readonly log: Logger) {}
 
   on<K extends keyof WorkerEvents>(event: K, listener: Listener<K>): this {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener);
+    const list = this.listeners.get(event) ?? [];
+    if (!list.includes(listener)) this.listeners.set(event, [...list, listener]);
     return this;
   }
 
   off<K extends keyof WorkerEvents>(event: K, listener: Listener<K>): this {
-    this.listeners.get(event)?.delete(listener);
+    const list = this.listeners.get(event);
+    if (!list?.includes(listener)) return this;
+    const rest = list.filter((l) => l !== listener);
+    if (rest.length > 0) this.listeners.set(event, rest);
+    else this.listeners.delete(event);
     return this;
   }
 
@@ -60,10 +67,15 @@ export class WorkerEmitter {
     return this.on(event, wrapped);
   }
 
+  /** Whether anyone listens: callers skip building a payload nobody would see. */
+  has(event: keyof WorkerEvents): boolean {
+    return this.listeners.has(event);
+  }
+
   emit<K extends keyof WorkerEvents>(event: K, payload: WorkerEvents[K]): void {
-    const set = this.listeners.get(event);
-    if (!set) return;
-    for (const listener of [...set]) {
+    const list = this.listeners.get(event);
+    if (!list) return;
+    for (const listener of list) {
       try {
         listener(payload);
       } catch (error) {
@@ -92,7 +104,9 @@ export function runnerDeps(
     log: o.log,
     now: () => Date.now(),
     random: () => Math.random(),
-    onStart: (held) => o.events.emit('task:start', taskInfo(held)),
+    onStart(held) {
+      if (o.events.has('task:start')) o.events.emit('task:start', taskInfo(held));
+    },
     onTimeout: (held, timeoutMs, settled) => {
       counters.runaway += 1;
       let done = false;
@@ -119,18 +133,23 @@ export function reportSettlement(
   finishedStatus?: string,
 ): void {
   const { held, outcome } = f;
-  const info = taskInfo(held);
+  const t = held.task;
   if (how === 'refused') {
     counters.refused += 1;
-    log.warn(info, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
-    events.emit('task:refused', { workflowId: info.workflowId, taskKey: info.taskKey, epoch: held.task.epoch });
+    log.warn(taskInfo(held), 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
+    events.emit('task:refused', { workflowId: t.workflowId, taskKey: t.taskKey, epoch: t.epoch });
   } else if (outcome.kind === 'error') {
     if (outcome.final) counters.failed += 1;
     else counters.retried += 1;
-    events.emit('task:failure', { ...info, error: outcome.error, willRetry: !outcome.final, ...(outcome.final ? {} : { delayMs: outcome.delayMs }) });
+    if (events.has('task:failure')) {
+      events.emit('task:failure', { ...taskInfo(held), error: outcome.error, willRetry: !outcome.final, ...(outcome.final ? {} : { delayMs: outcome.delayMs }) });
+    }
   } else if (outcome.kind !== 'rewait') {
     counters.completed += 1;
-    if (held.task.kind === 'task') events.emit('task:success', { ...info, durationMs: Date.now() - (held.startedAt ?? Date.now()) });
+    if (t.kind === 'task' && events.has('task:success')) {
+      const durationMs = Date.now() - (held.startedAt ?? Date.now());
+      events.emit('task:success', { workflowId: t.workflowId, taskKey: t.taskKey, name: t.name, attempt: t.attempts, durationMs });
+    }
   }
-  if (finishedStatus) events.emit('workflow:finished', { workflowId: info.workflowId, status: finishedStatus as WorkflowStatus });
+  if (finishedStatus && events.has('workflow:finished')) events.emit('workflow:finished', { workflowId: t.workflowId, status: finishedStatus as WorkflowStatus });
 }

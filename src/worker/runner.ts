@@ -1,7 +1,7 @@
 /**
- * Running one claimed task: user code for `task` steps, the worker's own
- * logic for sleep, waitForEvent, child and branch steps. Returns how the
- * attempt ended; never throws.
+ * Running claimed tasks: user code for `task` steps, in a bounded number of
+ * slots, and the worker's own logic for sleep, waitForEvent, child and branch
+ * steps. Tells how each attempt ended; never throws.
  *
  * Time-outs: when an attempt runs past its timeout its AbortSignal fires and
  * the attempt fails at once (the slot is freed). A handler that ignores the
@@ -13,7 +13,7 @@ import { NonRetryableError, TimeoutError, coerceError, serializeError } from '..
 import type { Logger } from '../types.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import type { TaskContext } from '../workflow/task.ts';
-import type { Held, Outcome } from './held.ts';
+import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
 
 export interface RunnerDeps {
   codec: Codec;
@@ -58,63 +58,258 @@ export function runSystemStep(held: Held, deps: RunnerDeps): Outcome {
   }
 }
 
-/** Run a `task` step's handler with its context, time-out and abort signal. */
-export async function runTask(held: Held, deps: RunnerDeps): Promise<Outcome> {
+export interface SlotsOptions {
+  size: number;
+  deps: RunnerDeps;
+  /** A task's turn has come: whether it still runs (it was not lost or given back meanwhile). */
+  begin(held: HeldTask): boolean;
+  /** How its attempt ended; its slot is freed right after. */
+  finish(held: Held, outcome: Outcome): void;
+}
+
+/**
+ * The worker's task slots: at most `size` attempts run at once, the other
+ * claimed tasks wait in claim order. (p-limit did this before, at a few
+ * promises and closures per task.)
+ *
+ * A task given a slot by add() starts once the claimed batch has been
+ * dispatched (a microtask later): until then it is still buffered, so that
+ * an isolated task later in the same batch can send it back (see the worker's
+ * dispatch).
+ */
+export class Slots {
+  private active = 0;
+  private waiting: HeldTask[] = [];
+  private starting: HeldTask[] = [];
+  private readonly done: AttemptDone;
+
+  constructor(private readonly o: SlotsOptions) {
+    this.done = (held, outcome) => {
+      try {
+        o.finish(held, outcome);
+      } finally {
+        this.free();
+      }
+    };
+  }
+
+  /** Tasks in a slot: running, or about to start. */
+  get running(): number {
+    return this.active;
+  }
+
+  /** Tasks waiting for a slot. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  add(held: HeldTask): void {
+    if (this.active >= this.o.size) {
+      this.waiting.push(held);
+      return;
+    }
+    this.active += 1;
+    if (this.starting.push(held) === 1) queueMicrotask(() => this.startBatch());
+  }
+
+  /** Forget the waiting tasks (the caller gives them back). */
+  clearWaiting(): void {
+    this.waiting = [];
+  }
+
+  private startBatch(): void {
+    const batch = this.starting;
+    this.starting = [];
+    for (const held of batch) this.run(held);
+  }
+
+  private run(held: HeldTask): void {
+    if (this.o.begin(held)) runTask(held, this.o.deps, this.done);
+    else this.free();
+  }
+
+  private free(): void {
+    this.active -= 1;
+    const next = this.waiting.shift();
+    if (next) {
+      this.active += 1;
+      this.run(next);
+    }
+  }
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** Told how an attempt ended, once, always asynchronously (never inside the call that started it or aborted it). */
+type AttemptDone = (held: Held, outcome: Outcome) => void;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Run a `task` step's handler with its context, time-out and abort signal;
+ * `done` is told how the attempt ended.
+ *
+ * The per-task cost is kept small (S1 runs thousands of no-op tasks a second
+ * on a core it shares with PostgreSQL): the context's logger and AbortSignal
+ * are made only if the handler reads them, a timer only when the task has a
+ * time-out, and the only promise waited on is the handler's own.
+ */
+function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
+  const attempt = new Attempt(held, deps, done);
   const t = held.task;
   const task = held.def.tasks.get(t.name);
-  if (!task) return failure(new NonRetryableError(`definition "${held.def.name}" has no task "${t.name}"`), held, deps, true);
-  const log = deps.log.child({ workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts });
-  const ctx: TaskContext = {
-    workflowId: t.workflowId,
-    taskKey: t.taskKey,
-    attempt: t.attempts,
-    signal: held.abort.signal,
-    progress(percent, message) {
-      const p = Number(percent);
-      held.progress = { percent: Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0, message: message ?? null, dirty: true };
-    },
-    log,
-  };
+  if (!task) return attempt.failNow(new NonRetryableError(`definition "${held.def.name}" has no task "${t.name}"`));
+  const ctx: TaskContext = new Context(held, deps.log);
   let input: unknown;
   try {
     input = deps.codec.decode(t.input as never);
   } catch (error) {
-    return failure(new NonRetryableError(`the input could not be decoded: ${coerceError(error).message}`), held, deps, true);
+    return attempt.failNow(new NonRetryableError(`the input could not be decoded: ${coerceError(error).message}`));
   }
 
   deps.onStart(held);
   const timeoutMs = task.options.timeoutMs;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const handler = Promise.resolve().then(() => task.handler(input, ctx));
-  const settled = handler.then(
-    () => undefined,
-    () => undefined,
-  );
-  const result = await new Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }>((resolve) => {
-    handler.then(
-      (value) => resolve({ ok: true, value }),
-      (error) => resolve({ ok: false, error }),
-    );
-    if (timeoutMs !== null) {
-      timer = setTimeout(() => {
-        const error = new TimeoutError(`task "${t.name}" timed out after ${timeoutMs} ms (attempt ${t.attempts})`, { timeoutMs });
-        held.abort.abort(error);
-        deps.onTimeout(held, timeoutMs, settled);
-        resolve({ ok: false, error });
-      }, timeoutMs);
+  if (timeoutMs === null) {
+    let returned: unknown;
+    try {
+      returned = task.handler(input, ctx);
+    } catch (error) {
+      return attempt.end({ ok: false, error }, true);
     }
-    // A lost claim or a forced stop: stop waiting; the handler was told through its signal.
-    onAbort = () => resolve({ ok: false, error: held.abort.signal.reason });
-    held.abort.signal.addEventListener('abort', onAbort, { once: true });
-  });
-  if (timer) clearTimeout(timer);
-  if (onAbort) held.abort.signal.removeEventListener('abort', onAbort);
-
-  if (!result.ok) return failure(result.error, held, deps);
-  try {
-    return { kind: 'completed', output: encodePayload(deps.codec, result.value, `output of task "${t.name}"`, deps.maxPayloadBytes) };
-  } catch (error) {
-    return failure(new NonRetryableError((error as Error).message), held, deps, true);
+    if (isThenable(returned)) attempt.wait(Promise.resolve(returned), null);
+    else attempt.end({ ok: true, value: returned }, true);
+  } else {
+    // The clock starts before the handler runs: a long synchronous start counts against its time.
+    attempt.wait(
+      Promise.resolve().then(() => task.handler(input, ctx)),
+      timeoutMs,
+    );
   }
+}
+
+/**
+ * One attempt's end: the handler settles, its time-out passes, or it is
+ * aborted (a lost claim or a forced stop: stop waiting; the handler was told
+ * through its signal), whichever comes first.
+ */
+class Attempt {
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private listener: (() => void) | undefined = undefined;
+  private ended = false;
+
+  constructor(
+    private readonly held: Held,
+    private readonly deps: RunnerDeps,
+    private readonly done: AttemptDone,
+  ) {}
+
+  wait(handler: Promise<unknown>, timeoutMs: number | null): void {
+    handler.then(
+      (value) => this.end({ ok: true, value }, false),
+      (error) => this.end({ ok: false, error }, false),
+    );
+    if (timeoutMs !== null) this.timer = setTimeout(() => this.timeOut(handler, timeoutMs), timeoutMs);
+    this.listener = () => this.end({ ok: false, error: this.held.abort.signal.reason }, true);
+    watchAbort(this.held, this.listener);
+  }
+
+  /** Failed before its handler ran: final, no retry. */
+  failNow(error: Error): void {
+    this.ended = true;
+    queueMicrotask(() => this.done(this.held, failure(error, this.held, this.deps, true)));
+  }
+
+  private timeOut(handler: Promise<unknown>, timeoutMs: number): void {
+    const t = this.held.task;
+    const error = new TimeoutError(`task "${t.name}" timed out after ${timeoutMs} ms (attempt ${t.attempts})`, { timeoutMs });
+    // The attempt ends with the time-out, not with the abort that tells the handler.
+    this.end({ ok: false, error }, true);
+    this.held.abort.abort(error);
+    this.deps.onTimeout(this.held, timeoutMs, handler.then(nothing, nothing));
+  }
+
+  /** `later`: not called from a promise reaction, so report in a microtask rather than inside the caller. */
+  end(result: Settled, later: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.listener) unwatchAbort(this.held, this.listener);
+    if (later) queueMicrotask(() => this.report(result));
+    else this.report(result);
+  }
+
+  private report(result: Settled): void {
+    const { held, deps } = this;
+    let outcome: Outcome;
+    if (!result.ok) outcome = failure(result.error, held, deps);
+    else {
+      try {
+        outcome = { kind: 'completed', output: encodePayload(deps.codec, result.value, `output of task "${held.task.name}"`, deps.maxPayloadBytes) };
+      } catch (error) {
+        outcome = failure(new NonRetryableError((error as Error).message), held, deps, true);
+      }
+    }
+    this.done(held, outcome);
+  }
+}
+
+function nothing(): void {}
+
+/**
+ * A task's context. `signal` and `log` are accessors, made on first use, yet
+ * own and enumerable like the other fields (so `{ ...ctx }` still copies
+ * them); they are defined from one shared descriptor, which keeps every
+ * context on the same hidden class.
+ */
+class Context implements TaskContext {
+  declare workflowId: string;
+  declare taskKey: string;
+  declare attempt: number;
+  declare signal: AbortSignal;
+  declare progress: (percent: number, message?: string) => void;
+  declare log: Logger;
+  #held: Held;
+  #parentLog: Logger;
+  #signal: AbortSignal | undefined = undefined;
+  #log: Logger | undefined = undefined;
+
+  constructor(held: Held, parentLog: Logger) {
+    this.#held = held;
+    this.#parentLog = parentLog;
+    const t = held.task;
+    this.workflowId = t.workflowId;
+    this.taskKey = t.taskKey;
+    this.attempt = t.attempts;
+    Object.defineProperty(this, 'signal', Context.#signalProperty);
+    this.progress = (percent, message) => {
+      const p = Number(percent);
+      held.progress = { percent: Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0, message: message ?? null, dirty: true };
+    };
+    Object.defineProperty(this, 'log', Context.#logProperty);
+  }
+
+  static readonly #signalProperty: PropertyDescriptor = {
+    get(this: Context) {
+      return (this.#signal ??= this.#held.abort.signal);
+    },
+    set(this: Context, value: AbortSignal) {
+      this.#signal = value;
+    },
+    enumerable: true,
+    configurable: true,
+  };
+
+  static readonly #logProperty: PropertyDescriptor = {
+    get(this: Context) {
+      const t = this.#held.task;
+      return (this.#log ??= this.#parentLog.child({ workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts }));
+    },
+    set(this: Context, value: Logger) {
+      this.#log = value;
+    },
+    enumerable: true,
+    configurable: true,
+  };
 }

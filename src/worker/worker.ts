@@ -1,7 +1,7 @@
 /**
  * The worker: one process's pool of task slots.
  *
- *   claim (one round trip, up to free slots + prefetch) ──> buffer ──> slot (p-limit) ──> run
+ *   claim (one round trip, up to free slots + prefetch) ──> buffer ──> slot (Slots) ──> run
  *     ^ NOTIFY baton_ready / poll / a slot frees                              │
  *     │                                                                      v
  *   renew all claims every ttl/3 (one statement)                 commit in batches (committer)
@@ -20,7 +20,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
 import type { BatonConfig } from '../../config/index.ts';
 import { jsonCodec, type Codec } from '../codec.ts';
@@ -43,10 +42,10 @@ import { resolveWorkerConfig, type WorkerOptions, type WorkerStats } from './opt
 import { onStopSignals } from './signals.ts';
 import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
-import { heldId, type Held, type Outcome } from './held.ts';
+import { HeldTask, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
 import { buildRegistry } from './registry.ts';
-import { runSystemStep, runTask, type RunnerDeps } from './runner.ts';
+import { runSystemStep, Slots, type RunnerDeps } from './runner.ts';
 
 export type { WorkerOptions, WorkerStats };
 
@@ -65,7 +64,7 @@ export class Worker {
   private readonly tags: string[];
   private readonly prefetch: number;
   private readonly codec: Codec;
-  private readonly limit: LimitFunction;
+  private readonly slots: Slots;
   private readonly held = new Map<string, Held>();
   private readonly counters = { completed: 0, failed: 0, retried: 0, refused: 0, lost: 0, runaway: 0 };
   private readonly claimStats = { calls: 0, tasks: 0, ms: 0, along: 0 };
@@ -103,8 +102,18 @@ export class Worker {
     this.hashes = [...this.defs.keys()];
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
-    this.limit = pLimit(this.config.concurrency);
     this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events }, this.counters);
+    this.slots = new Slots({
+      size: this.config.concurrency,
+      deps: this.runnerDeps,
+      begin: (held) => {
+        if (held.lost || !this.held.has(held.id)) return false;
+        held.phase = 'running';
+        held.startedAt = Date.now();
+        return true;
+      },
+      finish: (held, outcome) => this.finish(held, outcome),
+    });
   }
 
   /** @internal */
@@ -209,8 +218,8 @@ export class Worker {
     let committing = 0;
     for (const h of this.held.values()) if (h.phase === 'committing') committing++;
     return {
-      running: this.limit.activeCount,
-      buffered: this.limit.pendingCount,
+      running: this.slots.running,
+      buffered: this.slots.waitingCount,
       committing,
       ...this.counters,
       claims: { ...this.claimStats },
@@ -224,7 +233,7 @@ export class Worker {
   private room(): number {
     if (this.quarantined || this.draining) return 0;
     const capacity = this.config.concurrency + this.prefetch;
-    const inHand = this.limit.activeCount + this.limit.pendingCount + this.claimsInFlight;
+    const inHand = this.slots.running + this.slots.waitingCount + this.claimsInFlight;
     return Math.min(capacity - inHand, MAX_CLAIM);
   }
 
@@ -258,7 +267,7 @@ export class Worker {
     while (this.phase === 'running') {
       const want = this.room();
       // Batch claims while the buffer still holds work; claim at once when slots would idle.
-      const threshold = this.limit.pendingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
+      const threshold = this.slots.waitingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
       const backlogged = this.committer.size > capacity * 4;
       // A freed slot alone is no reason to ask: an empty claim costs the database a transaction and,
       // in flight when a notification comes, delays the claim that would find the new task.
@@ -282,7 +291,7 @@ export class Worker {
           this.claimStats.calls += 1;
           this.claimStats.tasks += claimed.length;
           this.claimStats.ms += performance.now() - t0;
-          if (claimed.length > 0) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
+          if (claimed.length > 0 && this.events.has('task:claim')) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
           for (const task of claimed) this.dispatch(task);
           full = claimed.length === want;
           this.mayHaveMore = full;
@@ -304,16 +313,7 @@ export class Worker {
   }
 
   private dispatch(task: ClaimedTask): void {
-    const def = this.defs.get(task.definitionHash)!;
-    const held: Held = {
-      id: heldId(task.workflowId, task.taskKey),
-      task,
-      def,
-      abort: new AbortController(),
-      phase: 'buffered',
-      lost: null,
-      expiresAt: Date.now() + this.config.claimTtlMs,
-    };
+    const held = new HeldTask(task, this.defs.get(task.definitionHash)!, Date.now() + this.config.claimTtlMs);
     this.held.set(held.id, held);
     // Claimed while stopping: leave it buffered; shutdown releases it.
     if (this.phase !== 'running') return;
@@ -328,7 +328,7 @@ export class Worker {
       // (a dead process loses the leases of all it held, running or waiting to commit). Give back
       // what has not started; run it alone if nothing else is held, else give it back too and
       // claim nothing until this worker holds nothing.
-      this.limit.clearQueue();
+      this.slots.clearWaiting();
       void this.release([...this.held.values()].filter((h) => h.phase === 'buffered' && h !== held), true);
       if (this.held.size > 1) {
         this.draining = true;
@@ -336,22 +336,12 @@ export class Worker {
       } else {
         // Until its result is committed: a crash before that would still count against it.
         this.quarantined = held;
-        if (task.kind === 'task') this.runInSlot(held);
+        if (task.kind === 'task') this.slots.add(held);
         else this.finish(held, runSystemStep(held, this.runnerDeps));
       }
     } else {
-      this.runInSlot(held);
+      this.slots.add(held);
     }
-  }
-
-  private runInSlot(held: Held): void {
-    void this.limit(async () => {
-      if (held.lost || !this.held.has(held.id)) return;
-      held.phase = 'running';
-      held.startedAt = Date.now();
-      const outcome = await runTask(held, this.runnerDeps);
-      this.finish(held, outcome);
-    });
   }
 
   private endDrainWhenEmpty(): void {
@@ -371,8 +361,8 @@ export class Worker {
 
   private wakeIfRoom(): void {
     const capacity = this.config.concurrency + this.prefetch;
-    const inHand = this.limit.activeCount + this.limit.pendingCount;
-    if (this.limit.pendingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.waker.wake();
+    const inHand = this.slots.running + this.slots.waitingCount;
+    if (this.slots.waitingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.waker.wake();
   }
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
@@ -393,7 +383,7 @@ export class Worker {
     if (held.lost) return;
     held.lost = reason;
     this.counters.lost += 1;
-    this.events.emit('task:lost', { ...taskInfo(held), reason });
+    if (this.events.has('task:lost')) this.events.emit('task:lost', { ...taskInfo(held), reason });
     held.abort.abort(reason === 'cancelled' ? new CancelledError() : new LeaseLostError());
     // Not started yet: nothing to run or commit.
     if (held.phase === 'buffered') this.held.delete(held.id);
@@ -460,12 +450,12 @@ export class Worker {
     await this.fetchLoop;
 
     // Claimed ahead but never started: give them back now.
-    this.limit.clearQueue();
+    this.slots.clearWaiting();
     await this.release([...this.held.values()].filter((h) => h.phase === 'buffered'), true);
 
     // Let running tasks finish, up to the grace period (or not at all when forced).
     const deadline = Date.now() + (this.forced() ? 0 : graceMs);
-    while (this.limit.activeCount > 0 && Date.now() < deadline && !this.forced()) {
+    while (this.slots.running > 0 && Date.now() < deadline && !this.forced()) {
       await new Promise((r) => setTimeout(r, 25));
     }
     const running = [...this.held.values()].filter((h) => h.phase === 'running');
