@@ -54,7 +54,8 @@ export interface WorkerStats {
 
 
 /** The worker's configuration: the environment, overridden by options; checked. */
-export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConfig; prefetch: number } {
+/** The configuration, checked; prefetch undefined means adaptive (see prefetch.ts). */
+export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConfig; prefetch: number | undefined } {
   const config = loadConfig(process.env, {
     ...options.config,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
@@ -63,8 +64,8 @@ export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConf
   if (!Number.isInteger(config.concurrency) || config.concurrency < 1) {
     throw new ValidationError(`concurrency must be a whole number >= 1 (got ${config.concurrency})`);
   }
-  const prefetch = config.prefetch ?? 4 * config.concurrency;
-  if (!Number.isInteger(prefetch) || prefetch < 0) {
+  const prefetch = config.prefetch;
+  if (prefetch !== undefined && (!Number.isInteger(prefetch) || prefetch < 0)) {
     throw new ValidationError(`prefetch must be a whole number >= 0 (got ${prefetch})`);
   }
   return { config, prefetch };

@@ -44,6 +44,7 @@ import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
 import { HeldTask, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
+import { Prefetch } from './prefetch.ts';
 import { buildRegistry } from './registry.ts';
 import { runSystemStep, Slots, type RunnerDeps } from './runner.ts';
 
@@ -62,7 +63,7 @@ export class Worker {
   private readonly defs: Map<string, Workflow>;
   private readonly hashes: string[];
   private readonly tags: string[];
-  private readonly prefetch: number;
+  private readonly prefetch: Prefetch;
   private readonly codec: Codec;
   private readonly slots: Slots;
   private readonly held = new Map<string, Held>();
@@ -94,7 +95,9 @@ export class Worker {
   readonly closed: Promise<void> = new Promise((resolve) => (this.resolveClosed = resolve));
 
   constructor(private readonly options: WorkerOptions) {
-    ({ config: this.config, prefetch: this.prefetch } = resolveWorkerConfig(options));
+    const resolved = resolveWorkerConfig(options);
+    this.config = resolved.config;
+    this.prefetch = new Prefetch(resolved.prefetch, this.config.concurrency);
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
     this.events = new WorkerEmitter(this.log);
@@ -200,7 +203,7 @@ export class Worker {
     this.log.info(
       {
         concurrency: c.concurrency,
-        prefetch: this.prefetch,
+        prefetch: this.prefetch.fixed ?? 'adaptive',
         tags: this.tags,
         definitions: [...this.defs.values()].map((d) => `${d.name}@${d.hash.slice(0, 8)}`),
         database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
@@ -229,10 +232,15 @@ export class Worker {
 
   // ---- claiming -----------------------------------------------------------
 
+  /** Tasks this worker may hold: its slots, and those claimed ahead of them. */
+  private capacity(): number {
+    return this.config.concurrency + this.prefetch.value;
+  }
+
   /** Free room for claimed tasks: slots + prefetch, less what is held or already asked for. */
   private room(): number {
     if (this.quarantined || this.draining) return 0;
-    const capacity = this.config.concurrency + this.prefetch;
+    const capacity = this.capacity();
     const inHand = this.slots.running + this.slots.waitingCount + this.claimsInFlight;
     return Math.min(capacity - inHand, MAX_CLAIM);
   }
@@ -262,9 +270,9 @@ export class Worker {
 
   private async loop(): Promise<void> {
     const c = this.config;
-    const capacity = c.concurrency + this.prefetch;
     let failures = 0;
     while (this.phase === 'running') {
+      const capacity = this.capacity();
       const want = this.room();
       // Batch claims while the buffer still holds work; claim at once when slots would idle.
       const threshold = this.slots.waitingCount === 0 ? 1 : Math.max(1, Math.floor(capacity / 4));
@@ -360,13 +368,14 @@ export class Worker {
   }
 
   private wakeIfRoom(): void {
-    const capacity = this.config.concurrency + this.prefetch;
+    const capacity = this.capacity();
     const inHand = this.slots.running + this.slots.waitingCount;
     if (this.slots.waitingCount === 0 || capacity - inHand >= Math.max(1, Math.floor(capacity / 4))) this.waker.wake();
   }
 
   private settled(f: Finished, how: Settlement, finishedStatus?: string): void {
     if (this.held.get(f.held.id) === f.held) this.held.delete(f.held.id);
+    this.prefetch.taskFinished();
     // An isolated task kept this worker from claiming (see dispatch): it may claim again.
     if (f.held === this.quarantined) this.quarantined = undefined;
     this.endDrainWhenEmpty();
