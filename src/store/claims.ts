@@ -103,9 +103,12 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
   return rows.map(claimedTask);
 }
 
+function date(v: Date | string | null): Date | null {
+  return v === null ? null : v instanceof Date ? v : new Date(v);
+}
+
 /** A claim row (from claim_tasks, or to_jsonb of one inside baton.commit) as a ClaimedTask. */
 export function claimedTask(r: ClaimRow): ClaimedTask {
-  const date = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
   return {
     workflowId: r.workflow_id,
     taskKey: r.task_key,
