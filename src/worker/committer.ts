@@ -42,6 +42,8 @@ export class Committer {
   private pending: Finished[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
+  /** Instances in the commits in flight. */
+  private readonly busy = new Set<string>();
   private readonly flushes = new Set<Promise<void>>();
   private failures = 0;
   private closed = false;
@@ -79,11 +81,33 @@ export class Committer {
     }, delay);
   }
 
+  /**
+   * The next batch: pending attempts in arrival order, leaving out instances that a commit in
+   * flight holds. A second commit touching them would wait for that one's row locks and then
+   * conflict on the version it moved; S6 (fan-outs of 20) spent 32 ms per commit in the lock
+   * statement that way once claims and commits grew to hundreds of attempts.
+   */
+  private takeBatch(): Finished[] {
+    if (this.busy.size === 0) return this.pending.splice(0, this.o.maxBatch);
+    const batch: Finished[] = [];
+    const rest: Finished[] = [];
+    for (const f of this.pending) {
+      if (batch.length < this.o.maxBatch && !this.busy.has(f.held.task.workflowId)) batch.push(f);
+      else rest.push(f);
+    }
+    this.pending = rest;
+    return batch;
+  }
+
   private startFlush(): void {
     if (this.inFlight >= this.o.maxInFlight || this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.o.maxBatch);
+    const batch = this.takeBatch();
+    if (batch.length === 0) return; // all held by the commit in flight; its end kicks again
+    const ids = new Set(batch.map((f) => f.held.task.workflowId));
+    for (const id of ids) this.busy.add(id);
     this.inFlight += 1;
     const p = this.commit(batch).finally(() => {
+      for (const id of ids) this.busy.delete(id);
       this.inFlight -= 1;
       this.flushes.delete(p);
       if (this.pending.length >= this.o.maxBatch || (this.pending.length > 0 && this.closed)) this.kick(0);
