@@ -96,4 +96,15 @@ describe('hot path rules', () => {
     assert.deepEqual(await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes: ['no-such-definition'], ttlMs: 60_000 }), []);
     assert.deepEqual(await agingOffsets(pool, 'available_at'), { timer: 2 * AGING_S, 'timer-2': 5 * AGING_S });
   });
+
+  it('isolation: a task one lost lease from failing is claimed only into a free isolated slot, one at a time', async () => {
+    for (const id of ['plain-1', 'suspect-1', 'suspect-2', 'plain-2']) await startInstance(pool, { name: 'noop', kind: 'task', id });
+    await pool.query(`update baton.tasks set lease_losses = 2 where workflow_id like 'suspect-%'`);
+    const claim = (isolatedSlots: number) =>
+      claimTasks(pool, { workerId: 'w', limit: 10, tags: [], hashes, ttlMs: 60_000, isolateFrom: 2, isolatedSlots });
+    assert.deepEqual((await claim(0)).map((t) => t.workflowId).sort(), ['plain-1', 'plain-2'], 'no isolated slot: no suspect');
+    const next = await claim(1);
+    assert.equal(next.length, 1, 'one isolated slot: one suspect, however many are ready');
+    assert.match(next[0]!.workflowId, /^suspect-/);
+  });
 });
