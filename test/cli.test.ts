@@ -5,7 +5,7 @@ import { runCli, type CliResult } from './support/cli.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient, register, until } from './support/fixtures.ts';
 import { inProcessWorker } from './support/workers.ts';
-import { chain10, closeMarkPools, ensureMarks, inc, waiter } from './support/workflows.ts';
+import { chain10, closeMarkPools, ensureMarks, inc, patientWaiter } from './support/workflows.ts';
 
 /** One line on stderr, no stack trace. */
 function oneLine(r: CliResult): string {
@@ -26,7 +26,7 @@ describe('baton CLI', function () {
     process.env.BATON_TEST_DB_URL = db.url;
     await ensureMarks(db.pool);
     client = await fixtureClient(db.url);
-    await register(db.pool, chain10, waiter, taskWorkflow(inc));
+    await register(db.pool, chain10, patientWaiter, taskWorkflow(inc));
   });
   afterEach(async () => {
     await worker?.stop({ graceMs: 200 });
@@ -75,7 +75,8 @@ describe('baton CLI', function () {
   });
 
   it('control: send, pause, resume, cancel', async () => {
-    await client.start(waiter, 1, { id: 'cli-ctl' });
+    // The CLI starts in 1-2 s under load: a 1.5 s event time-out failed this test in CI.
+    await client.start(patientWaiter, 1, { id: 'cli-ctl' });
     assert.match((await cli('pause', 'cli-ctl')).stdout, /paused cli-ctl/);
     assert.match((await cli('resume', 'cli-ctl')).stdout, /resumed cli-ctl/);
     worker = await inProcessWorker(db.url);
@@ -84,7 +85,7 @@ describe('baton CLI', function () {
     assert.equal(sent.code, 0, sent.stderr);
     assert.deepEqual(await client.result('cli-ctl', { timeoutMs: 10_000 }), { v: 3 });
 
-    await client.start(waiter, 0, { id: 'cli-cancel' }); // waits for an event: still running when cancelled
+    await client.start(patientWaiter, 0, { id: 'cli-cancel' }); // waits for an event: still running when cancelled
     const cancelled = await cli('cancel', 'cli-cancel', '--reason', 'test', '--json');
     assert.deepEqual(JSON.parse(cancelled.stdout).status, 'cancelled');
     assert.equal((await client.get('cli-cancel'))!.error!.reason, 'test');

@@ -110,6 +110,8 @@ export const timesOut = defineTask(
 export const napper = defineWorkflow<number>('napper').then(inc).sleep(1_500).then(inc).build();
 
 export const waiter = defineWorkflow<number>('waiter').then(inc).waitForEvent<{ v: number }>('go', { timeoutMs: 1_500 }).build();
+/** The same, waiting long enough for a CLI process (which starts in 1-2 s under load) to send the event. */
+export const patientWaiter = defineWorkflow<number>('patient-waiter').then(inc).waitForEvent<{ v: number }>('go', { timeoutMs: 60_000 }).build();
 
 export const childWf = defineWorkflow<number>('child-wf').then(double).then(inc).build();
 export const parentWf = defineWorkflow<number>('parent-wf').then(inc).child(childWf).then(double).build();
@@ -125,6 +127,6 @@ export const runaway = defineWorkflow<number>('runaway').loop((f) => f.then(inc)
 export const gpuOnly = defineTask('gpu-only', async () => 'rendered', { tags: ['gpu'] });
 
 export const all = {
-  workflows: [chain10, forkJoin, napper, waiter, parentWf, router, looper, runaway],
+  workflows: [chain10, forkJoin, napper, waiter, patientWaiter, parentWf, router, looper, runaway],
   tasks: [slow, flaky, fatal, timesOut, inc, gpuOnly],
 };
