@@ -862,6 +862,44 @@ END
 $$;
 
 --
+-- Name: definitions; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.definitions (
+    name text NOT NULL,
+    hash text NOT NULL,
+    kind text NOT NULL,
+    graph jsonb NOT NULL,
+    plan jsonb NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT definitions_kind_check CHECK ((kind = ANY (ARRAY['workflow'::text, 'task'::text])))
+);
+
+--
+-- Name: start_definition(text, text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.start_definition(p_name text, p_kind text, p_hash text) RETURNS baton.definitions
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+  v_def baton.definitions%ROWTYPE;
+BEGIN
+  SELECT * INTO v_def FROM baton.definitions d
+  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
+  ORDER BY d.first_seen DESC, d.hash
+  LIMIT 1;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
+      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
+      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
+  END IF;
+  RETURN v_def;
+END
+$$;
+
+--
 -- Name: start_many(text, jsonb, text, integer, text[], text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -882,15 +920,7 @@ BEGIN
   IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
     RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
   END IF;
-  SELECT * INTO v_def FROM baton.definitions d
-  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
-  ORDER BY d.first_seen DESC, d.hash
-  LIMIT 1;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
-      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
-      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
-  END IF;
+  v_def := baton.start_definition(p_name, p_kind, p_hash);
 
   SELECT array_agg(gen_random_uuid()::text ORDER BY x.n), array_agg(x.input ORDER BY x.n)
   INTO v_ids, v_inputs
@@ -954,15 +984,7 @@ BEGIN
       USING ERRCODE = 'BTV01';
   END IF;
 
-  SELECT * INTO v_def FROM baton.definitions d
-  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
-  ORDER BY d.first_seen DESC, d.hash
-  LIMIT 1;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
-      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
-      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
-  END IF;
+  v_def := baton.start_definition(p_name, p_kind, p_hash);
 
   v_id := coalesce(p_id, gen_random_uuid()::text);
   IF p_id IS NOT NULL AND v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
@@ -1098,21 +1120,6 @@ CREATE VIEW baton.claims AS
     tasks.lease_expires_at AS expires_at
    FROM baton.tasks
   WHERE (tasks.status = 'running'::text);
-
---
--- Name: definitions; Type: TABLE; Schema: baton; Owner: -
---
-
-CREATE TABLE baton.definitions (
-    name text NOT NULL,
-    hash text NOT NULL,
-    kind text NOT NULL,
-    graph jsonb NOT NULL,
-    plan jsonb NOT NULL,
-    first_seen timestamp with time zone DEFAULT now() NOT NULL,
-    last_seen timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT definitions_kind_check CHECK ((kind = ANY (ARRAY['workflow'::text, 'task'::text])))
-);
 
 --
 -- Name: epoch_seq; Type: SEQUENCE; Schema: baton; Owner: -

@@ -28,15 +28,7 @@ BEGIN
   IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
     RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
   END IF;
-  SELECT * INTO v_def FROM baton.definitions d
-  WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
-  ORDER BY d.first_seen DESC, d.hash
-  LIMIT 1;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,
-      CASE WHEN p_hash IS NULL THEN '' ELSE format(' (definition %s)', p_hash) END
-      USING ERRCODE = 'BTN01', HINT = 'start a worker that defines it, or check the name';
-  END IF;
+  v_def := baton.start_definition(p_name, p_kind, p_hash);
 
   SELECT array_agg(gen_random_uuid()::text ORDER BY x.n), array_agg(x.input ORDER BY x.n)
   INTO v_ids, v_inputs
