@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { runCli } from './support/cli.ts';
-import { ROOT } from './support/server.ts';
+import { ROOT, freePort } from './support/server.ts';
 
 /** Postmaster processes serving a data directory. */
 function postmasters(pgdata: string): number[] {
@@ -66,9 +66,10 @@ describe('embedded PostgreSQL', function () {
   this.timeout(120_000);
   let dir: string;
   let pgdata: string;
-  const port = 55000 + Math.floor(Math.random() * 5000);
+  let port: number;
 
-  beforeEach(() => {
+  beforeEach(async () => {
+    port = await freePort();
     dir = mkdtempSync(path.join(os.tmpdir(), 'baton-emb-'));
     pgdata = path.join(dir, 'pg');
   });
@@ -149,5 +150,21 @@ describe('embedded PostgreSQL', function () {
     assert.equal(url.code, 0, url.stderr);
     assert.match(url.stdout.trim(), new RegExp(`^postgres://postgres:[^@]+@127\\.0\\.0\\.1:${port}/baton$`));
     assert.deepEqual(postmasters(pgdata), []);
+  });
+
+  it('a taken port fails the start with a typed error that names the port and the setting, and leaves no server', async () => {
+    const net = await import('node:net');
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(startEmbedded({ dataDir: dir, port }), (error: Error) => {
+        assert.equal(error.name, 'DatabaseUnavailableError');
+        assert.match(error.message, new RegExp(`port ${port} is taken; set BATON_EMBEDDED_PORT`));
+        return true;
+      });
+      assert.deepEqual(postmasters(pgdata), []);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 });

@@ -317,8 +317,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
         child.on('exit', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`pg_ctl exited ${code}`), { stderr }))));
       });
     } catch (error) {
-      const tail = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
-      const hint = /could not bind|Address already in use/.test(tail)
+      const logText = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim();
+      const tail = logText.split('\n').slice(-3).join(' | ');
+      // The bind error itself may sit above the last lines ("could not bind ... Address already in use",
+      // then "could not create any TCP/IP sockets").
+      const hint = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(logText.split('\n').slice(-20).join('\n'))
         ? ` (port ${options.port} is taken; set BATON_EMBEDDED_PORT)`
         : '';
       throw new DatabaseUnavailableError(`the embedded PostgreSQL did not start${hint}: ${tail || String((error as { stderr?: string }).stderr)}`, error);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.ts';
+import { freePort, portTaken } from '../support/server.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { createClient, type Client } from '../../src/index.ts';
 import { checkInvariants, type Violation } from '../../src/store/check.ts';
@@ -58,12 +59,20 @@ export class Fleet {
 
   async start(): Promise<void> {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'baton-chaos-'));
-    this.server = await startEmbedded({
-      dataDir: this.dir,
-      port: this.o.port ?? 55500 + Math.floor(Math.random() * 400),
-      database: 'chaos',
-      maxConnections: this.o.maxConnections ?? 400,
-    });
+    // A port the kernel just found free; if something takes it before the server binds, try another.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.server = await startEmbedded({
+          dataDir: this.dir,
+          port: this.o.port ?? (await freePort()),
+          database: 'chaos',
+          maxConnections: this.o.maxConnections ?? 400,
+        });
+        break;
+      } catch (error) {
+        if (this.o.port !== undefined || attempt === 3 || !portTaken(error)) throw error;
+      }
+    }
     this.url = this.server.url;
     await migrate(this.url);
     this.admin = new pg.Pool({ connectionString: this.url, max: 4 });

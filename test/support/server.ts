@@ -17,3 +17,26 @@ export function databaseUrl(adminUrl: string, database: string): string {
   url.pathname = `/${database}`;
   return url.toString();
 }
+
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
+ * Another process may still take it before the caller binds; callers that start
+ * a server retry with a fresh port when the bind fails.
+ */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when a server failed to start because its port was taken. */
+export function portTaken(error: unknown): boolean {
+  return error instanceof Error && /is taken; set BATON_EMBEDDED_PORT/.test(error.message);
+}
