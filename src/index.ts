@@ -31,4 +31,4 @@ export {
   type SerializedError,
 } from './errors.ts';
 export type { Logger, WorkflowStatus, TaskStatus, StepKind } from './types.ts';
-export { loadConfig, type BatonConfig } from '../config/index.ts';
+export { loadConfig, type BatonConfig } from './config.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaults, loadConfig } from '../config/index.ts';
+import { defaults, loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { runCli } from './support/cli.ts';
 

@@ -6,7 +6,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   args: string[],
   options: T,
   positionals: { min: number; max: number },
-) {
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });

@@ -6,7 +6,7 @@
  * instance started here is indistinguishable from one started in SQL.
  */
 import type pg from 'pg';
-import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import { loadConfig, type BatonConfig } from '../config.ts';
 import { encodePayload, jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';

@@ -2,7 +2,7 @@
  * Which database: DATABASE_URL when set, otherwise the embedded server
  * (started, or attached to when another process on this machine runs it).
  */
-import type { BatonConfig } from '../../config/index.ts';
+import type { BatonConfig } from '../config.ts';
 import { DatabaseUnavailableError } from '../errors.ts';
 import { startEmbedded, type EmbeddedServer } from './embedded.ts';
 import { createClient, redactUrl } from './pool.ts';

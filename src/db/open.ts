@@ -6,7 +6,7 @@
  * pool the caller passed in.
  */
 import type pg from 'pg';
-import type { BatonConfig } from '../../config/index.ts';
+import type { BatonConfig } from '../config.ts';
 import { openDatabase, type DatabaseHandle } from './connect.ts';
 import { migrate } from './migrate.ts';
 import { retryTransient } from './transient.ts';

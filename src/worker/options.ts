@@ -1,6 +1,6 @@
 /** What startWorker() takes, and what worker.stats() reports. */
 import type pg from 'pg';
-import { loadConfig, type BatonConfig } from '../../config/index.ts';
+import { loadConfig, type BatonConfig } from '../config.ts';
 import { ValidationError } from '../errors.ts';
 import type { Codec } from '../codec.ts';
 import type { Logger } from '../types.ts';

@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type pg from 'pg';
-import type { BatonConfig } from '../../config/index.ts';
+import type { BatonConfig } from '../config.ts';
 import { jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { retryTransient } from '../db/transient.ts';

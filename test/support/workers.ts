@@ -1,7 +1,7 @@
 /** Starting workers for tests: in this process, or as real child processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { BatonConfig } from '../../config/index.ts';
+import type { BatonConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startWorker, type Worker, type WorkerOptions } from '../../src/index.ts';
 import type { Logger } from '../../src/types.ts';

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../../config/index.ts';
+import { loadConfig } from '../../config.ts';
 import { openBaton } from '../../db/open.ts';
 import { checkInvariants } from '../../store/check.ts';
 import { intOption, parse } from '../args.ts';

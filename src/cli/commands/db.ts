@@ -1,4 +1,4 @@
-import { loadConfig } from '../../../config/index.ts';
+import { loadConfig } from '../../config.ts';
 import { openDatabase } from '../../db/connect.ts';
 import { migrate } from '../../db/migrate.ts';
 import { UsageError } from '../../errors.ts';

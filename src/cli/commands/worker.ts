@@ -1,7 +1,6 @@
-import { loadConfig, parseTags } from '../../../config/index.ts';
+import { loadConfig, parseTags } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { loadWorkersDir } from '../../worker/loader.ts';
-import { startWorker } from '../../start-worker.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
@@ -19,6 +18,9 @@ export const workerCommand: Command = {
     const dir = values.dir ?? config.workersDir;
     const { workflows, tasks, files } = await loadWorkersDir(dir);
     log.info({ files: files.length, workflows: workflows.map((w) => w.name), tasks: tasks.map((t) => t.name) }, `loaded ${dir}`);
+    // Loaded here, not at the top: the worker stack (graphile-worker among it) is the
+    // heaviest part of Baton, and every other command starts faster without it.
+    const { startWorker } = await import('../../start-worker.ts');
     const worker = await startWorker({
       workflows,
       tasks,

@@ -5,7 +5,7 @@
  * with a ConfigError whose message names the variable and what it expects,
  * e.g. `BATON_CONCURRENCY must be a whole number from 1 to 1000 (got "abc")`.
  */
-import { ConfigError } from '../src/errors.ts';
+import { ConfigError } from './errors.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
