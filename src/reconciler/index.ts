@@ -21,8 +21,9 @@
  *
  * graphile-worker 0.17 keeps a job locked for 4 hours when the process
  * running it dies. A watchdog in every process force-unlocks a
- * `baton_reconcile` job that has been locked far longer than any tick takes,
- * so a killed worker cannot stop the ticks.
+ * `baton_reconcile` job locked for longer than max(1 s, 4 ticks) when no tick
+ * was recorded in that time, so a killed worker cannot stop the ticks. It
+ * looks every quarter of that limit, but not more often than every 250 ms.
  */
 import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
 import type pg from 'pg';
@@ -79,11 +80,11 @@ export async function reconcileOnce(
 
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
   const log = o.log.child({ component: 'reconciler' });
-  // A tick takes milliseconds; ten missed ticks mean the process running it died holding its lock.
   // A tick takes milliseconds. One whose process died keeps its job locked and no tick runs until
   // the lock is broken, so expired claims wait for this on top of their TTL (the fault suite saw
-  // TTL + 3.8 s with 10 ticks). Ticks are idempotent (SKIP LOCKED), so breaking the lock of one that
-  // is merely slow costs a duplicate tick, nothing more.
+  // TTL + 3.8 s when the limit was 10 ticks). The watchdog breaks it once no tick was recorded for
+  // max(1 s, 4 ticks) and the job has been locked that long. Ticks are idempotent (SKIP LOCKED),
+  // so breaking the lock of one that is merely slow costs a duplicate tick, nothing more.
   const stuckAfterMs = o.stuckAfterMs ?? Math.max(1_000, o.intervalMs * 4);
   let stopped = false;
 
@@ -166,10 +167,10 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
       if (!runner) return;
       const since = new Date(Date.now() - stuckAfterMs);
       if ((await listTicks(o.pool, since)).length > 0) return;
+      // graphile_worker.jobs is the public view over its private tables (graphile-worker 0.17).
       const { rows } = await o.pool.query<{ locked_by: string }>(
-        `select j.locked_by from graphile_worker._private_jobs j
-         join graphile_worker._private_tasks t on t.id = j.task_id
-         where t.identifier = $1 and j.locked_at < now() - $2 * interval '1 millisecond'`,
+        `select locked_by from graphile_worker.jobs
+         where task_identifier = $1 and locked_at < now() - $2 * interval '1 millisecond'`,
         [RECONCILE_TASK, stuckAfterMs],
       );
       if (rows.length === 0) return;
