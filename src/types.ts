@@ -1,7 +1,7 @@
 /**
  * Shared types. A leaf module: it imports nothing of ours.
  *
- * Vocabulary (DESIGN.md): a *task* is a named async function, and also the row
+ * Vocabulary: a *task* is a named async function, and also the row
  * of one scheduled run of it inside an *instance* of a *workflow*. A *claim* is
  * a lease on one task row (worker, expiry, fencing *epoch*). A *signal* is a
  * cancel or pause request; an *event* is an external message consumed by

@@ -4,7 +4,8 @@
  * when the two disagree. Functions (the SQL API, the claim) live in custom
  * migrations because Drizzle cannot express them.
  *
- * Design notes (numbers from DESIGN.md "Hot path"):
+ * Design notes (measured while building the hot path; today's figures are in
+ * BENCHMARKS.md):
  * - Claims live on the task row (claimed_by, epoch, lease_expires_at), not in a
  *   table of their own: a separate claims table measured 15-25% slower at equal
  *   batch size. `baton.claims` is a view for people and tools that want one.

@@ -1,6 +1,7 @@
 /**
- * Batches finished attempts and commits them (DESIGN.md: "batch completions
- * across tasks, a few ms window").
+ * Batches finished attempts, across tasks and instances, for a window of a
+ * few ms (completionBatchMs, BATON_COMPLETION_BATCH_MS) and commits each
+ * batch in one round trip.
  *
  *   add() ──> pending ──(window elapsed or batch full)──> flush:
  *     plan with the machine ──> baton.commit ──> applied    -> settled
