@@ -23,12 +23,12 @@
  *   branch      choose the case, schedule it       ignored
  *   timedOut    waitForEvent gave up: fail, or     ignored
  *               continue with null (onTimeout)
- *   cancel      -> cancelled                       ignored (caller reports the state)
- *   pause       running -> paused                  ignored
- *   resume      paused -> running                  ignored
  *
- * While paused, scheduled steps come back `held`: they exist but are not run
- * until resume.
+ * Cancel, pause and resume are not events here: the database applies them
+ * under the instance's row lock (baton.cancel_workflow, pause_workflow,
+ * resume_workflow), and the machine sees their result as the snapshot's
+ * status. While it is paused, scheduled steps come back `held`: they exist
+ * but are not run until resume.
  */
 import { serializeError, type SerializedError } from '../errors.ts';
 import type { StepKind, WorkflowStatus } from '../types.ts';
@@ -62,10 +62,7 @@ export type MachineEvent =
   | { type: 'completed'; key: string; output: unknown }
   | { type: 'failed'; key: string; error: SerializedError }
   | { type: 'branch'; key: string; input: unknown }
-  | { type: 'timedOut'; key: string }
-  | { type: 'cancel' }
-  | { type: 'pause' }
-  | { type: 'resume' };
+  | { type: 'timedOut'; key: string };
 
 export interface ScheduledStep {
   key: string;
@@ -332,17 +329,6 @@ export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, opt
       }
       return run.result();
     }
-    case 'cancel':
-      run.status = 'cancelled';
-      return run.result();
-    case 'pause':
-      if (run.status !== 'running') return run.result(`the instance is ${run.status}`);
-      run.status = 'paused';
-      return run.result();
-    case 'resume':
-      if (run.status !== 'paused') return run.result(`the instance is ${run.status}`);
-      run.status = 'running';
-      return run.result();
   }
 }
 
