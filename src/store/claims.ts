@@ -1,7 +1,7 @@
 /**
  * Claims: leases on task rows. Claim (one round trip, aging order, tags,
- * definitions), renew (one statement for all of a worker's claims), release,
- * and the fenced commit of results.
+ * definitions), renew (one statement for all of a worker's claims), release.
+ * Results are written under the fence by the worker's commit (commit.ts).
  *
  * A claim is valid while the row is `running`, `claimed_by` is the worker and
  * `epoch` is the one the claim returned. Every write of a result checks all
@@ -240,30 +240,6 @@ export async function releaseClaims(ex: Executor, workerId: string, claims: (Cla
     [workerId, JSON.stringify(claims.map((c) => ({ wf: c.workflowId, key: c.taskKey, epoch: c.epoch, notStarted: c.notStarted ?? false })))],
   );
   return (rows[0] as { n: number }).n;
-}
-
-/**
- * Save one task's result under the fence, without advancing its instance
- * (a building block; the worker commits through commitBatch). Each task has
- * its own row, so results of parallel branches never overwrite each other.
- * Returns false, and counts a refusal, when the claim is no longer held.
- */
-export async function saveTaskResult(ex: Executor, workerId: string, ref: ClaimRef, output: unknown): Promise<boolean> {
-  const rows = await query<{ ok: boolean }>(
-    ex,
-    `with saved as (
-       update baton.tasks set status = 'completed', output = $4::jsonb, progress = 100, claimed_by = null,
-         lease_expires_at = null, finished_at = now(), updated_at = now()
-       where workflow_id = $2 and task_key = $3 and epoch = $5 and claimed_by = $1 and status = 'running'
-       returning 1
-     ), refused as (
-       insert into baton.stats (key, value) select 'refused_results', 1 where not exists (select 1 from saved)
-       on conflict (key) do update set value = baton.stats.value + 1, updated_at = now()
-     )
-     select exists (select 1 from saved) as ok`,
-    [workerId, ref.workflowId, ref.taskKey, JSON.stringify(output ?? null), ref.epoch],
-  );
-  return rows[0]!.ok;
 }
 
 /** One task's result, without loading its instance; kept after the instance finished. */

@@ -37,11 +37,3 @@ export async function getDefinition(
   );
   return (rows[0] as DefinitionRecord & { firstSeen: Date; lastSeen: Date }) ?? null;
 }
-
-export async function listDefinitions(ex: Executor): Promise<(DefinitionRecord & { firstSeen: Date; lastSeen: Date })[]> {
-  return query(
-    ex,
-    `select name, hash, kind, graph, plan, first_seen as "firstSeen", last_seen as "lastSeen"
-     from baton.definitions order by name, first_seen desc`,
-  );
-}

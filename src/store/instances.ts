@@ -1,10 +1,10 @@
 /**
- * Instances (workflow rows) and their snapshots: start, load, save a
- * checkpoint, delete, list. Metadata columns (status, current step, completed
- * task count, error, timestamps) are kept up to date so monitoring never has
- * to decode a payload.
+ * Instances (workflow rows) and their snapshots: start, load, delete, list.
+ * Checkpoints are written by the worker's commit (commit.ts). Metadata columns
+ * (status, current step, completed task count, error, timestamps) are kept up
+ * to date so monitoring never has to decode a payload.
  */
-import { ConflictError, ValidationError } from '../errors.ts';
+import { ValidationError } from '../errors.ts';
 import type { WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { prepared, query } from './executor.ts';
@@ -90,66 +90,6 @@ const COLUMNS = `id, name, definition_hash as "definitionHash", status, input, o
 export async function loadInstance(ex: Executor, id: string): Promise<InstanceRow | null> {
   const rows = await query<InstanceRow>(ex, `select ${COLUMNS} from baton.workflows where id = $1`, [id]);
   return rows[0] ?? null;
-}
-
-export interface Checkpoint {
-  id: string;
-  /** The version this checkpoint was computed from; refused (ConflictError) if the instance moved on. */
-  expectedVersion: number;
-  status: WorkflowStatus;
-  state: unknown;
-  currentStep?: string | null;
-  completedTaskCount?: number;
-  output?: unknown;
-  error?: unknown;
-  history: { kind: string; detail: unknown };
-}
-
-/**
- * Save a checkpoint: overwrite the current state and append one immutable
- * history row, in one statement (so in one transaction). Returns the new version.
- */
-export async function saveCheckpoint(ex: Executor, c: Checkpoint): Promise<number> {
-  const finished = c.status === 'completed' || c.status === 'failed' || c.status === 'cancelled';
-  const rows = await query<{ version: number }>(
-    ex,
-    `with updated as (
-       update baton.workflows w
-       set status = $3, state = $4::jsonb, version = w.version + 1, updated_at = now(),
-           current_step = case when $9 then null else coalesce($5, w.current_step) end,
-           completed_task_count = coalesce($6, w.completed_task_count),
-           output = case when $3 = 'completed' then $7::jsonb else w.output end,
-           error = coalesce($8::jsonb, w.error),
-           finished_at = case when $9 then now() else w.finished_at end
-       where w.id = $1 and w.version = $2
-       returning w.id, w.version
-     )
-     insert into baton.history (workflow_id, version, kind, detail)
-     select updated.id, updated.version, $10, $11::jsonb from updated
-     returning version`,
-    [
-      c.id,
-      c.expectedVersion,
-      c.status,
-      JSON.stringify(c.state),
-      c.currentStep ?? null,
-      c.completedTaskCount ?? null,
-      JSON.stringify(c.output ?? null),
-      c.error === undefined ? null : JSON.stringify(c.error),
-      finished,
-      c.history.kind,
-      JSON.stringify(c.history.detail ?? {}),
-    ],
-  );
-  if (rows.length === 0) {
-    const current = await loadInstance(ex, c.id);
-    throw new ConflictError(
-      current
-        ? `instance "${c.id}" is at version ${current.version}, not ${c.expectedVersion}; reload it and try again`
-        : `no workflow instance "${c.id}"`,
-    );
-  }
-  return rows[0]!.version;
 }
 
 /** Delete an instance with its tasks, history and signals. Returns false if there was none. */

@@ -1,4 +1,4 @@
-/** The worker registry: who runs, where, with which tags and definitions; heartbeats. */
+/** The worker registry: who runs, where, with which tags and definitions. Heartbeats ride on renewClaims (claims.ts). */
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
 
@@ -19,10 +19,6 @@ export async function registerWorker(ex: Executor, w: WorkerInfo): Promise<void>
        concurrency = excluded.concurrency, definitions = excluded.definitions, heartbeat_at = now()`,
     [w.id, w.host, w.pid, w.tags, w.concurrency, w.definitions],
   );
-}
-
-export async function heartbeat(ex: Executor, workerId: string): Promise<void> {
-  await query(ex, `update baton.workers set heartbeat_at = now() where id = $1`, [workerId]);
 }
 
 export async function deregisterWorker(ex: Executor, workerId: string): Promise<void> {
