@@ -72,7 +72,8 @@ export const defaults: BatonConfig = {
   logLevel: 'info',
 };
 
-type Env = Record<string, string | undefined>;
+/** Environment variables, as process.env holds them. */
+export type Env = Record<string, string | undefined>;
 
 function intVar(env: Env, name: string, fallback: number, min: number, max: number, what = 'a whole number'): number {
   const raw = env[name];

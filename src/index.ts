@@ -3,15 +3,40 @@
  *
  *   import { defineTask, defineWorkflow, createClient, startWorker } from 'baton';
  */
-export { defineTask, type Task, type TaskContext, type TaskOptions, type TaskHandler } from './workflow/task.ts';
-export { defineWorkflow, taskWorkflow, Flow, type Workflow, type LoopOptions, type EventOptions } from './workflow/builder.ts';
+export { defineTask, type Task, type TaskContext, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
+export {
+  defineWorkflow,
+  taskWorkflow,
+  Flow,
+  type Workflow,
+  type LoopOptions,
+  type EventOptions,
+  type SubFlow,
+  type BranchArg,
+  type OutOf,
+} from './workflow/builder.ts';
+export type { Shape } from './workflow/graph.ts';
 export type { RetryPolicy } from './workflow/retry.ts';
-export { createClient, Client, stateAt, type ClientOptions, type StartOptions, type Started, type InstanceView, type OnConflict, type TransactionLike } from './client/index.ts';
+export {
+  createClient,
+  Client,
+  stateAt,
+  type ClientOptions,
+  type StartOptions,
+  type Started,
+  type InstanceView,
+  type RebuiltState,
+  type TransactionLike,
+  type DrizzleTransactionLike,
+} from './client/index.ts';
+export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/instances.ts';
+export type { TaskRow } from './store/tasks.ts';
+export type { HistoryEntry } from './store/history.ts';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
 export { startWorker } from './start-worker.ts';
-export type { WorkerEvents } from './worker/emitter.ts';
+export type { WorkerEvents, WorkerEmitter, TaskEventInfo, Listener as WorkerEventListener } from './worker/emitter.ts';
 export { jsonCodec, type Codec, type Json } from './codec.ts';
-export { batonSettings, createPool } from './db/pool.ts';
+export { batonSettings, createPool, type PoolOptions } from './db/pool.ts';
 export {
   BatonError,
   CancelledError,
@@ -30,5 +55,22 @@ export {
   type ErrorCode,
   type SerializedError,
 } from './errors.ts';
-export type { Logger, WorkflowStatus, TaskStatus, StepKind } from './types.ts';
-export { loadConfig, type BatonConfig } from './config.ts';
+export {
+  WORKFLOW_STATUSES,
+  FINISHED_STATUSES,
+  TASK_STATUSES,
+  STEP_KINDS,
+  DEFINITION_KINDS,
+  HISTORY_KINDS,
+  ON_CONFLICT,
+  type WorkflowStatus,
+  type FinishedStatus,
+  type TaskStatus,
+  type StepKind,
+  type DefinitionKind,
+  type HistoryKind,
+  type OnConflict,
+  type Logger,
+  type Executor,
+} from './types.ts';
+export { loadConfig, type BatonConfig, type LogLevel, type Env } from './config.ts';

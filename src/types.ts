@@ -8,15 +8,55 @@
  * waitForEvent; *history* is the append-only log of checkpoints.
  */
 
-export type WorkflowStatus = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
-export type TaskStatus = 'waiting' | 'ready' | 'running' | 'completed' | 'failed' | 'cancelled';
-/** `task` runs user code; the others are carried out by the worker itself. */
-export type StepKind = 'task' | 'sleep' | 'event' | 'child' | 'branch';
+/*
+ * The vocabulary, defined once: each list is what the database accepts (the
+ * schema's check constraints are built from it), and its type is derived from
+ * it. The store, the worker, the client and the CLI use these.
+ */
 
-export const FINISHED_STATUSES: readonly WorkflowStatus[] = ['completed', 'failed', 'cancelled'];
+/** An instance's status. */
+export const WORKFLOW_STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
+export type WorkflowStatus = (typeof WORKFLOW_STATUSES)[number];
 
-export function isFinished(status: WorkflowStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
+/** The statuses an instance ends in. */
+export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly WorkflowStatus[];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+
+/** A task row's status. */
+export const TASK_STATUSES = ['waiting', 'ready', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** A task row's kind: `task` runs user code; the others are carried out by the worker itself. */
+export const STEP_KINDS = ['task', 'sleep', 'event', 'child', 'branch'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/** What a definition is, and so an instance started from it: a workflow, or a one-task job. */
+export const DEFINITION_KINDS = ['workflow', 'task'] as const;
+export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
+
+/** The requests recorded in baton.signals. */
+export const SIGNAL_KINDS = ['cancel', 'pause'] as const;
+export type SignalKind = (typeof SIGNAL_KINDS)[number];
+
+/**
+ * What a history row records: `started`; a step's outcome (`completed`,
+ * `branch`, `timed_out`, `retry`, `task_failed`); `lease_lost`; an instance
+ * ended from outside a step (`failed`, `cancelled`); `paused`, `resumed`.
+ */
+export const HISTORY_KINDS = ['started', 'completed', 'branch', 'timed_out', 'retry', 'task_failed', 'lease_lost', 'failed', 'cancelled', 'paused', 'resumed'] as const;
+export type HistoryKind = (typeof HISTORY_KINDS)[number];
+
+/** What a start does when the id is taken. */
+export const ON_CONFLICT = ['fail', 'useExisting', 'terminateExisting'] as const;
+export type OnConflict = (typeof ON_CONFLICT)[number];
+
+/** True when `value` is one of `list` (narrowing a string from outside, such as a CLI flag). */
+export function isOneOf<const T extends string>(list: readonly T[], value: unknown): value is T {
+  return (list as readonly unknown[]).includes(value);
+}
+
+export function isFinished(status: WorkflowStatus): status is FinishedStatus {
+  return isOneOf(FINISHED_STATUSES, status);
 }
 
 /** pino-compatible: `log.info({ workflowId }, 'message')` or `log.info('message')`. */

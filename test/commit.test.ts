@@ -12,6 +12,7 @@ import {
   checkAndPause,
   claimTasks,
   commitBatch,
+  type CommitBatch,
   listHistory,
   listTasks,
   loadInstance,
@@ -77,9 +78,9 @@ describe('commit path (planner, committer, baton.commit)', () => {
     const [u] = await claim('w');
     await checkAndPause(pool, 'cp-2');
     const before = await loadInstance(pool, 'cp-2');
-    const stale = {
-      items: [{ wf: 'cp-2', key: '0', epoch: u!.epoch, status: 'completed' as const, paused: false, output: 1, error: null, delayMs: null, eventId: null }],
-      instances: [{ id: 'cp-2', parent: null, version: u!.workflow.version, status: 'completed' as const, state: { par: {}, done: 1 }, bump: 1, done: 1, output: 1, error: null, step: null, finished: true, after: false }],
+    const stale: CommitBatch = {
+      items: [{ wf: 'cp-2', key: '0', epoch: u!.epoch, status: 'completed', paused: false, output: 1, error: null, delayMs: null, eventId: null }],
+      instances: [{ id: 'cp-2', parent: null, version: u!.workflow.version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output: 1, error: null, step: null, finished: true, after: false }],
       history: [{ wf: 'cp-2', version: u!.workflow.version + 1, kind: 'completed', detail: { key: '0' } }],
       schedule: [],
     };

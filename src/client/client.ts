@@ -10,7 +10,7 @@ import { loadConfig, type BatonConfig } from '../config.ts';
 import { encodePayload, jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
-import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError, type SerializedError } from '../errors.ts';
+import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { getDefinition, registerDefinitions } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
@@ -19,8 +19,7 @@ import { listInstances, loadInstance, startInstance, startMany, type InstanceRow
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
 import { listWorkers } from '../store/workers.ts';
-import type { Executor, Logger, WorkflowStatus } from '../types.ts';
-import { isFinished } from '../types.ts';
+import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logger, type OnConflict, type WorkflowStatus } from '../types.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
@@ -36,8 +35,6 @@ export interface ClientOptions {
   logger?: Logger;
   codec?: Codec;
 }
-
-export type OnConflict = 'fail' | 'useExisting' | 'terminateExisting';
 
 export interface StartOptions {
   /** Caller-chosen instance id (1-255 characters, no control characters); generated when omitted. */
@@ -69,8 +66,6 @@ export interface InstanceView extends InstanceRow {
   /** Steps a run goes through (loops counted once), from the definition; null if it is not registered. */
   estimatedSteps: number | null;
 }
-
-const ON_CONFLICT: readonly OnConflict[] = ['fail', 'useExisting', 'terminateExisting'];
 
 export class Client {
   private readonly codec: Codec;
@@ -115,7 +110,7 @@ export class Client {
   }
 
   private async startAny<O>(
-    kind: 'workflow' | 'task',
+    kind: DefinitionKind,
     target: Workflow | string,
     input: unknown,
     options: StartOptions,
@@ -168,7 +163,7 @@ export class Client {
     return this.startManyAny('task', typeof task === 'string' ? task : taskWorkflow(task), inputs, options);
   }
 
-  private async startManyAny(kind: 'workflow' | 'task', target: Workflow | string, inputs: unknown[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'>): Promise<string[]> {
+  private async startManyAny(kind: DefinitionKind, target: Workflow | string, inputs: unknown[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'>): Promise<string[]> {
     if (typeof target !== 'string' && !isWorkflow(target)) throw new ValidationError('startMany() takes a built workflow or the name of a registered one');
     if (!Array.isArray(inputs)) throw new ValidationError('inputs must be an array');
     this.checkStart(options);
@@ -281,7 +276,7 @@ export class Client {
         if (!row) throw new NotFoundError(`no workflow instance "${id}"`);
         if (row.status === 'completed') return this.decode(row.output) as O;
         if (row.status === 'failed' || row.status === 'cancelled') {
-          throw new WorkflowFailedError(id, row.error as SerializedError | null, row.status);
+          throw new WorkflowFailedError(id, row.error, row.status);
         }
         if (wakeups !== seen) continue;
         const left = deadline - Date.now();

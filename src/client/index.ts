@@ -1,3 +1,3 @@
-export { Client, createClient, type ClientOptions, type InstanceView, type OnConflict, type StartOptions, type Started } from './client.ts';
+export { Client, createClient, type ClientOptions, type InstanceView, type StartOptions, type Started } from './client.ts';
 export { stateAt, type RebuiltState } from './history.ts';
-export type { TransactionLike } from './tx.ts';
+export type { DrizzleTransactionLike, TransactionLike } from './tx.ts';

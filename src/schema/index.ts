@@ -22,15 +22,16 @@
  *   instance changes status when it ends, and an index on it made that update
  *   non-HOT (20% of a commit, measured); listing by status walks created_at.
  */
-import { sql } from 'drizzle-orm';
+import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgSchema, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
+import { DEFINITION_KINDS, HISTORY_KINDS, SIGNAL_KINDS, STEP_KINDS, TASK_STATUSES, WORKFLOW_STATUSES } from '../types.ts';
 
 export const baton = pgSchema('baton');
 
-export const WORKFLOW_STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
-export const TASK_STATUSES = ['waiting', 'ready', 'running', 'completed', 'failed', 'cancelled'] as const;
-/** task: user code; sleep, event, child and branch are carried out by the worker itself. */
-export const TASK_KINDS = ['task', 'sleep', 'event', 'child', 'branch'] as const;
+/** `column in ('a', 'b', ...)` over one of the vocabulary's lists (src/types.ts), for a check constraint. */
+function oneOf(column: AnyColumn, values: readonly string[]): SQL {
+  return sql`${column} in (${sql.raw(values.map((v) => `'${v}'`).join(', '))})`;
+}
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -62,7 +63,7 @@ export const workflows = baton.table(
     finishedAt: tstz('finished_at'),
   },
   (t) => [
-    check('workflows_status_check', sql`${t.status} in ('pending', 'running', 'paused', 'completed', 'failed', 'cancelled')`),
+    check('workflows_status_check', oneOf(t.status, WORKFLOW_STATUSES)),
     check('workflows_priority_check', sql`${t.priority} >= 0`),
     index('workflows_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('workflows_name_created_idx').on(t.name, t.createdAt.desc(), t.id.desc()),
@@ -75,7 +76,7 @@ export const tasks = baton.table(
   {
     workflowId: text('workflow_id').notNull(),
     taskKey: text('task_key').notNull(),
-    kind: text('kind', { enum: TASK_KINDS }).notNull(),
+    kind: text('kind', { enum: STEP_KINDS }).notNull(),
     /** Task name (kind task), event name (event), child workflow name (child), step label otherwise. */
     name: text('name').notNull(),
     definitionHash: text('definition_hash').notNull(),
@@ -109,8 +110,8 @@ export const tasks = baton.table(
   },
   (t) => [
     primaryKey({ columns: [t.workflowId, t.taskKey], name: 'tasks_pkey' }),
-    check('tasks_status_check', sql`${t.status} in ('waiting', 'ready', 'running', 'completed', 'failed', 'cancelled')`),
-    check('tasks_kind_check', sql`${t.kind} in ('task', 'sleep', 'event', 'child', 'branch')`),
+    check('tasks_status_check', oneOf(t.status, TASK_STATUSES)),
+    check('tasks_kind_check', oneOf(t.kind, STEP_KINDS)),
     check('tasks_ready_key_check', sql`${t.status} <> 'ready' or ${t.readyKey} is not null`),
     check('tasks_claim_check', sql`${t.status} <> 'running' or (${t.claimedBy} is not null and ${t.leaseExpiresAt} is not null)`),
     // The claim: one range scan per tag set, in aging order.
@@ -149,14 +150,14 @@ export const signals = baton.table(
   'signals',
   {
     workflowId: text('workflow_id').notNull(),
-    kind: text('kind', { enum: ['cancel', 'pause'] }).notNull(),
+    kind: text('kind', { enum: SIGNAL_KINDS }).notNull(),
     reason: text('reason'),
     requestedBy: text('requested_by'),
     requestedAt: tstz('requested_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.workflowId, t.kind], name: 'signals_pkey' }),
-    check('signals_kind_check', sql`${t.kind} in ('cancel', 'pause')`),
+    check('signals_kind_check', oneOf(t.kind, SIGNAL_KINDS)),
   ],
 );
 
@@ -179,7 +180,8 @@ export const history = baton.table(
   {
     workflowId: text('workflow_id').notNull(),
     version: integer('version').notNull(),
-    kind: text('kind').notNull(),
+    /** One of HISTORY_KINDS (not enforced by a check constraint). */
+    kind: text('kind', { enum: HISTORY_KINDS }).notNull(),
     detail: jsonb('detail').notNull(),
     at: tstz('at').notNull().defaultNow(),
   },
@@ -192,7 +194,7 @@ export const definitions = baton.table(
   {
     name: text('name').notNull(),
     hash: text('hash').notNull(),
-    kind: text('kind', { enum: ['workflow', 'task'] }).notNull(),
+    kind: text('kind', { enum: DEFINITION_KINDS }).notNull(),
     graph: jsonb('graph').notNull(),
     /** The initial control state and first tasks, so SQL callers can start instances. */
     plan: jsonb('plan').notNull(),
@@ -201,7 +203,7 @@ export const definitions = baton.table(
   },
   (t) => [
     primaryKey({ columns: [t.name, t.hash], name: 'definitions_pkey' }),
-    check('definitions_kind_check', sql`${t.kind} in ('workflow', 'task')`),
+    check('definitions_kind_check', oneOf(t.kind, DEFINITION_KINDS)),
   ],
 );
 

@@ -14,6 +14,7 @@
  *   open-task-on-finished   a finished instance still has a waiting/ready/running task
  *   stuck                   a running instance with nothing open and nothing to wake it
  */
+import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { inTransaction, query } from './executor.ts';
 
@@ -35,7 +36,12 @@ export interface CheckOptions {
   expiredGraceMs?: number;
 }
 
-const FINISHING = `('completed', 'task_failed', 'timed_out', 'branch')`;
+/** A SQL list of literals: the vocabulary's words are plain identifiers, nothing to escape. */
+const list = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).join(', ')})`;
+/** The history kinds that finish a task's attempt (a lost lease that fails the task also does). */
+const FINISHING = list(['completed', 'task_failed', 'timed_out', 'branch'] satisfies HistoryKind[]);
+const FINISHED = list(FINISHED_STATUSES);
+const OPEN = list(['waiting', 'ready', 'running'] satisfies TaskStatus[]);
 
 export async function checkInvariants(ex: Executor, options: CheckOptions = {}): Promise<CheckReport> {
   const grace = options.expiredGraceMs ?? 10_000;
@@ -51,7 +57,7 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        from baton.tasks where status = 'running' and (claimed_by is null or lease_expires_at is null)
      union all
        select 'claim-on-finished', workflow_id, task_key, status || ' but claimed by ' || claimed_by
-       from baton.tasks where status in ('completed', 'failed', 'cancelled') and claimed_by is not null
+       from baton.tasks where status in ${FINISHED} and claimed_by is not null
      union all
        select 'claim-expired', workflow_id, task_key, 'lease of ' || claimed_by || ' expired ' || round(extract(epoch from now() - lease_expires_at) * 1000) || ' ms ago'
        from baton.tasks where status = 'running' and lease_expires_at < now() - $1 * interval '1 millisecond'
@@ -82,12 +88,12 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
      union all
        select 'open-task-on-finished', t.workflow_id, t.task_key, 'instance ' || w.status || ', task ' || t.status
        from baton.tasks t join baton.workflows w on w.id = t.workflow_id
-       where w.status in ('completed', 'failed', 'cancelled') and t.status in ('waiting', 'ready', 'running')
+       where w.status in ${FINISHED} and t.status in ${OPEN}
      union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w
        where w.status in ('running', 'paused')
-         and not exists (select 1 from baton.tasks t where t.workflow_id = w.id and t.status in ('waiting', 'ready', 'running'))
+         and not exists (select 1 from baton.tasks t where t.workflow_id = w.id and t.status in ${OPEN})
      order by 1, 2, 3`,
       [grace],
     );

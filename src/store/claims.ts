@@ -8,7 +8,7 @@
  * three (the fence); a worker whose claim expired and was taken over (a
  * zombie) is refused and counted, never applied.
  */
-import type { StepKind, WorkflowStatus } from '../types.ts';
+import type { StepKind, TaskStatus, WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { isPool, prepared, query } from './executor.ts';
 
@@ -247,13 +247,13 @@ export async function loadTaskResult(
   ex: Executor,
   workflowId: string,
   taskKey: string,
-): Promise<{ status: string; output: unknown; error: unknown; attempts: number } | null> {
+): Promise<{ status: TaskStatus; output: unknown; error: unknown; attempts: number } | null> {
   const rows = await query(
     ex,
     `select status, output, last_error as error, attempts from baton.tasks where workflow_id = $1 and task_key = $2`,
     [workflowId, taskKey],
   );
-  return (rows[0] as { status: string; output: unknown; error: unknown; attempts: number }) ?? null;
+  return (rows[0] as { status: TaskStatus; output: unknown; error: unknown; attempts: number }) ?? null;
 }
 
 /** Record progress of running attempts (fenced; rows being changed right now are skipped). */

@@ -4,7 +4,7 @@
  * trip under the fence (see baton.commit). The worker's planner (worker/plan.ts)
  * builds the batch; this module only ships it.
  */
-import type { StepKind, WorkflowStatus } from '../types.ts';
+import type { HistoryKind, StepKind, TaskStatus, WorkflowStatus } from '../types.ts';
 import { claimedTask, type ClaimedTask, type ClaimParams, type ClaimRow } from './claims.ts';
 import type { Executor } from './executor.ts';
 import { prepared } from './executor.ts';
@@ -14,7 +14,7 @@ export interface CommitItem {
   key: string;
   epoch: number;
   /** The task's new status. */
-  status: 'completed' | 'failed' | 'ready' | 'waiting';
+  status: Extract<TaskStatus, 'completed' | 'failed' | 'ready' | 'waiting'>;
   /** Held by a pause (a retry or a re-wait while the instance is paused). */
   paused: boolean;
   output: unknown;
@@ -47,7 +47,7 @@ export interface CommitInstance {
 export interface HistoryRow {
   wf: string;
   version: number;
-  kind: string;
+  kind: HistoryKind;
   detail: unknown;
 }
 

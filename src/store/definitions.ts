@@ -1,10 +1,11 @@
+import type { DefinitionKind } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
 
 export interface DefinitionRecord {
   name: string;
   hash: string;
-  kind: 'workflow' | 'task';
+  kind: DefinitionKind;
   graph: unknown;
   plan: unknown;
 }
@@ -25,7 +26,7 @@ export async function registerDefinitions(ex: Executor, defs: DefinitionRecord[]
 export async function getDefinition(
   ex: Executor,
   name: string,
-  options: { kind?: 'workflow' | 'task'; hash?: string } = {},
+  options: { kind?: DefinitionKind; hash?: string } = {},
 ): Promise<(DefinitionRecord & { firstSeen: Date; lastSeen: Date }) | null> {
   const rows = await query(
     ex,

@@ -1,10 +1,11 @@
 /** History: the append-only log of an instance's checkpoints, one row per version. */
+import type { HistoryKind } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
 
 export interface HistoryEntry {
   version: number;
-  kind: string;
+  kind: HistoryKind;
   detail: Record<string, unknown>;
   at: Date;
 }

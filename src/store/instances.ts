@@ -4,19 +4,19 @@
  * (status, current step, completed task count, error, timestamps) are kept up
  * to date so monitoring never has to decode a payload.
  */
-import { ValidationError } from '../errors.ts';
-import type { WorkflowStatus } from '../types.ts';
+import { ValidationError, type SerializedError } from '../errors.ts';
+import type { DefinitionKind, OnConflict, WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { prepared, query } from './executor.ts';
 
 export interface StartParams {
   name: string;
-  kind?: 'workflow' | 'task';
+  kind?: DefinitionKind;
   input?: unknown;
   id?: string | null;
   priority?: number | null;
   tags?: string[];
-  onConflict?: 'fail' | 'useExisting' | 'terminateExisting';
+  onConflict?: OnConflict;
   /** The definition to use; the newest registered one when omitted. */
   hash?: string | null;
   /** Do not run before this time. */
@@ -47,7 +47,7 @@ export async function startInstance(ex: Executor, p: StartParams): Promise<{ id:
 /** Many instances of one definition, one round trip, generated ids (in input order). */
 export async function startMany(
   ex: Executor,
-  p: { name: string; kind?: 'workflow' | 'task'; inputs: unknown[]; priority?: number | null; tags?: string[]; hash?: string | null },
+  p: { name: string; kind?: DefinitionKind; inputs: unknown[]; priority?: number | null; tags?: string[]; hash?: string | null },
 ): Promise<string[]> {
   const rows = await prepared<{ workflow_id: string }>(ex, 'baton_start_many_v1', `select workflow_id from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6)`, [
     p.name,
@@ -67,7 +67,7 @@ export interface InstanceRow {
   status: WorkflowStatus;
   input: unknown;
   output: unknown;
-  error: Record<string, unknown> | null;
+  error: SerializedError | null;
   priority: number | null;
   tags: string[];
   parentId: string | null;

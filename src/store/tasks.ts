@@ -1,4 +1,5 @@
 /** Task rows of an instance, for status views. */
+import type { SerializedError } from '../errors.ts';
 import type { StepKind, TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
@@ -19,7 +20,7 @@ export interface TaskRow {
   leaseExpiresAt: Date | null;
   availableAt: Date | null;
   output: unknown;
-  lastError: Record<string, unknown> | null;
+  lastError: SerializedError | null;
   lastFailedWorker: string | null;
   progress: number | null;
   progressMessage: string | null;

@@ -33,7 +33,7 @@ export interface WorkerEvents {
   'workflow:finished': { workflowId: string; status: WorkflowStatus };
 }
 
-type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
+export type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
 
 export class WorkerEmitter {
   /**

@@ -9,7 +9,7 @@
  */
 import { serializeError, type SerializedError } from '../errors.ts';
 import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/commit.ts';
-import type { WorkflowStatus } from '../types.ts';
+import type { HistoryKind, WorkflowStatus } from '../types.ts';
 import { step, type MachineEvent, type MachineState, type ScheduledStep, type Transition } from '../workflow/machine.ts';
 import { diff } from '../workflow/patch.ts';
 import type { Held, Outcome } from './held.ts';
@@ -129,7 +129,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   const items: CommitItem[] = [];
   const schedule: ScheduleRow[] = [];
   const history: HistoryRow[] = [];
-  const record = (kind: string, detail: unknown) => history.push({ wf: id, version: base.version + history.length + 1, kind, detail });
+  const record = (kind: HistoryKind, detail: unknown) => history.push({ wf: id, version: base.version + history.length + 1, kind, detail });
   const steps: string[] = [];
   let output: unknown = null;
   let error: SerializedError | null = null;

@@ -11,6 +11,7 @@
  *     .build();
  */
 import { ValidationError } from '../errors.ts';
+import type { DefinitionKind } from '../types.ts';
 import { parseDuration } from './duration.ts';
 import {
   collectTasks,
@@ -28,9 +29,10 @@ import { isTask, type Task } from './task.ts';
 export interface Workflow<I = any, O = any> {
   readonly type: 'workflow';
   /** `task` for the one-step workflow behind `client.enqueue(task)`. */
-  readonly kind: 'workflow' | 'task';
+  readonly kind: DefinitionKind;
   readonly name: string;
   readonly hash: string;
+  /** @internal The graph the engine runs; `shape` describes it. */
   readonly root: SeqNode;
   readonly shape: Shape;
   readonly estimatedSteps: number;
@@ -46,9 +48,12 @@ export function isWorkflow(value: unknown): value is Workflow {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'workflow';
 }
 
-type SubFlow<I, O> = (flow: Flow<I, I>) => Flow<I, O>;
-type BranchArg<I> = Task<I, any> | Workflow<I, any> | SubFlow<I, any>;
-type OutOf<S> =
+/** Steps written inline: given a flow that starts with the input, returns it with steps added. */
+export type SubFlow<I, O> = (flow: Flow<I, I>) => Flow<I, O>;
+/** A parallel branch, a branch case or a loop body: a task, a workflow, or a sub-flow. */
+export type BranchArg<I> = Task<I, any> | Workflow<I, any> | SubFlow<I, any>;
+/** The output type of a BranchArg. */
+export type OutOf<S> =
   S extends Task<any, infer O> ? O : S extends Workflow<any, infer O> ? O : S extends (flow: any) => Flow<any, infer O> ? O : never;
 
 export interface LoopOptions<O> {
@@ -212,7 +217,7 @@ function check(node: Node, where: string): void {
   }
 }
 
-export function buildWorkflow<I, O>(kind: 'workflow' | 'task', name: string, root: SeqNode, children: readonly Workflow[]): Workflow<I, O> {
+export function buildWorkflow<I, O>(kind: DefinitionKind, name: string, root: SeqNode, children: readonly Workflow[]): Workflow<I, O> {
   validateName('workflow', name);
   if (root.steps.length === 0) throw new ValidationError(`workflow "${name}" has no steps`);
   check(root, `workflow "${name}"`);

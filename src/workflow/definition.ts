@@ -1,11 +1,12 @@
 /** A built workflow as the `definitions` table keeps it: its shape for people, its start plan for SQL callers. */
+import type { DefinitionKind } from '../types.ts';
 import type { Workflow } from './builder.ts';
 import { startPlan } from './machine.ts';
 
 export interface DefinitionRecord {
   name: string;
   hash: string;
-  kind: 'workflow' | 'task';
+  kind: DefinitionKind;
   graph: unknown;
   plan: unknown;
 }

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.ts';
-import type { StepKind } from '../types.ts';
+import type { DefinitionKind, StepKind } from '../types.ts';
 import type { Task } from './task.ts';
 
 export type Node = TaskNode | SeqNode | ParallelNode | BranchNode | LoopNode | SleepNode | EventNode | ChildNode;
@@ -187,7 +187,7 @@ function structural(shape: Shape): unknown {
  * (retries, priority, tags) are not part of it, so changing those does not
  * strand instances that are already running.
  */
-export function definitionHash(kind: 'workflow' | 'task', name: string, root: Node): string {
+export function definitionHash(kind: DefinitionKind, name: string, root: Node): string {
   const text = JSON.stringify({ v: 1, kind, name, root: structural(shapeOf(root)) });
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

@@ -31,7 +31,7 @@
  * but are not run until resume.
  */
 import { serializeError, type SerializedError } from '../errors.ts';
-import type { StepKind, WorkflowStatus } from '../types.ts';
+import { FINISHED_STATUSES, type StepKind, type WorkflowStatus } from '../types.ts';
 import type { Workflow } from './builder.ts';
 import { joinKey, nodeAt, OTHERWISE, parentKey, type BranchNode, type Node } from './graph.ts';
 
@@ -106,7 +106,7 @@ export function initialState(): MachineState {
 
 const SYSTEM_STEP_ATTEMPTS = 1_000;
 
-const FINISHED: ReadonlySet<WorkflowStatus> = new Set(['completed', 'failed', 'cancelled']);
+const FINISHED: ReadonlySet<WorkflowStatus> = new Set(FINISHED_STATUSES);
 
 class Run {
   status: WorkflowStatus;

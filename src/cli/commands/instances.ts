@@ -2,7 +2,7 @@
 import { createClient, type Client, type InstanceView, type StartOptions } from '../../client/client.ts';
 import { BatonError, NotFoundError, TimeoutError, ValidationError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
-import type { WorkflowStatus } from '../../types.ts';
+import { isFinished, isOneOf, WORKFLOW_STATUSES, type DefinitionKind } from '../../types.ts';
 import { intOption, parse, parseJsonArg } from '../args.ts';
 import type { Command } from '../command.ts';
 import { historyTable, listTable, progressLine, safe, statusText } from '../format.ts';
@@ -69,7 +69,7 @@ async function follow(client: Client, id: string, output: Output, timeoutMs: num
       else output.err(line);
       last = key;
     }
-    if (finished || ['completed', 'failed', 'cancelled'].includes(view.status)) {
+    if (finished || isFinished(view.status)) {
       const error = await done;
       if (error instanceof TimeoutError) {
         if (!quiet && output.isTTY) output.err('');
@@ -90,7 +90,7 @@ function report(view: InstanceView, output: Output, asJson: boolean): number {
   return view.status === 'completed' ? 0 : 1;
 }
 
-function startCommand(kind: 'workflow' | 'task'): Command {
+function startCommand(kind: DefinitionKind): Command {
   const noun = kind === 'task' ? 'task' : 'workflow';
   return {
     usage: `${kind === 'task' ? 'enqueue' : 'start'} <${noun}> [json] [--id ID] [--priority N] [--tags a,b] [--on-conflict fail|useExisting|terminateExisting] [--wait [--timeout MS]] [--json]`,
@@ -149,15 +149,15 @@ export const listCommand: Command = {
       { status: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
       { min: 0, max: 0 },
     );
-    const statuses = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
-    if (values.status !== undefined && !statuses.includes(values.status)) {
-      throw new ValidationError(`--status must be one of ${statuses.join(', ')} (got "${values.status}")`);
+    const status = values.status;
+    if (status !== undefined && !isOneOf(WORKFLOW_STATUSES, status)) {
+      throw new ValidationError(`--status must be one of ${WORKFLOW_STATUSES.join(', ')} (got "${status}")`);
     }
     const limit = intOption(values.limit, 'limit', 1, 1000) ?? 20;
     return withClient(async (client) => {
       const page = await client.list({
         limit,
-        ...(values.status ? { status: values.status as WorkflowStatus } : {}),
+        ...(status ? { status } : {}),
         ...(values.name ? { name: values.name } : {}),
         ...(values.cursor ? { cursor: values.cursor } : {}),
       });
