@@ -8,6 +8,8 @@
  * waitForEvent; *history* is the append-only log of checkpoints.
  */
 
+import type { QueryResultRow } from 'pg';
+
 /*
  * The vocabulary, defined once: each list is what the database accepts (the
  * schema's check constraints are built from it), and its type is derived from
@@ -36,7 +38,6 @@ export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
 
 /** The requests recorded in baton.signals. */
 export const SIGNAL_KINDS = ['cancel', 'pause'] as const;
-export type SignalKind = (typeof SIGNAL_KINDS)[number];
 
 /**
  * What a history row records: `started`; a step's outcome (`completed`,
@@ -70,5 +71,5 @@ export interface Logger {
 
 /** Something that runs parameterised SQL: a pg Pool, PoolClient or Client. */
 export interface Executor {
-  query<R extends Record<string, any> = any>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
 }

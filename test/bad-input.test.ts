@@ -24,9 +24,11 @@ import { inProcessWorker } from './support/workers.ts';
 import { chain10, closeMarkPools, inc } from './support/workflows.ts';
 
 const throwsString = defineTask('throws-string', async () => {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what this test is about
   throw 'a bare string';
 }, { retry: { maxAttempts: 1 } });
 const throwsUndefined = defineTask('throws-undefined', async () => {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- what this test is about
   throw undefined;
 }, { retry: { maxAttempts: 1 } });
 const returnsCircular = defineTask('returns-circular', async () => {
@@ -70,6 +72,7 @@ describe('bad input everywhere (the worker keeps running)', function () {
     await closeMarkPools();
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- deliberately untyped: the input is wrong on purpose
   const failsWith = async (task: Task<any, any>, input: unknown, message: RegExp) => {
     const job = await client.enqueue(task, input);
     await assert.rejects(job.result({ timeoutMs: 10_000 }), message);

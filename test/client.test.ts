@@ -24,7 +24,7 @@ const gate = defineTask('gate', async (input: { id: string }, ctx) => {
     const t = setTimeout(resolve, 20_000);
     ctx.signal.addEventListener('abort', () => {
       clearTimeout(t);
-      void mark(`aborted:${ctx.workflowId}:${(ctx.signal.reason as Error).name}`).finally(() => reject(ctx.signal.reason));
+      void mark(`aborted:${ctx.workflowId}:${(ctx.signal.reason as Error).name}`).finally(() => reject(ctx.signal.reason as Error));
     });
   });
   return input.id;

@@ -78,7 +78,9 @@ describe('embedded PostgreSQL', function () {
     for (const pid of postmasters(pgdata)) {
       try {
         process.kill(pid, 'SIGQUIT');
-      } catch {}
+      } catch {
+        // gone already
+      }
     }
     await waitFor(() => postmasters(pgdata).length === 0);
     rmSync(dir, { recursive: true, force: true });

@@ -15,7 +15,6 @@ import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts'
 import { completedUnits, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
-import { loadSystem } from '../systems/index.ts';
 import type { System, SystemName, Workload } from '../systems/types.ts';
 
 export interface Context {
@@ -199,5 +198,3 @@ export async function perSystem(
     }
   }
 }
-
-export { loadSystem };

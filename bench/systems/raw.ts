@@ -88,7 +88,7 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
   await listener.query('listen bench_jobs');
 
   // Completions: a 2 ms window, at most MAX_IN_FLIGHT deletes at once.
-  let pending: { id: string; unit: boolean }[] = [];
+  const pending: { id: string; unit: boolean }[] = [];
   let inFlight = 0;
   let timer: NodeJS.Timeout | undefined;
   const flushes = new Set<Promise<void>>();

@@ -10,10 +10,17 @@ export function duration(ms: number): string {
   return `${Math.floor(ms / 3_600_000)}h${String(Math.floor((ms % 3_600_000) / 60_000)).padStart(2, '0')}m`;
 }
 
+/** A value as text: objects as JSON (not "[object Object]"), null and undefined as nothing. */
+function show(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value as string | number | boolean | bigint | symbol);
+}
+
 /** Characters that would move the terminal cursor or hide text are shown escaped. */
 export function safe(text: unknown): string {
   // eslint-disable-next-line no-control-regex
-  return String(text ?? '').replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return show(text).replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function table(headers: string[], rows: string[][]): string {
@@ -96,13 +103,13 @@ export function historyTable(entries: HistoryEntry[]): string {
     entries.map((h) => {
       const d = h.detail as Record<string, unknown>;
       const extra = [
-        d.attempt !== undefined ? `attempt ${d.attempt}` : '',
+        d.attempt !== undefined ? `attempt ${show(d.attempt)}` : '',
         d.worker ? `by ${safe(d.worker)}` : '',
         Array.isArray(d.scheduled) && d.scheduled.length ? `-> ${d.scheduled.map(safe).join(', ')}` : '',
         d.error ? `error: ${safe(((d.error as { message?: string }).message ?? '').split('\n')[0])}` : '',
         d.retryInMs !== undefined ? `retry in ${duration(Number(d.retryInMs))}` : '',
       ].filter(Boolean);
-      return [String(h.version), h.at.toISOString(), h.kind, safe(d.key ?? ''), String(d.status ?? ''), extra.join('; ')];
+      return [String(h.version), h.at.toISOString(), h.kind, safe(d.key ?? ''), show(d.status), extra.join('; ')];
     }),
   );
 }

@@ -4,7 +4,7 @@
  * (PoolClient or Client, in a transaction the caller opened) or a Drizzle
  * transaction (node-postgres driver).
  */
-import { sql, type SQL } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { ValidationError } from '../errors.ts';
 import type { Executor } from '../types.ts';
 
@@ -14,8 +14,12 @@ export interface DrizzleTransactionLike {
 
 export type TransactionLike = Executor | DrizzleTransactionLike;
 
-/** `$1`-style text and values as a Drizzle SQL object (every value a bound parameter). */
-function toDrizzleSql(text: string, values: unknown[] = []): SQL {
+/**
+ * `$1`-style text and values as a Drizzle SQL object (every value a bound parameter).
+ * Drizzle is loaded here, on first use: only apps that pass a Drizzle transaction need it.
+ */
+async function toDrizzleSql(text: string, values: unknown[] = []): Promise<SQL> {
+  const { sql } = await import('drizzle-orm');
   const chunks: SQL[] = [];
   let last = 0;
   for (const m of text.matchAll(/\$(\d+)/g)) {
@@ -37,7 +41,7 @@ export function toExecutor(tx: TransactionLike): Executor {
       // hot statements by name, which a Drizzle transaction runs as a plain statement.
       async query(textOrConfig: string | { text: string; values?: unknown[] }, values?: unknown[]) {
         const [text, params] = typeof textOrConfig === 'string' ? [textOrConfig, values] : [textOrConfig.text, textOrConfig.values];
-        const result = await d.execute(toDrizzleSql(text, params));
+        const result = await d.execute(await toDrizzleSql(text, params));
         return { rows: result.rows as never[], rowCount: result.rowCount ?? result.rows.length };
       },
     };

@@ -91,7 +91,7 @@ async function binaries(): Promise<Binaries> {
 function run(file: string, args: string[], opts: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { ...opts, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { stderr, stdout }));
+      if (error) reject(Object.assign(error as Error, { stderr, stdout }));
       else resolve(stdout);
     });
   });

@@ -10,8 +10,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import type pg from 'pg';
 import { DatabaseUnavailableError, SchemaVersionError } from '../errors.ts';
 import { createClient, redactUrl } from './pool.ts';
@@ -66,6 +64,11 @@ export async function migrate(url: string, options: { folder?: string } = {}): P
       const before = await databaseSchemaVersion(client);
       if (before > codeVersion) throw new SchemaVersionError(before, codeVersion);
       if (before < codeVersion) {
+        // Drizzle's migrator is loaded only when there is something to apply: opening a current database stays light.
+        const [{ drizzle }, { migrate: drizzleMigrate }] = await Promise.all([
+          import('drizzle-orm/node-postgres'),
+          import('drizzle-orm/node-postgres/migrator'),
+        ]);
         await drizzleMigrate(drizzle(client), {
           migrationsFolder: folder,
           migrationsSchema: MIGRATIONS_SCHEMA,
@@ -80,12 +83,4 @@ export async function migrate(url: string, options: { folder?: string } = {}): P
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** Refuse a database that is newer than this code, without migrating (used by read-only commands). */
-export async function assertSchemaSupported(client: pg.ClientBase): Promise<number> {
-  const { version: codeVersion } = codeSchemaVersion();
-  const version = await databaseSchemaVersion(client);
-  if (version > codeVersion) throw new SchemaVersionError(version, codeVersion);
-  return version;
 }

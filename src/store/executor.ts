@@ -6,6 +6,7 @@
  * transaction.
  */
 import type pg from 'pg';
+import type { QueryResultRow } from 'pg';
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Executor } from '../types.ts';
 
@@ -34,7 +35,7 @@ export function mapDbError(error: unknown): unknown {
   }
 }
 
-export async function query<R extends Record<string, any>>(ex: Executor, text: string, values?: unknown[]): Promise<R[]> {
+export async function query<R extends QueryResultRow>(ex: Executor, text: string, values?: unknown[]): Promise<R[]> {
   try {
     return (await ex.query<R>(text, values)).rows;
   } catch (error) {
@@ -48,7 +49,7 @@ export async function query<R extends Record<string, any>>(ex: Executor, text: s
  * back to a plain statement on executors that are not node-postgres: the
  * Drizzle transaction adapter (client/tx.ts) accepts the same query config.
  */
-export async function prepared<R extends Record<string, any>>(ex: Executor, name: string, text: string, values: unknown[]): Promise<R[]> {
+export async function prepared<R extends QueryResultRow>(ex: Executor, name: string, text: string, values: unknown[]): Promise<R[]> {
   try {
     const q = ex as unknown as { query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }> };
     return (await q.query({ name, text, values })).rows;

@@ -34,13 +34,15 @@ export interface WorkerEvents {
 }
 
 export type Listener<K extends keyof WorkerEvents> = (payload: WorkerEvents[K]) => void;
+/** Any event's listener, as stored: emit() calls it only with its own event's payload. */
+type StoredListener = (payload: never) => void;
 
 export class WorkerEmitter {
   /**
    * Per event, its listeners in the order added. A list is replaced, never changed in place, so
    * that emit() walks the listeners of the moment it began without copying them.
    */
-  private readonly listeners = new Map<keyof WorkerEvents, readonly Listener<any>[]>();
+  private readonly listeners = new Map<keyof WorkerEvents, readonly StoredListener[]>();
 
   constructor(private readonly log: Logger) {}
 
@@ -77,7 +79,7 @@ export class WorkerEmitter {
     if (!list) return;
     for (const listener of list) {
       try {
-        listener(payload);
+        (listener as Listener<K>)(payload);
       } catch (error) {
         this.log.error({ err: error, event }, `a "${event}" listener threw; the worker carries on`);
       }

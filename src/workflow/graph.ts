@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.ts';
-import type { DefinitionKind, StepKind } from '../types.ts';
+import type { DefinitionKind } from '../types.ts';
 import type { Task } from './task.ts';
 
 export type Node = TaskNode | SeqNode | ParallelNode | BranchNode | LoopNode | SleepNode | EventNode | ChildNode;
@@ -33,14 +33,16 @@ export interface ParallelNode {
 }
 export interface BranchNode {
   kind: 'branch';
-  select: (input: any) => string;
+  /** Method syntax on purpose: a user's typed callback is stored here, and is called with that type's input. */
+  select(input: unknown): string;
   cases: Record<string, Node>;
   otherwise?: Node;
 }
 export interface LoopNode {
   kind: 'loop';
   body: Node;
-  until?: (output: any, iteration: number) => boolean;
+  /** Method syntax, as `select`. */
+  until?(output: unknown, iteration: number): boolean;
   max: number;
   onMax: 'fail' | 'exit';
 }
@@ -236,17 +238,4 @@ export function collectTasks(node: Node, into = new Map<string, Task>(), owner =
   };
   visit(node);
   return into;
-}
-
-/** The kind of task row a leaf step produces. */
-export function leafKind(node: Node): StepKind | undefined {
-  switch (node.kind) {
-    case 'task':
-    case 'sleep':
-    case 'event':
-    case 'child':
-      return node.kind;
-    default:
-      return undefined;
-  }
 }

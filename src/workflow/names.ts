@@ -1,7 +1,7 @@
 import { ValidationError } from '../errors.ts';
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:\-/]{0,127}$/;
-const CASE = /^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,63}$/;
+const CASE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 export const MAX_ID_LENGTH = 255;

@@ -48,7 +48,7 @@ const work = (ms: number, signal: AbortSignal) =>
     const t = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => {
       clearTimeout(t);
-      reject(signal.reason);
+      reject(signal.reason as Error);
     });
   });
 

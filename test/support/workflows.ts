@@ -39,13 +39,12 @@ export const sleepFor = (ms: number, signal?: AbortSignal) =>
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => {
       clearTimeout(timer);
-      reject(signal.reason);
+      reject(signal.reason as Error);
     });
   });
 
 export const inc = defineTask('inc', async (n: number) => n + 1);
 export const double = defineTask('double', async (n: number) => n * 2);
-export const sum = defineTask('sum', async (ns: number[]) => ns.reduce((a, b) => a + b, 0));
 
 /** Marks its start, then works for input.ms; `abortable` decides whether it listens to its signal. */
 export const slow = defineTask('slow', async (input: { ms: number; tag?: string; abortable?: boolean }, ctx) => {

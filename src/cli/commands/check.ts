@@ -1,6 +1,4 @@
 import { loadConfig } from '../../config.ts';
-import { openBaton } from '../../db/open.ts';
-import { checkInvariants } from '../../store/check.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 import { safe, table } from '../format.ts';
@@ -13,6 +11,8 @@ export const checkCommand: Command = {
     const config = loadConfig();
     // A lease may be past its expiry until the reconciler's next tick (and a poll of graphile-worker).
     const grace = intOption(values['grace-ms'], 'grace-ms', 0, 86_400_000) ?? config.reconcileIntervalMs * 2 + 5_000;
+    // Loaded here, not at start-up: `baton --help` must not pay for the database layer.
+    const [{ openBaton }, { checkInvariants }] = await Promise.all([import('../../db/open.ts'), import('../../store/check.ts')]);
     const db = await openBaton({ config, migrate: false, applicationName: 'baton:check', log: () => undefined, poolSize: 2 });
     try {
       const report = await checkInvariants(db.pool, { expiredGraceMs: grace });

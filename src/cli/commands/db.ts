@@ -1,6 +1,4 @@
 import { loadConfig } from '../../config.ts';
-import { openDatabase } from '../../db/connect.ts';
-import { migrate } from '../../db/migrate.ts';
 import { UsageError } from '../../errors.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -11,6 +9,8 @@ export const migrateCommand: Command = {
   async run(args, output) {
     parse(args, {}, { min: 0, max: 0 });
     const config = loadConfig();
+    // Loaded here, not at start-up: `baton --help` must not pay for the database layer.
+    const [{ openDatabase }, { migrate }] = await Promise.all([import('../../db/connect.ts'), import('../../db/migrate.ts')]);
     const db = await openDatabase(config, (m) => output.err(m));
     try {
       const result = await migrate(db.url);
@@ -38,6 +38,7 @@ export const dbCommand: Command = {
       return 0;
     }
     // The embedded server's address; started for the question if it is not running, and stopped again.
+    const { openDatabase } = await import('../../db/connect.ts');
     const db = await openDatabase(config, (m) => output.err(m));
     try {
       output.out(db.url);

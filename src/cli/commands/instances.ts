@@ -1,5 +1,5 @@
 /** start, enqueue, status, list, history, cancel, pause, resume, send. */
-import { createClient, type Client, type InstanceView, type StartOptions } from '../../client/client.ts';
+import type { Client, InstanceView, StartOptions } from '../../client/client.ts';
 import { BatonError, NotFoundError, TimeoutError, ValidationError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
 import { isFinished, isOneOf, WORKFLOW_STATUSES, type DefinitionKind } from '../../types.ts';
@@ -9,6 +9,8 @@ import { historyTable, listTable, progressLine, safe, statusText } from '../form
 import type { Output } from '../output.ts';
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  // Loaded here, not at start-up: `baton --help` must not pay for the driver and the store.
+  const { createClient } = await import('../../client/client.ts');
   const client = await createClient({ logger: silentLogger });
   try {
     return await fn(client);
