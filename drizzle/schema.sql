@@ -136,12 +136,7 @@ CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[],
     AS $$
 #variable_conflict use_column
 DECLARE
-  v_wf text[];
-  v_key text[];
-  v_rk timestamptz[];
-  v_mine boolean[];
-  v_iso boolean[];
-  v_bias integer;
+  v_promoted integer;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
   WITH due AS (
@@ -155,73 +150,19 @@ BEGIN
     FROM due WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key
     RETURNING 1
   )
-  SELECT count(*) INTO v_bias FROM promoted;
-  IF v_bias > 0 THEN
+  SELECT count(*) INTO v_promoted FROM promoted;
+  IF v_promoted > 0 THEN
     PERFORM pg_notify('baton_ready', '');
-  END IF;
-  SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
-         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
-         array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
-  INTO v_wf, v_key, v_rk, v_mine, v_iso
-  FROM (
-    SELECT c.* FROM baton.tag_sets s
-    CROSS JOIN LATERAL (
-      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
-      FROM baton.tasks t
-      WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
-        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
-      ORDER BY t.ready_key
-      LIMIT p_limit
-      FOR UPDATE SKIP LOCKED
-    ) c
-    WHERE s.tags <@ p_tags
-    ORDER BY c.ready_key
-    LIMIT p_limit
-  ) c;
-  IF v_wf IS NULL THEN
-    RETURN;
-  END IF;
-
-  v_bias := (SELECT count(*) FROM unnest(v_mine) m WHERE m);
-  IF v_bias > 0 THEN
-    SELECT v_wf || coalesce(array_agg(c.workflow_id), '{}'), v_key || coalesce(array_agg(c.task_key), '{}'),
-           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}'),
-           v_iso || coalesce(array_agg(c.lease_losses >= p_isolate_from), '{}')
-    INTO v_wf, v_key, v_rk, v_mine, v_iso
-    FROM (
-      SELECT c.* FROM baton.tag_sets s
-      CROSS JOIN LATERAL (
-        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
-        FROM baton.tasks t
-        WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
-          AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
-          AND (t.workflow_id, t.task_key) NOT IN (SELECT * FROM unnest(v_wf, v_key))
-        ORDER BY t.ready_key
-        LIMIT v_bias
-        FOR UPDATE SKIP LOCKED
-      ) c
-      WHERE s.tags <@ p_tags
-      ORDER BY c.ready_key
-      LIMIT v_bias
-    ) c;
   END IF;
 
   RETURN QUERY
-  WITH ranked AS (
-    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
-    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
-  ), chosen AS (
-    SELECT r.wf, r.key FROM ranked r
-    WHERE NOT r.iso OR r.nth <= p_isolated_slots
-    ORDER BY r.mine, r.rk
-    LIMIT p_limit
-  ), claimed AS (
+  WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()), updated_at = now()
-    FROM chosen
-    WHERE t.workflow_id = chosen.wf AND t.task_key = chosen.key
+    FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) chosen
+    WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   )
@@ -441,6 +382,92 @@ BEGIN
   SELECT ARRAY(SELECT workflow_id FROM logged) INTO v_ids;
   PERFORM baton.after_finish(v_ids);
   RETURN v_ids;
+END
+$$;
+
+--
+-- Name: find_available_tasks(text, integer, text[], text[], integer, integer, boolean); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.find_available_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_lock boolean DEFAULT false) RETURNS TABLE(workflow_id text, task_key text, ready_key timestamp with time zone)
+    LANGUAGE plpgsql ROWS 100
+    SET enable_seqscan TO 'off'
+    SET jit TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+DECLARE
+  v_wf text[];
+  v_key text[];
+  v_rk timestamptz[];
+  v_mine boolean[];
+  v_iso boolean[];
+  v_n bigint := p_limit;
+  v_bias integer;
+BEGIN
+  IF coalesce(p_limit, 0) <= 0 THEN
+    RETURN;
+  END IF;
+  LOOP
+    IF p_lock THEN
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+             array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
+             count(*) FILTER (WHERE c.last_failed_worker = p_worker)
+      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      FROM (
+        SELECT c.* FROM baton.tag_sets s
+        CROSS JOIN LATERAL (
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          FROM baton.tasks t
+          WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
+            AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+          ORDER BY t.ready_key
+          LIMIT v_n
+          FOR UPDATE SKIP LOCKED
+        ) c
+        WHERE s.tags <@ p_tags
+        ORDER BY c.ready_key
+        LIMIT v_n
+      ) c;
+    ELSE
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+             array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
+             count(*) FILTER (WHERE c.last_failed_worker = p_worker)
+      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      FROM (
+        SELECT c.* FROM baton.tag_sets s
+        CROSS JOIN LATERAL (
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          FROM baton.tasks t
+          WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
+            AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+          ORDER BY t.ready_key
+          LIMIT v_n
+        ) c
+        WHERE s.tags <@ p_tags
+        ORDER BY c.ready_key
+        LIMIT v_n
+      ) c;
+    END IF;
+    -- Soft bias: once, as many further candidates as there are retries this worker failed.
+    EXIT WHEN v_bias = 0 OR v_n > p_limit;
+    v_n := p_limit + v_bias;
+  END LOOP;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  -- The arrays hold the candidates row by row (element i of each is one row), in no particular
+  -- order: the order is made here.
+  RETURN QUERY
+  WITH ranked AS (
+    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
+    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+  )
+  SELECT r.wf, r.key, r.rk FROM ranked r
+  WHERE NOT r.iso OR r.nth <= p_isolated_slots
+  ORDER BY r.mine, r.rk
+  LIMIT p_limit;
 END
 $$;
 

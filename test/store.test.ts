@@ -118,7 +118,7 @@ describe('store', () => {
     assert.equal(await promoteDue(pool), spec.length);
     const expected = [...spec].sort((a, b) => -a.ago + a.priority * 60 - (-b.ago + b.priority * 60)).map((s) => s.id);
     assert.deepEqual(expected, ['p3-ancient', 'p1-old', 'p0-mid', 'p0-fresh', 'p2-mid']);
-    const peek = await findAvailableTasks(pool, 'w', 10, []);
+    const peek = await findAvailableTasks(pool, { workerId: 'w', limit: 10, tags: [], hashes: hashes() });
     assert.deepEqual(peek.map((t) => t.workflowId), expected);
     const order: string[] = [];
     for (;;) {

@@ -1,6 +1,9 @@
 -- The claim: up to p_limit ready tasks, in aging order (ready_key), from the
 -- tag sets this worker covers and the definitions it has, in one round trip.
 -- Each claimed task gets a lease of p_ttl_ms and a new fencing epoch.
+-- Which tasks, in which order, is baton.find_available_tasks (p_lock => true:
+-- it locks candidates FOR UPDATE SKIP LOCKED as it scans), the one definition
+-- of the choice, soft bias and isolation included; a peek reads the same.
 -- Soft bias: when a candidate is a retry this worker last failed, as many
 -- further candidates are locked, and the retry goes after them; alone, it is
 -- still taken. Only then are more rows locked than claimed.
@@ -24,12 +27,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
-  v_wf text[];
-  v_key text[];
-  v_rk timestamptz[];
-  v_mine boolean[];
-  v_iso boolean[];
-  v_bias integer;
+  v_promoted integer;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
   WITH due AS (
@@ -43,73 +41,19 @@ BEGIN
     FROM due WHERE t.workflow_id = due.workflow_id AND t.task_key = due.task_key
     RETURNING 1
   )
-  SELECT count(*) INTO v_bias FROM promoted;
-  IF v_bias > 0 THEN
+  SELECT count(*) INTO v_promoted FROM promoted;
+  IF v_promoted > 0 THEN
     PERFORM pg_notify('baton_ready', '');
-  END IF;
-  SELECT array_agg(c.workflow_id ORDER BY c.ready_key), array_agg(c.task_key ORDER BY c.ready_key),
-         array_agg(c.ready_key ORDER BY c.ready_key), array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker ORDER BY c.ready_key),
-         array_agg(c.lease_losses >= p_isolate_from ORDER BY c.ready_key)
-  INTO v_wf, v_key, v_rk, v_mine, v_iso
-  FROM (
-    SELECT c.* FROM baton.tag_sets s
-    CROSS JOIN LATERAL (
-      SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
-      FROM baton.tasks t
-      WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
-        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
-      ORDER BY t.ready_key
-      LIMIT p_limit
-      FOR UPDATE SKIP LOCKED
-    ) c
-    WHERE s.tags <@ p_tags
-    ORDER BY c.ready_key
-    LIMIT p_limit
-  ) c;
-  IF v_wf IS NULL THEN
-    RETURN;
-  END IF;
-
-  v_bias := (SELECT count(*) FROM unnest(v_mine) m WHERE m);
-  IF v_bias > 0 THEN
-    SELECT v_wf || coalesce(array_agg(c.workflow_id), '{}'), v_key || coalesce(array_agg(c.task_key), '{}'),
-           v_rk || coalesce(array_agg(c.ready_key), '{}'), v_mine || coalesce(array_agg(c.last_failed_worker IS NOT DISTINCT FROM p_worker), '{}'),
-           v_iso || coalesce(array_agg(c.lease_losses >= p_isolate_from), '{}')
-    INTO v_wf, v_key, v_rk, v_mine, v_iso
-    FROM (
-      SELECT c.* FROM baton.tag_sets s
-      CROSS JOIN LATERAL (
-        SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
-        FROM baton.tasks t
-        WHERE t.status = 'ready' AND t.tags = s.tags AND t.definition_hash = ANY (p_hashes)
-          AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
-          AND (t.workflow_id, t.task_key) NOT IN (SELECT * FROM unnest(v_wf, v_key))
-        ORDER BY t.ready_key
-        LIMIT v_bias
-        FOR UPDATE SKIP LOCKED
-      ) c
-      WHERE s.tags <@ p_tags
-      ORDER BY c.ready_key
-      LIMIT v_bias
-    ) c;
   END IF;
 
   RETURN QUERY
-  WITH ranked AS (
-    SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
-    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
-  ), chosen AS (
-    SELECT r.wf, r.key FROM ranked r
-    WHERE NOT r.iso OR r.nth <= p_isolated_slots
-    ORDER BY r.mine, r.rk
-    LIMIT p_limit
-  ), claimed AS (
+  WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()), updated_at = now()
-    FROM chosen
-    WHERE t.workflow_id = chosen.wf AND t.task_key = chosen.key
+    FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) chosen
+    WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   )

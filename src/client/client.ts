@@ -16,6 +16,7 @@ import { getDefinition, registerDefinitions } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
+import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
 import { listWorkers } from '../store/workers.ts';
@@ -232,6 +233,28 @@ export class Client {
       throw new ValidationError(`limit must be a whole number from 1 to 1000 (got ${filter.limit})`);
     }
     return listInstances(this.db.pool, filter);
+  }
+
+  /**
+   * The ready tasks a worker offering `tags` would claim next, in the order it would take them
+   * (aging order: when each became ready + priority * agingIntervalMs; isolated tasks as a worker
+   * holding none takes them). It reads the claim's own choice (baton.find_available_tasks) and
+   * locks nothing, so polling it never delays a claim. A client does not know a worker's
+   * definitions: tasks of any definition are listed. Due timers not promoted yet are not.
+   */
+  async findAvailableTasks(options: { tags?: string[]; limit?: number } = {}): Promise<AvailableTask[]> {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options must be an object');
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ValidationError(`limit must be a whole number from 1 to 1000 (got ${JSON.stringify(limit)})`);
+    }
+    return findAvailableTasks(this.db.pool, {
+      limit,
+      tags: normalizeTags(options.tags),
+      hashes: null,
+      isolateFrom: Math.max(1, this.config.maxLeaseLosses - 1), // as a worker with this config isolates
+      isolatedSlots: 1,
+    });
   }
 
   /** Every checkpoint, oldest first. */

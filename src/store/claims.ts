@@ -136,36 +136,51 @@ export function claimedTask(r: ClaimRow): ClaimedTask {
   };
 }
 
+/** A task a worker would take next (see findAvailableTasks), with what a status view shows of it. */
 export interface AvailableTask {
   workflowId: string;
   taskKey: string;
+  kind: StepKind;
   name: string;
+  definitionHash: string;
   priority: number;
   tags: string[];
+  /** Its place in line: when it became ready + priority * the aging interval. */
   readyKey: Date;
+  /** Attempts so far (not counting the next). */
+  attempts: number;
+  maxAttempts: number;
+  leaseLosses: number;
 }
 
-/** What a worker with these tags would claim next, in order, without claiming (monitoring, tests). */
-export async function findAvailableTasks(
-  ex: Executor,
-  workerId: string,
-  limit: number,
-  workerTags: string[],
-  hashes?: string[],
-): Promise<AvailableTask[]> {
+export interface AvailableFilter {
+  /** The worker whose view this is: its own failed retries go after other tasks. Null: nobody's. */
+  workerId?: string | null;
+  limit: number;
+  /** The tags the worker offers. */
+  tags: string[];
+  /** The definitions it can run; null: any definition. */
+  hashes?: string[] | null;
+  /** As in ClaimParams (defaults: no isolation). */
+  isolateFrom?: number;
+  isolatedSlots?: number;
+}
+
+/**
+ * What a worker would claim next, in the order it would take them, without claiming or locking
+ * anything (monitoring, tests): the claim's own choice, baton.find_available_tasks, read-only.
+ * Due timers not promoted yet are not listed (the next claim promotes them first).
+ */
+export async function findAvailableTasks(ex: Executor, f: AvailableFilter): Promise<AvailableTask[]> {
+  if (f.limit <= 0) return [];
   return query<AvailableTask>(
     ex,
-    `select t.workflow_id as "workflowId", t.task_key as "taskKey", t.name, t.priority, t.tags, t.ready_key as "readyKey"
-     from baton.tag_sets s
-     cross join lateral (
-       select * from baton.tasks t
-       where t.status = 'ready' and t.tags = s.tags and ($4::text[] is null or t.definition_hash = any($4))
-       order by t.ready_key limit $2 * 2
-     ) t
-     where s.tags <@ $3::text[]
-     order by (t.last_failed_worker is not distinct from $1), t.ready_key
-     limit $2`,
-    [workerId, limit, workerTags, hashes ?? null],
+    `select t.workflow_id as "workflowId", t.task_key as "taskKey", t.kind, t.name, t.definition_hash as "definitionHash",
+       t.priority, t.tags, a.ready_key as "readyKey", t.attempts, t.max_attempts as "maxAttempts", t.lease_losses as "leaseLosses"
+     from baton.find_available_tasks($1, $2, $3::text[], $4::text[], $5, $6, p_lock => false) with ordinality a
+     join baton.tasks t on t.workflow_id = a.workflow_id and t.task_key = a.task_key
+     order by a.ordinality`,
+    [f.workerId ?? null, f.limit, f.tags, f.hashes ?? null, f.isolateFrom ?? 2_147_483_647, f.isolatedSlots ?? 0],
   );
 }
 
