@@ -18,9 +18,11 @@ export interface DatabaseHandle {
 export async function openDatabase(
   config: Pick<BatonConfig, 'databaseUrl' | 'embedded'>,
   log: (message: string) => void = () => undefined,
+  options: { probe?: boolean } = {},
 ): Promise<DatabaseHandle> {
   if (config.databaseUrl) {
-    await checkReachable(config.databaseUrl);
+    // probe: false when the caller connects at once anyway (to migrate), and reports a failure the same way.
+    if (options.probe !== false) await checkReachable(config.databaseUrl);
     return { url: config.databaseUrl, close: async () => undefined };
   }
   const embedded = await startEmbedded({ ...config.embedded, log });

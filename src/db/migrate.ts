@@ -59,6 +59,11 @@ export async function migrate(url: string, options: { folder?: string } = {}): P
     throw new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message}`, cause);
   }
   try {
+    // A current database (every start but the first after an upgrade) is seen without the lock:
+    // migrations only ever add, so a version equal to ours cannot change under us.
+    const seen = await databaseSchemaVersion(client);
+    if (seen > codeVersion) throw new SchemaVersionError(seen, codeVersion);
+    if (seen === codeVersion) return { applied: 0, version: seen };
     await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK]);
     try {
       const before = await databaseSchemaVersion(client);

@@ -38,7 +38,7 @@ export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
   }
   let db: DatabaseHandle | undefined;
   try {
-    db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log);
+    db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log, { probe: o.migrate === false });
     const url = db.url;
     // Connected once: a connection lost while migrating (a restart) is worth another try.
     if (o.migrate !== false) await retryTransient(() => migrate(url), 8, (e) => o.log(`migration interrupted (${(e as Error).message}); retrying`));
