@@ -7,9 +7,10 @@
  */
 import type pg from 'pg';
 import type { BatonConfig } from '../config.ts';
-import { openDatabase, type DatabaseHandle } from './connect.ts';
+import { openDatabase } from './connect.ts';
 import { migrate } from './migrate.ts';
-import { retryTransient } from './transient.ts';
+import { DatabaseUnavailableError } from '../errors.ts';
+import { isTransient, retryTransient } from './transient.ts';
 import { batonSettings, createPool } from './pool.ts';
 
 export interface OpenOptions {
@@ -36,22 +37,31 @@ export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
   if (o.pool) {
     return { pool: o.pool, url: undefined, close: async () => undefined };
   }
-  let db: DatabaseHandle | undefined;
-  try {
-    db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log, { probe: o.migrate === false });
-    const url = db.url;
-    // Connected once: a connection lost while migrating (a restart) is worth another try.
-    if (o.migrate !== false) await retryTransient(() => migrate(url), 8, (e) => o.log(`migration interrupted (${(e as Error).message}); retrying`));
-  } catch (error) {
-    await db?.close();
-    throw error;
-  }
-  const pool = createPool(db.url, {
+  const db = await openDatabase({ ...o.config, databaseUrl: o.connectionString ?? o.config.databaseUrl }, o.log, { probe: o.migrate === false });
+  const url = db.url;
+  const pool = createPool(url, {
     max: o.poolSize ?? o.config.poolSize,
     applicationName: o.applicationName,
     settings: batonSettings(o.config),
     onError: o.onPoolError,
   });
+  try {
+    // The version is read on a pooled connection that then stays for the caller. A server that
+    // cannot be reached at all fails at once (one line for the user); once it was reached, a
+    // connection lost while migrating (a restart) is worth another try.
+    if (o.migrate !== false) {
+      await retryTransient(
+        () => migrate(url, { pool }),
+        8,
+        (e) => o.log(`migration interrupted (${(e as Error).message}); retrying`),
+        (e, attempt) => isTransient(e) && !(attempt === 1 && e instanceof DatabaseUnavailableError),
+      );
+    }
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    await db.close();
+    throw error;
+  }
   const handle = db;
   return {
     pool,

@@ -11,13 +11,21 @@ export function isTransient(error: unknown): boolean {
   return (typeof e?.code === 'string' && (CODES.has(e.code) || MESSAGES.test(e.code))) || (typeof e?.message === 'string' && MESSAGES.test(e.message));
 }
 
-/** Run fn, retrying transient errors with exponential back-off (up to `attempts` tries). */
-export async function retryTransient<T>(fn: () => Promise<T>, attempts = 8, onRetry?: (error: unknown) => void): Promise<T> {
+/**
+ * Run fn, retrying transient errors with exponential back-off (up to `attempts` tries).
+ * `retryable(error, attempt)` may narrow which errors are retried (default: isTransient).
+ */
+export async function retryTransient<T>(
+  fn: () => Promise<T>,
+  attempts = 8,
+  onRetry?: (error: unknown) => void,
+  retryable: (error: unknown, attempt: number) => boolean = isTransient,
+): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();
     } catch (error) {
-      if (i >= attempts || !isTransient(error)) throw error;
+      if (i >= attempts || !retryable(error, i)) throw error;
       onRetry?.(error);
       await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** i)));
     }
