@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Client, Worker } from '../src/index.ts';
 import { taskWorkflow } from '../src/workflow/index.ts';
-import { runCli, type CliResult } from './support/cli.ts';
+import { runCli, runCliInTerminal, type CliResult } from './support/cli.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient, register, until } from './support/fixtures.ts';
 import { inProcessWorker } from './support/workers.ts';
@@ -63,15 +63,28 @@ describe('baton CLI', function () {
     assert.match(history.stdout, /1\s+\S+\s+started/);
   });
 
-  it('start --wait follows the instance and prints its output; plain lines when not a terminal', async () => {
+  it('start --wait follows the instance and prints its output; no progress when stderr is not a terminal', async () => {
     worker = await inProcessWorker(db.url);
     const r = await cli('start', 'chain10', '0', '--wait', '--timeout', '20000');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), '10');
     assert.ok(!r.stderr.includes('\x1b['), 'no terminal control codes in a pipe');
-    assert.match(r.stderr, /completed {2}10\/10 steps/);
+    assert.doesNotMatch(r.stderr, /steps/, 'no progress lines in a pipe');
     const enq = await cli('enqueue', 'inc', '41', '--wait', '--json');
     assert.equal(JSON.parse(enq.stdout).output, 42);
+  });
+
+  it('--wait on a terminal redraws one progress line in place', async () => {
+    // No worker: the instance stays running, and the progress line is redrawn about six times in 1.5 s.
+    const r = await runCliInTerminal(['start', 'chain10', '0', '--id', 'cli-tty', '--wait', '--timeout', '1500'], {
+      env: { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn' },
+    });
+    assert.equal(r.code, 1, r.stdout);
+    const redraws = r.stdout.split('\r\x1b[2K').length - 1;
+    assert.ok(redraws >= 3, `the line is redrawn (${redraws} times):\n${JSON.stringify(r.stdout)}`);
+    const lines = r.stdout.split('\n').filter((l) => l.includes('cli-tty  running'));
+    assert.equal(lines.length, 1, `one progress line, not one per redraw:\n${JSON.stringify(r.stdout)}`);
+    assert.match(r.stdout.trim().split('\n').at(-1)!, /^baton: workflow cli-tty is still running after 1500 ms/);
   });
 
   it('control: send, pause, resume, cancel', async () => {

@@ -48,40 +48,31 @@ function startOptions(values: Record<string, string | boolean | undefined>): Sta
 }
 
 /**
- * Follow an instance until it ends: a line redrawn in place on a terminal,
- * plain lines (one per change) otherwise. The end is awaited with LISTEN; the
- * progress line is refreshed four times a second.
+ * Follow an instance until it ends: on a terminal, one progress line on stderr
+ * redrawn in place (the elapsed time ticking); in a pipe or a file, nothing.
+ * The end is awaited with LISTEN; the line is refreshed four times a second.
  */
 async function follow(client: Client, id: string, output: Output, timeoutMs: number | undefined, quiet: boolean): Promise<InstanceView> {
   const done = client.result(id, timeoutMs === undefined ? {} : { timeoutMs }).then(
     () => null,
     (error: unknown) => error,
   );
-  let last = '';
   let finished = false;
   void done.then(() => (finished = true));
-  for (;;) {
-    const view = await client.get(id);
-    if (!view) throw new NotFoundError(`no workflow instance "${id}"`);
-    const line = progressLine(view);
-    // On a terminal the line is redrawn (elapsed time ticking); in a log, a line is written when the progress changes.
-    const key = output.isTTY ? line : line.slice(0, line.lastIndexOf('  '));
-    if (!quiet && key !== last) {
-      if (output.isTTY) output.err(`\r\x1b[2K${line}`.replace(/\n$/, ''));
-      else output.err(line);
-      last = key;
-    }
-    if (finished || isFinished(view.status)) {
-      const error = await done;
-      if (error instanceof TimeoutError) {
-        if (!quiet && output.isTTY) output.err('');
-        throw new StillRunning(error.message);
+  try {
+    for (;;) {
+      const view = await client.get(id);
+      if (!view) throw new NotFoundError(`no workflow instance "${id}"`);
+      if (!quiet) output.progress(progressLine(view));
+      if (finished || isFinished(view.status)) {
+        const error = await done;
+        if (error instanceof TimeoutError) throw new StillRunning(error.message);
+        return (await client.get(id))!;
       }
-      const final = (await client.get(id))!;
-      if (!quiet && output.isTTY) output.err('');
-      return final;
+      await Promise.race([done, new Promise((r) => setTimeout(r, 250))]);
     }
-    await Promise.race([done, new Promise((r) => setTimeout(r, 250))]);
+  } finally {
+    if (!quiet) output.progress(null);
   }
 }
 
