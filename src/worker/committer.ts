@@ -167,7 +167,12 @@ export class Committer {
         const how = gone.get(`${id}\u0000${f.held.task.taskKey}`);
         if (how) this.o.onSettled(f, how);
         else if (conflicted.has(id)) next.push(f);
-        else this.o.onSettled(f, 'applied', finishing.get(id));
+        else {
+          // The instance's end is reported with one of its attempts, not with each.
+          const ended = finishing.get(id);
+          finishing.delete(id);
+          this.o.onSettled(f, 'applied', ended);
+        }
       }
       work = next;
     }

@@ -143,6 +143,11 @@ export function reportSettlement(
   } else if (outcome.kind === 'error') {
     if (outcome.final) counters.failed += 1;
     else counters.retried += 1;
+    // An operator watching the worker sees every failed attempt (the message, not the stack:
+    // `baton history` keeps that), and what happens next.
+    const where = { workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts, error: outcome.error.message };
+    if (outcome.final) log.warn(where, `task "${t.name}" failed (attempt ${t.attempts}); no retries left`);
+    else log.warn({ ...where, retryInMs: outcome.delayMs }, `task "${t.name}" failed (attempt ${t.attempts}); retrying in ${outcome.delayMs} ms`);
     if (events.has('task:failure')) {
       events.emit('task:failure', { ...taskInfo(held), error: outcome.error, willRetry: !outcome.final, ...(outcome.final ? {} : { delayMs: outcome.delayMs }) });
     }
@@ -153,5 +158,6 @@ export function reportSettlement(
       events.emit('task:success', { workflowId: t.workflowId, taskKey: t.taskKey, name: t.name, attempt: t.attempts, durationMs });
     }
   }
+  if (finishedStatus === 'failed') log.error({ workflowId: t.workflowId, step: t.taskKey, task: t.name }, `workflow ${t.workflowId} failed at step ${t.taskKey} (${t.name})`);
   if (finishedStatus && events.has('workflow:finished')) events.emit('workflow:finished', { workflowId: t.workflowId, status: finishedStatus as WorkflowStatus });
 }
