@@ -94,9 +94,20 @@ describe('baton CLI', function () {
     assert.match((await cli('resume', 'cli-ctl')).stdout, /resumed cli-ctl/);
     worker = await inProcessWorker(db.url);
     await until(async () => (await client.get('cli-ctl'))!.tasks.some((t) => t.kind === 'event'), { what: 'the wait' });
-    const sent = await cli('send', 'cli-ctl', 'go', '{"v": 3}');
+    const sent = await cli('send', 'cli-ctl', 'go', '{"v": 3}', '--require-instance');
     assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /sent "go" to cli-ctl/);
     assert.deepEqual(await client.result('cli-ctl', { timeoutMs: 10_000 }), { v: 3 });
+
+    // An event may arrive before its instance: held, and said so; --require-instance makes a typo fail.
+    const early = await cli('send', 'cli-later', 'go', '{"v": 4}');
+    assert.equal(early.code, 0, early.stderr);
+    assert.match(early.stdout, /no instance cli-later yet; the event is held for it/);
+    assert.equal(JSON.parse((await cli('send', 'cli-later', 'go', '--json')).stdout).instanceExists, false);
+    const strict = await cli('send', 'cli-typo', 'go', '--require-instance');
+    assert.equal(strict.code, 1);
+    assert.match(oneLine(strict), /no workflow instance "cli-typo"/);
+    assert.equal((await db.pool.query(`select count(*)::int as n from baton.events where workflow_id = 'cli-typo'`)).rows[0].n, 0);
 
     await client.start(patientWaiter, 0, { id: 'cli-cancel' }); // waits for an event: still running when cancelled
     const cancelled = await cli('cancel', 'cli-cancel', '--reason', 'test', '--json');

@@ -220,16 +220,21 @@ export const resumeCommand: Command = {
 };
 
 export const sendCommand: Command = {
-  usage: 'send <id> <event> [json] [--json]',
-  summary: 'send an event to an instance (buffered until a waitForEvent step takes it)',
+  usage: 'send <id> <event> [json] [--require-instance] [--json]',
+  summary: 'send an event to an instance (held until a waitForEvent step takes it; an event may arrive before its instance starts)',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 2, max: 3 });
+    const { values, positionals } = parse(args, { 'require-instance': { type: 'boolean' }, json: { type: 'boolean' } }, { min: 2, max: 3 });
+    const [id, event] = [positionals[0]!, positionals[1]!];
     const payload = parseJsonArg(positionals[2], 'the event payload');
     return withClient(async (client) => {
-      const eventId = await client.sendEvent(positionals[0]!, positionals[1]!, payload);
-      output.out(values.json ? json({ id: positionals[0], event: positionals[1], eventId }) : `sent "${safe(positionals[1])}" to ${safe(positionals[0])} (event ${eventId})`);
+      // An event for an id with no instance is kept: the instance may be started after it (that is not an error).
+      const exists = (await client.get(id)) !== null;
+      if (!exists && values['require-instance']) throw new NotFoundError(`no workflow instance "${id}" (--require-instance); nothing was sent`);
+      const eventId = await client.sendEvent(id, event, payload);
+      if (values.json) output.out(json({ id, event, eventId, instanceExists: exists }));
+      else if (exists) output.out(`sent "${safe(event)}" to ${safe(id)} (event ${eventId})`);
+      else output.out(`sent "${safe(event)}" (event ${eventId}); no instance ${safe(id)} yet; the event is held for it`);
       return 0;
     });
   },
 };
-
