@@ -64,6 +64,12 @@ export interface InstanceView extends InstanceRow {
   tasks: TaskRow[];
   /** Set when no live worker has the definition this instance was started with. */
   waitingForDefinition: string | null;
+  /**
+   * Why ready tasks are not moving, one line per such task: no live worker at all, none with the
+   * instance's definition, or none with the definition that offers the task's tags. Empty when
+   * some live worker may take each ready task (or the instance is finished or paused).
+   */
+  stalled: string[];
   /** Steps a run goes through (loops counted once), from the definition; null if it is not registered. */
   estimatedSteps: number | null;
 }
@@ -214,13 +220,27 @@ export class Client {
     if (!row) return null;
     const tasks = await listTasks(this.db.pool, id);
     let waitingForDefinition: string | null = null;
+    const stalled: string[] = [];
     if (!isFinished(row.status)) {
       const live = await listWorkers(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
-      if (!live.some((w) => w.definitions.includes(row.definitionHash))) waitingForDefinition = `${row.name}@${row.definitionHash}`;
+      const able = live.filter((w) => w.definitions.includes(row.definitionHash));
+      if (able.length === 0) waitingForDefinition = `${row.name}@${row.definitionHash}`;
+      if (row.status !== 'paused') {
+        for (const t of tasks) {
+          if (t.status !== 'ready' || t.paused) continue;
+          const step = `step ${t.taskKey} (${t.name})`;
+          // A worker offering tags W takes tasks whose tags are all in W (untagged tasks: any worker).
+          if (live.length === 0) stalled.push(`${step}: no live worker`);
+          else if (able.length === 0) stalled.push(`${step}: no live worker has definition ${row.name}@${row.definitionHash}`);
+          else if (!able.some((w) => t.tags.every((tag) => w.tags.includes(tag)))) {
+            stalled.push(`${step}: no live worker with this definition offers tags [${t.tags.join(', ')}]`);
+          }
+        }
+      }
     }
     const def = await getDefinition(this.db.pool, row.name, { hash: row.definitionHash });
     const estimatedSteps = (def?.graph as { estimatedSteps?: number } | undefined)?.estimatedSteps ?? null;
-    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition, estimatedSteps };
+    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition, stalled, estimatedSteps };
   }
 
   private decode(value: unknown): unknown {
