@@ -146,6 +146,32 @@ describe('baton CLI', function () {
     assert.match(wait.stderr.trim().split('\n').at(-1)!, /^baton: workflow \S+ is still running after 300 ms$/);
   });
 
+  it('argument mistakes are said in Baton\'s words, flags checked before anything is loaded', async () => {
+    const limit = await cli('list', '--limit', '-5');
+    assert.equal(limit.code, 1, limit.stderr);
+    assert.match(oneLine(limit), /^baton: --limit must be a whole number from 1 to 1000 \(got "-5"\)$/);
+    const cases: [string[], RegExp][] = [
+      [['list', '--bogus'], /^baton list: unknown option --bogus \(its options: --status, --name, --limit, --cursor, --json\)$/],
+      [['send', 'o-1'], /^baton send: missing <event>$/],
+      [['start'], /^baton start: missing <workflow>$/],
+      [['list', '--limit'], /^baton list: --limit needs a value$/],
+      [['list', '--cursor', '-x'], /^baton list: --cursor needs a value \(for a value that starts with "-", write --cursor=VALUE\)$/],
+      [['list', '--json=yes'], /^baton list: --json takes no value$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      const first = r.stderr.split('\n')[0]!;
+      assert.match(first, message);
+      assert.equal(first.split("'").length % 2, 1, `balanced quotes: ${first}`);
+      assert.match(r.stderr.split('\n')[1]!, /^usage: baton /);
+    }
+    // The flag is refused before the workers are loaded (this directory does not exist).
+    const worker = await cli('worker', '--concurrency', '0', '--dir', '/nonexistent/baton-workers');
+    assert.equal(worker.code, 1, worker.stderr);
+    assert.match(oneLine(worker), /^baton: --concurrency must be a whole number from 1 to 1000 \(got "0"\)$/);
+  });
+
   it('refuses a database it cannot reach, with one line', async () => {
     const r = await runCli(['list'], { env: { DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none' } });
     assert.equal(r.code, 1);

@@ -7,7 +7,7 @@ export const checkCommand: Command = {
   usage: 'check [--grace-ms N] [--json]',
   summary: "verify Baton's invariants on a live or stopped system (exit 1 with the violations)",
   async run(args, output) {
-    const { values } = parse(args, { 'grace-ms': { type: 'string' }, json: { type: 'boolean' } }, { min: 0, max: 0 });
+    const { values } = parse(args, { 'grace-ms': { type: 'string' }, json: { type: 'boolean' } }, { names: [], min: 0 });
     const config = loadConfig();
     // A lease may be past its expiry until the reconciler's next tick (and a poll of graphile-worker).
     const grace = intOption(values['grace-ms'], 'grace-ms', 0, 86_400_000) ?? config.reconcileIntervalMs * 2 + 5_000;

@@ -7,7 +7,7 @@ export const migrateCommand: Command = {
   usage: 'migrate',
   summary: 'apply pending migrations (starts the embedded PostgreSQL when DATABASE_URL is unset)',
   async run(args, output) {
-    parse(args, {}, { min: 0, max: 0 });
+    parse(args, {}, { names: [], min: 0 });
     const config = loadConfig();
     // Loaded here, not at start-up: `baton --help` must not pay for the database layer.
     const [{ openDatabase }, { migrate }] = await Promise.all([import('../../db/connect.ts'), import('../../db/migrate.ts')]);
@@ -30,7 +30,7 @@ export const dbCommand: Command = {
   usage: 'db url',
   summary: 'print the connection string in use',
   async run(args, output) {
-    const { positionals } = parse(args, {}, { min: 1, max: 1 });
+    const { positionals } = parse(args, {}, { names: ['subcommand'], min: 1 });
     if (positionals[0] !== 'url') throw new UsageError(`unknown subcommand "${positionals[0]}"`);
     const config = loadConfig();
     if (config.databaseUrl) {

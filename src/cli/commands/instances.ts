@@ -89,7 +89,7 @@ function startCommand(kind: DefinitionKind): Command {
     usage: `${kind === 'task' ? 'enqueue' : 'start'} <${noun}> [json] [--id ID] [--priority N] [--tags a,b] [--on-conflict fail|useExisting|terminateExisting] [--wait [--timeout MS]] [--json]`,
     summary: kind === 'task' ? 'enqueue a one-task job' : 'start a workflow instance',
     async run(args, output) {
-      const { values, positionals } = parse(args, startFlags, { min: 1, max: 2 });
+      const { values, positionals } = parse(args, startFlags, { names: [noun, 'json'], min: 1 });
       const input = parseJsonArg(positionals[1], 'the input');
       const options = startOptions(values);
       const timeoutMs = intOption(values.timeout, 'timeout', 1, 365 * 86_400_000);
@@ -116,7 +116,7 @@ export const statusCommand: Command = {
   usage: 'status <id> [--watch] [--json]',
   summary: "an instance's status, steps, attempts and errors (--watch follows it live)",
   async run(args, output) {
-    const { values, positionals } = parse(args, { watch: { type: 'boolean' }, json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const { values, positionals } = parse(args, { watch: { type: 'boolean' }, json: { type: 'boolean' } }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       if (values.watch) {
@@ -140,7 +140,7 @@ export const listCommand: Command = {
     const { values } = parse(
       args,
       { status: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
-      { min: 0, max: 0 },
+      { names: [], min: 0 },
     );
     const status = values.status;
     if (status !== undefined && !isOneOf(WORKFLOW_STATUSES, status)) {
@@ -168,7 +168,7 @@ export const historyCommand: Command = {
   usage: 'history <id> [--json]',
   summary: 'every checkpoint of an instance',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
     return withClient(async (client) => {
       const entries = await client.history(positionals[0]!);
       output.out(values.json ? json(entries) : historyTable(entries));
@@ -181,7 +181,7 @@ export const cancelCommand: Command = {
   usage: 'cancel <id> [--reason TEXT] [--by WHO] [--json]',
   summary: 'cancel an instance and its running children',
   async run(args, output) {
-    const { values, positionals } = parse(args, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const { values, positionals } = parse(args, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli' });
@@ -195,7 +195,7 @@ export const pauseCommand: Command = {
   usage: 'pause <id> [--json]',
   summary: 'pause an instance: running steps finish, nothing new starts',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       const was = await client.pause(id, { requestedBy: 'cli' });
@@ -209,7 +209,7 @@ export const resumeCommand: Command = {
   usage: 'resume <id> [--json]',
   summary: 'resume a paused instance',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { min: 1, max: 1 });
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       await client.resume(id);
@@ -223,7 +223,7 @@ export const sendCommand: Command = {
   usage: 'send <id> <event> [json] [--require-instance] [--json]',
   summary: 'send an event to an instance (held until a waitForEvent step takes it; an event may arrive before its instance starts)',
   async run(args, output) {
-    const { values, positionals } = parse(args, { 'require-instance': { type: 'boolean' }, json: { type: 'boolean' } }, { min: 2, max: 3 });
+    const { values, positionals } = parse(args, { 'require-instance': { type: 'boolean' }, json: { type: 'boolean' } }, { names: ['id', 'event', 'json'], min: 2 });
     const [id, event] = [positionals[0]!, positionals[1]!];
     const payload = parseJsonArg(positionals[2], 'the event payload');
     return withClient(async (client) => {

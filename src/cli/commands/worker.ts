@@ -11,8 +11,12 @@ export const workerCommand: Command = {
     const { values } = parse(
       args,
       { concurrency: { type: 'string' }, tags: { type: 'string' }, dir: { type: 'string' }, prefetch: { type: 'string' } },
-      { min: 0, max: 0 },
+      { names: [], min: 0 },
     );
+    // Every flag is checked before anything is loaded: a mistake is reported at once, not after importing the workers.
+    const concurrency = intOption(values.concurrency, 'concurrency', 1, 1000);
+    const prefetch = intOption(values.prefetch, 'prefetch', 0, 10000);
+    const tags = values.tags === undefined ? undefined : parseTags(values.tags, '--tags');
     const config = loadConfig();
     const log = createLogger({ level: config.logLevel });
     const dir = values.dir ?? config.workersDir;
@@ -26,9 +30,9 @@ export const workerCommand: Command = {
       tasks,
       logger: log,
       handleSignals: true,
-      ...(values.concurrency !== undefined ? { concurrency: intOption(values.concurrency, 'concurrency', 1, 1000) } : {}),
-      ...(values.prefetch !== undefined ? { prefetch: intOption(values.prefetch, 'prefetch', 0, 10000) } : {}),
-      ...(values.tags !== undefined ? { tags: parseTags(values.tags, '--tags') } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(prefetch !== undefined ? { prefetch } : {}),
+      ...(tags !== undefined ? { tags } : {}),
     });
     await worker.closed;
     return 0;
