@@ -172,6 +172,35 @@ describe('baton CLI', function () {
     assert.match(oneLine(worker), /^baton: --concurrency must be a whole number from 1 to 1000 \(got "0"\)$/);
   });
 
+  it('every command takes --json; with it, errors are one JSON line on stderr with code and message', async () => {
+    const migrated = await cli('migrate', '--json');
+    assert.equal(migrated.code, 0, migrated.stderr);
+    assert.equal(JSON.parse(migrated.stdout).applied, 0);
+    assert.ok(Number.isInteger(JSON.parse(migrated.stdout).version));
+    const url = await cli('db', 'url', '--json');
+    assert.equal(url.code, 0, url.stderr);
+    assert.deepEqual(JSON.parse(url.stdout), { url: db.url });
+
+    const errors: [string[], number, string, RegExp][] = [
+      [['status', 'nobody', '--json'], 1, 'NOT_FOUND', /^no workflow instance "nobody"$/],
+      [['list', '--json', '--limit', '0'], 1, 'VALIDATION', /^--limit must be a whole number/],
+      [['worker', '--json', '--concurrency', '0'], 1, 'VALIDATION', /^--concurrency must be a whole number/],
+      [['bench', '--json', '--bogus'], 2, 'USAGE', /^unknown option --bogus/],
+      [['list', '--json', '--bogus'], 2, 'USAGE', /^unknown option --bogus/],
+      [['frobnicate', '--json'], 2, 'USAGE', /^unknown command "frobnicate"$/],
+    ];
+    for (const [args, exit, code, message] of errors) {
+      const r = await cli(...args);
+      assert.equal(r.code, exit, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      const error = JSON.parse(lines[0]!) as { code: string; message: string };
+      assert.equal(error.code, code, r.stderr);
+      assert.match(error.message, message);
+    }
+  });
+
   it('refuses a database it cannot reach, with one line', async () => {
     const r = await runCli(['list'], { env: { DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none' } });
     assert.equal(r.code, 1);

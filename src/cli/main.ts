@@ -3,8 +3,10 @@
  *
  * Exit codes: 0 success, 1 a user error (one line on stderr, no stack trace),
  * 2 wrong usage. Anything unexpected is a bug: its stack goes to stderr, exit 1.
+ * With --json, an error is one JSON line on stderr: `{"code": ..., "message": ...}`
+ * (the BatonError's stable code; USAGE for wrong usage, INTERNAL for a bug).
  */
-import { isUserError, UsageError } from '../errors.ts';
+import { BatonError, isUserError, UsageError } from '../errors.ts';
 import { commands, usage } from './commands.ts';
 import { processOutput, type Output } from './output.ts';
 
@@ -14,9 +16,13 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     output.out(usage());
     return name === undefined ? 2 : 0;
   }
+  const asJson = rest.includes('--json');
+  const fail = (code: string, message: string, text: string, extra: Record<string, unknown> = {}) => {
+    output.err(asJson ? JSON.stringify({ code, message, ...extra }) : text);
+  };
   const command = commands[name];
   if (!command) {
-    output.err(`baton: unknown command "${name}"\n${usage()}`);
+    fail('USAGE', `unknown command "${name}"`, `baton: unknown command "${name}"\n${usage()}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -27,14 +33,17 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     return (await command.run(rest, output)) ?? 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      output.err(`baton ${name}: ${error.message}\nusage: baton ${command.usage}`);
+      fail(error.code, error.message, `baton ${name}: ${error.message}\nusage: baton ${command.usage}`, { usage: `baton ${command.usage}` });
       return 2;
     }
     if (isUserError(error)) {
-      output.err(`baton: ${error.message.split('\n')[0]}`);
+      const message = error.message.split('\n')[0]!;
+      fail(error.code, message, `baton: ${message}`);
       return 1;
     }
-    output.err(`baton: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    fail(error instanceof BatonError ? error.code : 'INTERNAL', message, `baton: internal error: ${stack}`, { stack });
     return 1;
   }
 }

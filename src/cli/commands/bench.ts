@@ -1,18 +1,43 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../errors.ts';
+import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** bench/run.ts's own flags (bench/lib/args.ts checks their values); named here so a mistake is a usage error. */
+const benchFlags = {
+  quick: { type: 'boolean' },
+  scenarios: { type: 'string' },
+  systems: { type: 'string' },
+  size: { type: 'string' },
+  sizes: { type: 'string' },
+  concurrency: { type: 'string' },
+  profile: { type: 'boolean' },
+  'pg-stats': { type: 'boolean' },
+  'no-save': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
 export const benchCommand: Command = {
-  usage: 'bench [--quick] [--scenarios S1,S3] [--systems baton,graphile-batched]',
+  usage: 'bench [--quick] [--scenarios S1,S3] [--systems baton,graphile-batched] [--json]',
   summary: 'run the benchmarks against graphile-worker, pg-boss and the raw-SQL ceiling (same as npm run bench)',
-  run(args) {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'run.ts'), ...args], { stdio: 'inherit' });
+  async run(args, output) {
+    const { values } = parse(args, benchFlags, { names: [], min: 0 });
+    if (values.json && values['no-save']) throw new UsageError('--json prints the saved results (bench/results/latest.json): it does not go with --no-save');
+    const passed = args.filter((a) => a !== '--json');
+    // With --json the tables go to stderr, and stdout is the results file alone.
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'run.ts'), ...passed], {
+        stdio: ['inherit', values.json ? process.stderr : 'inherit', 'inherit'],
+      });
       child.on('error', reject);
-      child.on('exit', (code) => resolve(code ?? 1));
+      child.on('exit', (c) => resolve(c ?? 1));
     });
+    if (code === 0 && values.json) output.out(await readFile(path.join(ROOT, 'bench', 'results', 'latest.json'), 'utf8'));
+    return code;
   },
 };

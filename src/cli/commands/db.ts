@@ -4,10 +4,10 @@ import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
 export const migrateCommand: Command = {
-  usage: 'migrate',
+  usage: 'migrate [--json]',
   summary: 'apply pending migrations (starts the embedded PostgreSQL when DATABASE_URL is unset)',
   async run(args, output) {
-    parse(args, {}, { names: [], min: 0 });
+    const { values } = parse(args, { json: { type: 'boolean' } }, { names: [], min: 0 });
     const config = loadConfig();
     // Loaded here, not at start-up: `baton --help` must not pay for the database layer.
     const [{ openDatabase }, { migrate }] = await Promise.all([import('../../db/connect.ts'), import('../../db/migrate.ts')]);
@@ -15,7 +15,9 @@ export const migrateCommand: Command = {
     try {
       const result = await migrate(db.url);
       output.out(
-        result.applied > 0
+        values.json
+          ? JSON.stringify({ applied: result.applied, version: result.version }, null, 2)
+          : result.applied > 0
           ? `applied ${result.applied} migration(s); schema version ${result.version}`
           : `schema is up to date (version ${result.version})`,
       );
@@ -27,21 +29,22 @@ export const migrateCommand: Command = {
 };
 
 export const dbCommand: Command = {
-  usage: 'db url',
+  usage: 'db url [--json]',
   summary: 'print the connection string in use',
   async run(args, output) {
-    const { positionals } = parse(args, {}, { names: ['subcommand'], min: 1 });
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['subcommand'], min: 1 });
+    const print = (url: string) => output.out(values.json ? JSON.stringify({ url }, null, 2) : url);
     if (positionals[0] !== 'url') throw new UsageError(`unknown subcommand "${positionals[0]}"`);
     const config = loadConfig();
     if (config.databaseUrl) {
-      output.out(config.databaseUrl);
+      print(config.databaseUrl);
       return 0;
     }
     // The embedded server's address; started for the question if it is not running, and stopped again.
     const { openDatabase } = await import('../../db/connect.ts');
     const db = await openDatabase(config, (m) => output.err(m));
     try {
-      output.out(db.url);
+      print(db.url);
     } finally {
       await db.close();
     }

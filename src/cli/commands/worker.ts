@@ -5,12 +5,12 @@ import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
 export const workerCommand: Command = {
-  usage: 'worker [--concurrency N] [--tags a,b] [--dir workers]',
+  usage: 'worker [--concurrency N] [--prefetch N] [--tags a,b] [--dir workers] [--json]',
   summary: 'run a worker: loads every module under workers/ (embedded PostgreSQL when DATABASE_URL is unset)',
   async run(args) {
     const { values } = parse(
       args,
-      { concurrency: { type: 'string' }, tags: { type: 'string' }, dir: { type: 'string' }, prefetch: { type: 'string' } },
+      { concurrency: { type: 'string' }, tags: { type: 'string' }, dir: { type: 'string' }, prefetch: { type: 'string' }, json: { type: 'boolean' } },
       { names: [], min: 0 },
     );
     // Every flag is checked before anything is loaded: a mistake is reported at once, not after importing the workers.
@@ -18,7 +18,8 @@ export const workerCommand: Command = {
     const prefetch = intOption(values.prefetch, 'prefetch', 0, 10000);
     const tags = values.tags === undefined ? undefined : parseTags(values.tags, '--tags');
     const config = loadConfig();
-    const log = createLogger({ level: config.logLevel });
+    // --json: the log as JSON lines on stderr even on a terminal (as it is in a pipe).
+    const log = createLogger({ level: config.logLevel, ...(values.json ? { pretty: false } : {}) });
     const dir = values.dir ?? config.workersDir;
     const { workflows, tasks, files } = await loadWorkersDir(dir);
     log.info({ files: files.length, workflows: workflows.map((w) => w.name), tasks: tasks.map((t) => t.name) }, `loaded ${dir}`);
