@@ -3,13 +3,14 @@
  *
  *   import { defineTask, defineWorkflow, createClient, startWorker } from 'baton';
  */
-export { defineTask, type Task, type TaskContext, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
+export { defineTask, type InputParser, type Task, type TaskContext, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
 export {
   defineWorkflow,
   taskWorkflow,
   Flow,
   type Workflow,
   type LoopOptions,
+  type WorkflowOptions,
   type EventOptions,
   type SubFlow,
   type BranchArg,

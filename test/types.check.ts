@@ -51,3 +51,15 @@ const child = defineWorkflow<number>('child').then(count).build();
 export const parent = defineWorkflow<number>('parent').child(child).then(count).build();
 // @ts-expect-error the child takes a number
 defineWorkflow<string>('parent2').child(child);
+
+// An input check types the input: the parser's return type is the workflow's input.
+const parseOrder = (v: unknown): { amount: number } => {
+  if (typeof v !== 'object' || v === null || typeof (v as { amount?: unknown }).amount !== 'number') throw new Error('amount must be a number');
+  return v as { amount: number };
+};
+export const checked = defineWorkflow('checked', { input: parseOrder }).then(charge).build();
+export const checkedInput: Parameters<NonNullable<(typeof checked)['__types']>['in']>[0] = { amount: 1 };
+// @ts-expect-error the check says amount is a number
+export const checkedWrong: Parameters<NonNullable<(typeof checked)['__types']>['in']>[0] = { amount: 'one' };
+// @ts-expect-error a task's check must return what its handler takes
+defineTask('mismatch', async (n: number) => n, { input: (v: unknown) => String(v) });

@@ -24,7 +24,7 @@ import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logge
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
-import { isTask, type Task } from '../workflow/task.ts';
+import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
@@ -124,6 +124,7 @@ export class Client {
   ): Promise<Started<O>> {
     this.checkStart(options);
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
+    if (typeof target !== 'string' && target.parseInput) input = parseWith(target.parseInput, input, `${kind} "${name}"`);
     const encoded = encodePayload(this.codec, input, 'input', this.config.maxPayloadBytes);
     const ex: Executor = options.tx ? toExecutor(options.tx) : this.db.pool;
     if (typeof target !== 'string') await this.ensureRegistered(target);
@@ -175,6 +176,8 @@ export class Client {
     if (!Array.isArray(inputs)) throw new ValidationError('inputs must be an array');
     this.checkStart(options);
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
+    const parse = typeof target === 'string' ? undefined : target.parseInput;
+    if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${(target as Workflow).name}" inputs[${i}]`));
     const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);

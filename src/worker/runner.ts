@@ -12,7 +12,7 @@ import { encodePayload, type Codec } from '../codec.ts';
 import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
 import type { Logger } from '../types.ts';
 import { decideRetry } from '../workflow/retry.ts';
-import type { TaskContext } from '../workflow/task.ts';
+import { parseWith, type TaskContext } from '../workflow/task.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
 
 export interface RunnerDeps {
@@ -167,6 +167,14 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
     input = deps.codec.decode(t.input as never);
   } catch (error) {
     return attempt.failNow(new NonRetryableError(`the input could not be decoded: ${coerceError(error).message}`));
+  }
+  if (task.parseInput) {
+    // Input from SQL or from the previous step is checked too; a bad one will not get better with retries.
+    try {
+      input = parseWith(task.parseInput, input, `task "${t.name}"`);
+    } catch (error) {
+      return attempt.failNow(new NonRetryableError(coerceError(error).message));
+    }
   }
 
   deps.onStart(held);

@@ -24,7 +24,7 @@ import {
   type Shape,
 } from './graph.ts';
 import { validateCaseName, validateEventName, validateName } from './names.ts';
-import { isTask, type Task } from './task.ts';
+import { isTask, type InputParser, type Task } from './task.ts';
 
 export interface Workflow<I = any, O = any> {
   readonly type: 'workflow';
@@ -40,6 +40,8 @@ export interface Workflow<I = any, O = any> {
   readonly tasks: ReadonlyMap<string, Task>;
   /** Workflows started as child steps (directly). */
   readonly children: readonly Workflow[];
+  /** The input's check (defineWorkflow's `input`, or the task's for a one-task workflow), if any (typed as Task's). */
+  readonly parseInput?: InputParser<unknown>;
   /** Type-only. */
   readonly __types?: { in: (input: I) => void; out: O };
 }
@@ -78,16 +80,19 @@ export class Flow<I, O> {
   readonly childWorkflows: readonly Workflow[];
   /** @internal */
   readonly workflowName: string | undefined;
+  /** @internal */
+  readonly inputParser: InputParser<unknown> | undefined;
 
   /** @internal */
-  constructor(name: string | undefined, nodes: readonly Node[] = [], children: readonly Workflow[] = []) {
+  constructor(name: string | undefined, nodes: readonly Node[] = [], children: readonly Workflow[] = [], inputParser?: InputParser<unknown>) {
     this.workflowName = name;
     this.nodes = nodes;
     this.childWorkflows = children;
+    this.inputParser = inputParser;
   }
 
   private add<N>(node: Node, children: readonly Workflow[] = []): Flow<I, N> {
-    return new Flow<I, N>(this.workflowName, [...this.nodes, node], [...this.childWorkflows, ...children]);
+    return new Flow<I, N>(this.workflowName, [...this.nodes, node], [...this.childWorkflows, ...children], this.inputParser);
   }
 
   private toNode(step: BranchArg<any>, where: string): { node: Node; children: Workflow[] } {
@@ -188,7 +193,7 @@ export class Flow<I, O> {
   /** Check the graph and freeze it into a definition. */
   build(): Workflow<I, O> {
     if (this.workflowName === undefined) throw new ValidationError('build() is for workflows; a sub-flow is returned from its callback');
-    return buildWorkflow<I, O>('workflow', this.workflowName, { kind: 'seq', steps: [...this.nodes] }, this.childWorkflows);
+    return buildWorkflow<I, O>('workflow', this.workflowName, { kind: 'seq', steps: [...this.nodes] }, this.childWorkflows, this.inputParser);
   }
 }
 
@@ -217,7 +222,13 @@ function check(node: Node, where: string): void {
   }
 }
 
-export function buildWorkflow<I, O>(kind: DefinitionKind, name: string, root: SeqNode, children: readonly Workflow[]): Workflow<I, O> {
+export function buildWorkflow<I, O>(
+  kind: DefinitionKind,
+  name: string,
+  root: SeqNode,
+  children: readonly Workflow[],
+  parseInput?: InputParser<unknown>,
+): Workflow<I, O> {
   validateName('workflow', name);
   if (root.steps.length === 0) throw new ValidationError(`workflow "${name}" has no steps`);
   check(root, `workflow "${name}"`);
@@ -232,18 +243,32 @@ export function buildWorkflow<I, O>(kind: DefinitionKind, name: string, root: Se
     estimatedSteps: estimateSteps(root),
     tasks,
     children: [...new Set(children)],
+    ...(parseInput ? { parseInput } : {}),
   });
 }
 
 /** Start building a workflow. Annotate the input type, or let the first `then()` infer it. */
-export function defineWorkflow<I = unknown>(name: string): Flow<I, I> {
+export function defineWorkflow<I = unknown>(name: string, options: WorkflowOptions<I> = {}): Flow<I, I> {
   validateName('workflow', name);
-  return new Flow<I, I>(name);
+  if (options === null || typeof options !== 'object') throw new ValidationError(`workflow "${name}": options must be an object`);
+  if (options.input !== undefined && typeof options.input !== 'function') {
+    throw new ValidationError(`workflow "${name}": input must be a function that checks the input and returns it (for example a zod schema's parse)`);
+  }
+  return new Flow<I, I>(name, [], [], options.input as InputParser<unknown> | undefined);
+}
+
+export interface WorkflowOptions<I> {
+  /**
+   * The input's check: the client runs it in `start` and `startMany` before anything is
+   * written (a bad input is a ValidationError) and stores what it returns. Starts from SQL
+   * are not checked here; a first task with its own `input` check is, by the worker.
+   */
+  input?: InputParser<I>;
 }
 
 /** The one-task workflow behind `client.enqueue(task)` and `baton enqueue`. */
 export function taskWorkflow<I, O>(task: Task<I, O>): Workflow<I, O> {
-  return buildWorkflow<I, O>('task', task.name, { kind: 'seq', steps: [{ kind: 'task', task }] }, []);
+  return buildWorkflow<I, O>('task', task.name, { kind: 'seq', steps: [{ kind: 'task', task }] }, [], task.parseInput);
 }
 
 /** A workflow and every workflow it starts as a child, each once. */

@@ -17,7 +17,21 @@ export interface TaskContext {
   log: Logger;
 }
 
-export interface TaskOptions {
+/**
+ * Checks an input and returns the input to use, or throws: a zod schema's `parse`
+ * (`input: schema.parse`), a valibot parser, or a hand-written function. Must be pure
+ * and synchronous.
+ */
+export type InputParser<I> = (value: unknown) => I;
+
+export interface TaskOptions<I = unknown> {
+  /**
+   * The input's check. The client runs it before anything is written (`enqueue`,
+   * `enqueueMany`: a bad input is a ValidationError); the worker runs it before each
+   * attempt, so input from SQL or from the previous step is checked too (a bad one fails
+   * the task at once, without retries). The handler gets what it returns.
+   */
+  input?: InputParser<I>;
   retry?: Partial<RetryPolicy>;
   /** Per attempt; on timeout the AbortSignal fires and the attempt fails. */
   timeoutMs?: number | string;
@@ -41,19 +55,28 @@ export interface Task<I = any, O = any> {
   readonly name: string;
   readonly handler: TaskHandler<I, O>;
   readonly options: ResolvedTaskOptions;
+  /**
+   * The input's check (TaskOptions.input), if any. Not part of the definition's hash. Typed
+   * `unknown` out: a task must stay contravariant in its input (see __types).
+   */
+  readonly parseInput?: InputParser<unknown>;
   /** Type-only: makes Task contravariant in I and covariant in O. */
   readonly __types?: { in: (input: I) => void; out: O };
 }
 
-export function defineTask<I = unknown, O = unknown>(name: string, handler: TaskHandler<I, O>, options: TaskOptions = {}): Task<I, O> {
+export function defineTask<I = unknown, O = unknown>(name: string, handler: TaskHandler<I, O>, options: TaskOptions<I> = {}): Task<I, O> {
   validateName('task', name);
   if (typeof handler !== 'function') throw new ValidationError(`task "${name}": the handler must be a function`);
+  if (options.input !== undefined && typeof options.input !== 'function') {
+    throw new ValidationError(`task "${name}": input must be a function that checks the input and returns it (for example a zod schema's parse)`);
+  }
   const timeoutMs = options.timeoutMs === undefined ? null : parseDuration(options.timeoutMs, `task "${name}" timeoutMs`);
   if (timeoutMs === 0) throw new ValidationError(`task "${name}": timeoutMs must be above 0`);
   return Object.freeze({
     type: 'task' as const,
     name,
     handler,
+    ...(options.input ? { parseInput: options.input } : {}),
     options: Object.freeze({
       retry: resolveRetry(options.retry, `task "${name}"`),
       timeoutMs,
@@ -61,6 +84,16 @@ export function defineTask<I = unknown, O = unknown>(name: string, handler: Task
       tags: normalizeTags(options.tags, `task "${name}" tags`),
     }),
   });
+}
+
+/** Run a parser on an input; its failure becomes a ValidationError that names `what`. */
+export function parseWith<I>(parse: InputParser<I>, value: unknown, what: string): I {
+  try {
+    return parse(value);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ValidationError(`${what}: the input is not valid: ${message.split('\n').slice(0, 8).join(' ')}`);
+  }
 }
 
 export function isTask(value: unknown): value is Task {
