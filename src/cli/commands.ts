@@ -33,7 +33,8 @@ export const commands: Record<string, Command> = {
 };
 
 export function usage(): string {
-  const width = Math.max(...Object.values(commands).map((c) => c.usage.split(' [')[0]!.length));
-  const lines = Object.values(commands).map((c) => `  baton ${c.usage.split(' [')[0]!.padEnd(width)}  ${c.summary}`);
-  return `usage: baton <command> [options]   (baton <command> --help for its options)\n\n${lines.join('\n')}`;
+  const heads = Object.entries(commands).map(([name, c]) => [c.args ? `${name} ${c.args}` : name, c.summary] as const);
+  const width = Math.max(...heads.map(([h]) => h.length));
+  const lines = heads.map(([h, summary]) => `  baton ${h.padEnd(width)}  ${summary}`);
+  return `usage: baton <command> [options]   (baton <command> --help for its options; baton --version)\n\n${lines.join('\n')}`;
 }

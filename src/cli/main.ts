@@ -7,6 +7,8 @@
  * (the BatonError's stable code; USAGE for wrong usage, INTERNAL for a bug).
  */
 import { BatonError, isUserError, UsageError } from '../errors.ts';
+import { readFileSync } from 'node:fs';
+import { helpText, usageLine } from './command.ts';
 import { commands, usage } from './commands.ts';
 import { processOutput, type Output } from './output.ts';
 
@@ -15,6 +17,10 @@ export async function main(argv: string[], output: Output = processOutput): Prom
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     output.out(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    output.out(version());
+    return 0;
   }
   const asJson = rest.includes('--json');
   const fail = (code: string, message: string, text: string, extra: Record<string, unknown> = {}) => {
@@ -26,14 +32,14 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    output.out(`usage: baton ${command.usage}\n\n${command.summary}`);
+    output.out(helpText(name, command));
     return 0;
   }
   try {
     return (await command.run(rest, output)) ?? 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      fail(error.code, error.message, `baton ${name}: ${error.message}\nusage: baton ${command.usage}`, { usage: `baton ${command.usage}` });
+      fail(error.code, error.message, `baton ${name}: ${error.message}\nusage: ${usageLine(name, command)}`, { usage: usageLine(name, command) });
       return 2;
     }
     if (isUserError(error)) {
@@ -46,4 +52,10 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     fail(error instanceof BatonError ? error.code : 'INTERNAL', message, `baton: internal error: ${stack}`, { stack });
     return 1;
   }
+}
+
+/** Baton's version, from its package.json: two levels up from this module both in src/cli/ and, installed, in dist/cli/. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }

@@ -10,20 +10,21 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 
 /** bench/run.ts's own flags (bench/lib/args.ts checks their values); named here so a mistake is a usage error. */
 const benchFlags = {
-  quick: { type: 'boolean' },
-  scenarios: { type: 'string' },
-  systems: { type: 'string' },
-  size: { type: 'string' },
-  sizes: { type: 'string' },
-  concurrency: { type: 'string' },
-  profile: { type: 'boolean' },
-  'pg-stats': { type: 'boolean' },
-  'no-save': { type: 'boolean' },
-  json: { type: 'boolean' },
+  quick: { type: 'boolean', help: 'small sizes (about a minute)' },
+  scenarios: { type: 'string', value: 'S1,S3', help: 'which scenarios, S0 to S7 (default: all)' },
+  systems: { type: 'string', value: 'baton,raw', help: "which systems (default: each scenario's own list)" },
+  size: { type: 'string', value: 'name=N,...', help: 'override sizes (s1Jobs=50000; the names are in bench/lib/args.ts)' },
+  sizes: { type: 'string', value: 'name=N,...', help: 'the same as --size' },
+  concurrency: { type: 'string', value: 'N', help: 'slots per worker process (default 24)' },
+  profile: { type: 'boolean', help: "write CPU profiles of Baton's worker processes to bench/results/profiles/" },
+  'pg-stats': { type: 'boolean', help: 'server time per unit by statement, from pg_stat_statements' },
+  'no-save': { type: 'boolean', help: 'do not write bench/results/*.json' },
+  json: { type: 'boolean', help: 'print the results (bench/results/latest.json) on stdout; the tables go to stderr' },
 } as const;
 
 export const benchCommand: Command = {
-  usage: 'bench [--quick] [--scenarios S1,S3] [--systems baton,graphile-batched] [--json]',
+  args: '',
+  options: benchFlags,
   summary: 'run the benchmarks against graphile-worker, pg-boss and the raw-SQL ceiling (same as npm run bench)',
   async run(args, output) {
     const { values } = parse(args, benchFlags, { names: [], min: 0 });

@@ -1,13 +1,19 @@
 import { loadConfig } from '../../config.ts';
 import { intOption, parse } from '../args.ts';
-import type { Command } from '../command.ts';
+import { jsonOption, type Command } from '../command.ts';
 import { safe, table } from '../format.ts';
 
+const options = {
+  'grace-ms': { type: 'string', value: 'N', help: 'how long (ms) a lease may be past its expiry before it counts (default: two reconciler ticks + 5 s)' },
+  json: jsonOption,
+} as const;
+
 export const checkCommand: Command = {
-  usage: 'check [--grace-ms N] [--json]',
+  args: '',
+  options,
   summary: "verify Baton's invariants on a live or stopped system (exit 1 with the violations)",
   async run(args, output) {
-    const { values } = parse(args, { 'grace-ms': { type: 'string' }, json: { type: 'boolean' } }, { names: [], min: 0 });
+    const { values } = parse(args, options, { names: [], min: 0 });
     const config = loadConfig();
     // A lease may be past its expiry until the reconciler's next tick (and a poll of graphile-worker).
     const grace = intOption(values['grace-ms'], 'grace-ms', 0, 86_400_000) ?? config.reconcileIntervalMs * 2 + 5_000;

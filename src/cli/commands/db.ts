@@ -1,13 +1,14 @@
 import { loadConfig } from '../../config.ts';
 import { UsageError } from '../../errors.ts';
 import { parse } from '../args.ts';
-import type { Command } from '../command.ts';
+import { jsonOption, type Command } from '../command.ts';
 
 export const migrateCommand: Command = {
-  usage: 'migrate [--json]',
+  args: '',
+  options: { json: jsonOption },
   summary: 'apply pending migrations (starts the embedded PostgreSQL when DATABASE_URL is unset)',
   async run(args, output) {
-    const { values } = parse(args, { json: { type: 'boolean' } }, { names: [], min: 0 });
+    const { values } = parse(args, { json: jsonOption }, { names: [], min: 0 });
     const config = loadConfig();
     // Loaded here, not at start-up: `baton --help` must not pay for the database layer.
     const [{ openDatabase }, { migrate }] = await Promise.all([import('../../db/connect.ts'), import('../../db/migrate.ts')]);
@@ -29,10 +30,11 @@ export const migrateCommand: Command = {
 };
 
 export const dbCommand: Command = {
-  usage: 'db url [--json]',
+  args: 'url',
+  options: { json: jsonOption },
   summary: 'print the connection string in use',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['subcommand'], min: 1 });
+    const { values, positionals } = parse(args, { json: jsonOption }, { names: ['subcommand'], min: 1 });
     const print = (url: string) => output.out(values.json ? JSON.stringify({ url }, null, 2) : url);
     if (positionals[0] !== 'url') throw new UsageError(`unknown subcommand "${positionals[0]}"`);
     const config = loadConfig();

@@ -4,7 +4,7 @@ import { BatonError, NotFoundError, TimeoutError, ValidationError } from '../../
 import { silentLogger } from '../../log.ts';
 import { isFinished, isOneOf, WORKFLOW_STATUSES, type DefinitionKind } from '../../types.ts';
 import { intOption, parse, parseJsonArg } from '../args.ts';
-import type { Command } from '../command.ts';
+import { jsonOption, type Command } from '../command.ts';
 import { historyTable, listTable, progressLine, safe, statusText } from '../format.ts';
 import type { Output } from '../output.ts';
 
@@ -29,13 +29,13 @@ class StillRunning extends BatonError {
 }
 
 const startFlags = {
-  id: { type: 'string' },
-  priority: { type: 'string' },
-  tags: { type: 'string' },
-  'on-conflict': { type: 'string' },
-  wait: { type: 'boolean' },
-  timeout: { type: 'string' },
-  json: { type: 'boolean' },
+  id: { type: 'string', value: 'ID', help: 'the instance id (default: a generated one)' },
+  priority: { type: 'string', value: 'N', help: '0 to 1000000, lower runs first (default: each task\'s own)' },
+  tags: { type: 'string', value: 'a,b', help: 'labels on the instance, shown by status' },
+  'on-conflict': { type: 'string', value: 'MODE', help: 'when the id is taken: fail (default), useExisting, or terminateExisting (cancel it, start anew)' },
+  wait: { type: 'boolean', help: 'follow it until it ends and print its output (exit 1 if it fails)' },
+  timeout: { type: 'string', value: 'MS', help: 'with --wait: give up after this many milliseconds (exit 1; the instance goes on)' },
+  json: jsonOption,
 } as const;
 
 function startOptions(values: Record<string, string | boolean | undefined>): StartOptions {
@@ -86,7 +86,8 @@ function report(view: InstanceView, output: Output, asJson: boolean): number {
 function startCommand(kind: DefinitionKind): Command {
   const noun = kind === 'task' ? 'task' : 'workflow';
   return {
-    usage: `${kind === 'task' ? 'enqueue' : 'start'} <${noun}> [json] [--id ID] [--priority N] [--tags a,b] [--on-conflict fail|useExisting|terminateExisting] [--wait [--timeout MS]] [--json]`,
+    args: `<${noun}> [json]`,
+    options: startFlags,
     summary: kind === 'task' ? 'enqueue a one-task job' : 'start a workflow instance',
     async run(args, output) {
       const { values, positionals } = parse(args, startFlags, { names: [noun, 'json'], min: 1 });
@@ -112,11 +113,14 @@ function startCommand(kind: DefinitionKind): Command {
 export const startCommandDef = startCommand('workflow');
 export const enqueueCommand = startCommand('task');
 
+const statusFlags = { watch: { type: 'boolean', help: 'follow it live until it ends, then print its status' }, json: jsonOption } as const;
+
 export const statusCommand: Command = {
-  usage: 'status <id> [--watch] [--json]',
+  args: '<id>',
+  options: statusFlags,
   summary: "an instance's status, steps, attempts and errors (--watch follows it live)",
   async run(args, output) {
-    const { values, positionals } = parse(args, { watch: { type: 'boolean' }, json: { type: 'boolean' } }, { names: ['id'], min: 1 });
+    const { values, positionals } = parse(args, statusFlags, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       if (values.watch) {
@@ -133,13 +137,22 @@ export const statusCommand: Command = {
   },
 };
 
+const listFlags = {
+  status: { type: 'string', value: 'S', help: `only instances with this status: ${WORKFLOW_STATUSES.join(', ')}` },
+  name: { type: 'string', value: 'WORKFLOW', help: 'only instances of this workflow (or task)' },
+  limit: { type: 'string', value: 'N', help: 'at most this many, 1 to 1000 (default 20)' },
+  cursor: { type: 'string', value: 'C', help: 'the next page: the cursor printed after a full page' },
+  json: jsonOption,
+} as const;
+
 export const listCommand: Command = {
-  usage: 'list [--status S] [--name WORKFLOW] [--limit N] [--cursor C] [--json]',
+  args: '',
+  options: listFlags,
   summary: 'instances, newest first',
   async run(args, output) {
     const { values } = parse(
       args,
-      { status: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' }, json: { type: 'boolean' } },
+      listFlags,
       { names: [], min: 0 },
     );
     const status = values.status;
@@ -165,10 +178,11 @@ export const listCommand: Command = {
 };
 
 export const historyCommand: Command = {
-  usage: 'history <id> [--json]',
+  args: '<id>',
+  options: { json: jsonOption },
   summary: 'every checkpoint of an instance',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
+    const { values, positionals } = parse(args, { json: jsonOption }, { names: ['id'], min: 1 });
     return withClient(async (client) => {
       const entries = await client.history(positionals[0]!);
       output.out(values.json ? json(entries) : historyTable(entries));
@@ -177,11 +191,18 @@ export const historyCommand: Command = {
   },
 };
 
+const cancelFlags = {
+  reason: { type: 'string', value: 'TEXT', help: 'why, recorded as the instance\'s error (default: "cancelled from the command line")' },
+  by: { type: 'string', value: 'WHO', help: 'who asked, recorded with it (default: cli)' },
+  json: jsonOption,
+} as const;
+
 export const cancelCommand: Command = {
-  usage: 'cancel <id> [--reason TEXT] [--by WHO] [--json]',
+  args: '<id>',
+  options: cancelFlags,
   summary: 'cancel an instance and its running children',
   async run(args, output) {
-    const { values, positionals } = parse(args, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } }, { names: ['id'], min: 1 });
+    const { values, positionals } = parse(args, cancelFlags, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli' });
@@ -192,10 +213,11 @@ export const cancelCommand: Command = {
 };
 
 export const pauseCommand: Command = {
-  usage: 'pause <id> [--json]',
+  args: '<id>',
+  options: { json: jsonOption },
   summary: 'pause an instance: running steps finish, nothing new starts',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
+    const { values, positionals } = parse(args, { json: jsonOption }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       const was = await client.pause(id, { requestedBy: 'cli' });
@@ -206,10 +228,11 @@ export const pauseCommand: Command = {
 };
 
 export const resumeCommand: Command = {
-  usage: 'resume <id> [--json]',
+  args: '<id>',
+  options: { json: jsonOption },
   summary: 'resume a paused instance',
   async run(args, output) {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' } }, { names: ['id'], min: 1 });
+    const { values, positionals } = parse(args, { json: jsonOption }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
       await client.resume(id);
@@ -219,11 +242,17 @@ export const resumeCommand: Command = {
   },
 };
 
+const sendFlags = {
+  'require-instance': { type: 'boolean', help: 'fail (exit 1, nothing sent) when no instance has this id, instead of holding the event for it' },
+  json: jsonOption,
+} as const;
+
 export const sendCommand: Command = {
-  usage: 'send <id> <event> [json] [--require-instance] [--json]',
+  args: '<id> <event> [json]',
+  options: sendFlags,
   summary: 'send an event to an instance (held until a waitForEvent step takes it; an event may arrive before its instance starts)',
   async run(args, output) {
-    const { values, positionals } = parse(args, { 'require-instance': { type: 'boolean' }, json: { type: 'boolean' } }, { names: ['id', 'event', 'json'], min: 2 });
+    const { values, positionals } = parse(args, sendFlags, { names: ['id', 'event', 'json'], min: 2 });
     const [id, event] = [positionals[0]!, positionals[1]!];
     const payload = parseJsonArg(positionals[2], 'the event payload');
     return withClient(async (client) => {

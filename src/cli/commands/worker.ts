@@ -4,13 +4,22 @@ import { loadWorkersDir } from '../../worker/loader.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
+const options = {
+  concurrency: { type: 'string', value: 'N', help: 'task slots in this process, 1 to 1000 (default: BATON_CONCURRENCY, 10)' },
+  prefetch: { type: 'string', value: 'N', help: 'tasks claimed ahead of free slots, 0 to 10000 (default: BATON_PREFETCH, adaptive; 0: none)' },
+  tags: { type: 'string', value: 'a,b', help: 'tags this worker offers: it runs tasks whose tags it has all of (default: BATON_TAGS)' },
+  dir: { type: 'string', value: 'DIR', help: 'the directory of worker modules to load (default: BATON_WORKERS_DIR, workers)' },
+  json: { type: 'boolean', help: 'log as JSON lines on stderr, also on a terminal' },
+} as const;
+
 export const workerCommand: Command = {
-  usage: 'worker [--concurrency N] [--prefetch N] [--tags a,b] [--dir workers] [--json]',
+  args: '',
+  options,
   summary: 'run a worker: loads every module under workers/ (embedded PostgreSQL when DATABASE_URL is unset)',
   async run(args) {
     const { values } = parse(
       args,
-      { concurrency: { type: 'string' }, tags: { type: 'string' }, dir: { type: 'string' }, prefetch: { type: 'string' }, json: { type: 'boolean' } },
+      options,
       { names: [], min: 0 },
     );
     // Every flag is checked before anything is loaded: a mistake is reported at once, not after importing the workers.
