@@ -69,6 +69,27 @@ export function progressLine(view: InstanceView, now = Date.now()): string {
   return parts.join('  ');
 }
 
+/**
+ * A task's attempts ("1/5"); for a sleep, an event wait or a child, what it waits
+ * for instead (their attempt count is an internal limit, not something that is retried).
+ */
+function attemptsOrWait(t: InstanceView['tasks'][number]): string {
+  const done = t.status === 'completed' || t.status === 'failed' || t.status === 'cancelled';
+  const at = t.availableAt ? t.availableAt.toISOString() : null;
+  switch (t.kind) {
+    case 'sleep':
+      return at ? `${done ? 'slept' : 'sleeps'} until ${at}` : done ? 'slept' : 'sleeps';
+    case 'event':
+      return done ? `waited for event "${safe(t.name)}"` : `waits for event "${safe(t.name)}"${at ? ` (gives up at ${at})` : ''}`;
+    case 'child':
+      return `${done ? 'waited' : 'waits'} for child workflow ${safe(t.name)}`;
+    case 'branch':
+      return '-';
+    default:
+      return `${t.attempts}/${t.maxAttempts}`;
+  }
+}
+
 export function statusText(view: InstanceView): string {
   const lines = [
     `id:        ${safe(view.id)}`,
@@ -84,13 +105,13 @@ export function statusText(view: InstanceView): string {
   if (view.status === 'completed') lines.push(`output:    ${safe(JSON.stringify(view.output))}`);
   if (view.error) lines.push(`error:     ${safe((view.error as { message?: string }).message ?? JSON.stringify(view.error))}`);
   lines.push('', table(
-    ['STEP', 'KIND', 'NAME', 'STATUS', 'ATTEMPTS', 'LAST ERROR'],
+    ['STEP', 'KIND', 'NAME', 'STATUS', 'ATTEMPTS / WAITS FOR', 'LAST ERROR'],
     view.tasks.map((t) => [
       safe(t.taskKey),
       t.kind,
       safe(t.name),
       t.paused ? `${t.status} (paused)` : t.status,
-      `${t.attempts}/${t.maxAttempts}`,
+      attemptsOrWait(t),
       safe(((t.lastError as { message?: string } | null)?.message ?? '').split('\n')[0]),
     ]),
   ));
