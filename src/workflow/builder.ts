@@ -153,8 +153,12 @@ export class Flow<I, O> {
     return this.add({ kind: 'branch', select, cases: converted, ...(otherwiseNode ? { otherwise: otherwiseNode } : {}) }, children);
   }
 
-  /** Repeat a sub-flow; each iteration's output is the next one's input. */
-  loop(body: SubFlow<O, O>, options: LoopOptions<O>): Flow<I, O> {
+  /**
+   * Repeat a sub-flow; each iteration's output is the next one's input. The body
+   * may return more than it takes (`B`, assignable to `O`): `until` and the steps
+   * after the loop see the body's output type.
+   */
+  loop<B extends O>(body: SubFlow<O, B>, options: LoopOptions<B>): Flow<I, B> {
     if (!options || !Number.isInteger(options.max) || options.max < 1) {
       throw new ValidationError(`loop() needs max: a whole number of iterations >= 1 (got ${options?.max})`);
     }
