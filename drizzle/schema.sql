@@ -165,16 +165,36 @@ BEGIN
     WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+  ), waits AS (
+    SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
+      row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
+    FROM claimed c WHERE c.kind = 'event'
+  ), free AS (
+    SELECT g.workflow_id, g.name, ev.id, ev.payload, row_number() OVER (PARTITION BY g.workflow_id, g.name ORDER BY ev.id) AS nth
+    FROM (SELECT w.workflow_id, w.name, count(*) AS n, array_agg(w.task_key) AS keys FROM waits w GROUP BY w.workflow_id, w.name) g
+    CROSS JOIN LATERAL (
+      SELECT e.id, e.payload FROM baton.events e
+      WHERE e.workflow_id = g.workflow_id AND e.name = g.name
+        AND (e.held_epoch IS NULL OR e.held_key = ANY (g.keys)
+          OR (e.held_until <= now() AND NOT EXISTS (
+            SELECT 1 FROM baton.tasks h
+            WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))
+      ORDER BY e.id
+      LIMIT g.n
+      FOR UPDATE SKIP LOCKED
+    ) ev
+  ), given AS (
+    SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
+    FROM waits w JOIN free f ON f.workflow_id = w.workflow_id AND f.name = w.name AND f.nth = w.nth
+  ), held AS (
+    UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
+    FROM given g WHERE e.id = g.id
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, ev.id, ev.payload
+    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
-  LEFT JOIN LATERAL (
-    SELECT e.id, e.payload FROM baton.events e
-    WHERE c.kind = 'event' AND e.workflow_id = c.workflow_id AND e.name = c.name
-    ORDER BY e.id LIMIT 1
-  ) ev ON true
+  LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
   ORDER BY c.ready_key;
 END
 $$;
@@ -214,6 +234,9 @@ DECLARE
   v_ids text[];
   v_parents text[];
   v_events boolean;
+  v_rewaits boolean;
+  v_gone text[] := '{}';
+  v_wake text[] := '{}';
 BEGIN
   -- Lock the instances and their parents in id order, by index, and compare versions. A parent
   -- never changes, so the worker's snapshot names it.
@@ -240,11 +263,15 @@ BEGIN
   IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
     v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
   END IF;
-  v_events := EXISTS (SELECT 1 FROM jsonb_to_recordset(p_items) AS c("eventId" bigint) WHERE c."eventId" IS NOT NULL);
+  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
+  INTO v_events, v_rewaits
+  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
   IF v_events THEN
-    v_bad := v_bad || ARRAY(
-      SELECT c.wf FROM jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
-      WHERE c."eventId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId"));
+    v_gone := ARRAY(
+      SELECT c.wf || E'\x1f' || c.key FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, "eventId" bigint)
+      WHERE c."eventId" IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId" AND (e.held_epoch IS NULL OR e.held_epoch = c.epoch)));
+    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_gone) r);
   END IF;
   IF cardinality(v_refused) > 0 THEN
     INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
@@ -259,15 +286,31 @@ BEGIN
       DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
       WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
     END IF;
+    -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
+    IF v_rewaits THEN
+      v_wake := ARRAY(
+        SELECT c.wf || E'\x1f' || c.key
+        FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+        JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+        WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+          AND EXISTS (
+            SELECT 1 FROM baton.events e
+            WHERE e.workflow_id = t.workflow_id AND e.name = t.name
+              AND (e.held_epoch IS NULL OR e.held_key = t.task_key
+                OR (e.held_until <= now() AND NOT EXISTS (
+                  SELECT 1 FROM baton.tasks h
+                  WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+    END IF;
 
     UPDATE baton.tasks t
-    SET status = c.status,
+    SET status = CASE WHEN cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake) THEN 'ready' ELSE c.status END,
         paused = c.paused,
         output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
         last_error = coalesce(c.error, t.last_error),
         last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
         available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
-        ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+        ready_key = CASE WHEN c.status = 'ready' OR (cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake))
+          THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
         progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
         claimed_by = NULL, lease_expires_at = NULL,
         finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
@@ -306,6 +349,9 @@ BEGIN
     IF v_n > 0 THEN
       PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_done, ',')) < 7000 THEN array_to_string(v_done, ',') ELSE '*' END);
     END IF;
+    IF cardinality(v_wake) > 0 THEN
+      PERFORM pg_notify('baton_ready', '');
+    END IF;
   END IF;
 
   IF NOT v_all THEN
@@ -315,7 +361,9 @@ BEGIN
     UNION ALL
     SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
     UNION ALL
-    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r;
+    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r
+    UNION ALL
+    SELECT 'event_gone', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_gone) r;
   END IF;
   -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
   IF coalesce((p_claim ->> 'limit')::integer, 0) > 0 THEN
@@ -1168,7 +1216,10 @@ CREATE TABLE baton.events (
     workflow_id text NOT NULL,
     name text NOT NULL,
     payload jsonb,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    held_key text,
+    held_epoch bigint,
+    held_until timestamp with time zone
 );
 
 --

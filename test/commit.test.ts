@@ -17,6 +17,7 @@ import {
   listTasks,
   loadInstance,
   loadTaskResult,
+  sendEvent,
   startInstance,
   type ClaimedTask,
 } from '../src/store/index.ts';
@@ -27,7 +28,8 @@ import { useTestDatabase } from './support/db.ts';
 import { batonPool, noop, noopWorkflow, register } from './support/fixtures.ts';
 
 const branchy = defineWorkflow('branchy').parallel([noop, defineTask('other', async () => 2)]).build();
-const defs = new Map<string, Workflow>([noopWorkflow, branchy].map((w) => [w.hash, w]));
+const pairWait = defineWorkflow('pair-events').parallel([(f) => f.waitForEvent('e', { timeoutMs: 600_000 }), (f) => f.waitForEvent('e', { timeoutMs: 600_000 })]).build();
+const defs = new Map<string, Workflow>([noopWorkflow, branchy, pairWait].map((w) => [w.hash, w]));
 
 describe('commit path (planner, committer, baton.commit)', () => {
   const db = useTestDatabase();
@@ -35,7 +37,7 @@ describe('commit path (planner, committer, baton.commit)', () => {
 
   before(async () => {
     pool = batonPool(db.url);
-    await register(pool, noopWorkflow, branchy);
+    await register(pool, noopWorkflow, branchy, pairWait);
   });
   after(async () => {
     await pool.end();
@@ -128,5 +130,86 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.deepEqual([task!.status, task!.attempts, task!.lastError!.message, task!.lastFailedWorker], ['failed', 2, 'again', 'w8']);
     const wf = (await loadInstance(pool, 'err-1'))!;
     assert.deepEqual([wf.status, wf.error!.message], ['failed', 'again']);
+  });
+
+  describe('waitForEvent steps of one name (each event to one wait, oldest first)', () => {
+    const consume = (t: ClaimedTask): Outcome => ({ kind: 'completed', output: t.event!.payload, eventId: t.event!.id });
+    const buffered = async (id: string) =>
+      (await pool.query(`select payload from baton.events where workflow_id = $1 order by id`, [id])).rows.map((r) => r.payload as string);
+
+    it('waits claimed one at a time take the oldest events not held by another wait; one sent after the claims stays', async () => {
+      for (const v of ['a', 'b']) await sendEvent(pool, 'ev-1', 'e', v);
+      await startInstance(pool, { name: 'pair-events', id: 'ev-1' });
+      const [w1] = await claim('w1');
+      const [w2] = await claim('w2'); // w1 has not committed: its event is held, not free
+      assert.deepEqual([w1!.event?.payload, w2!.event?.payload], ['a', 'b']);
+      await sendEvent(pool, 'ev-1', 'e', 'c');
+      const r2 = await commitAs('w2', [{ task: w2!, outcome: consume(w2!) }]);
+      const r1 = await commitAs('w1', [{ task: w1!, outcome: consume(w1!) }]);
+      assert.deepEqual([...r2.settled, ...r1.settled], ['applied', 'applied']);
+      const wf = (await loadInstance(pool, 'ev-1'))!;
+      assert.deepEqual([wf.status, wf.output], ['completed', ['a', 'b']]);
+      assert.deepEqual(await buffered('ev-1'), ['c'], 'each consumed once; the third stays');
+    });
+
+    it('a wait that lost its lease gets its event again; a wait without one rewaits, and is woken when a free one came meanwhile', async () => {
+      await sendEvent(pool, 'ev-2', 'e', 'a');
+      await startInstance(pool, { name: 'pair-events', id: 'ev-2' });
+      const claimed = await claim('w1', 2);
+      const holder = claimed.find((t) => t.event)!;
+      const empty = claimed.find((t) => !t.event)!;
+      assert.deepEqual([claimed.length, holder.event!.payload], [2, 'a'], 'one event, two waits: the second gets none');
+      // The empty wait re-waits: 'a' is held, so it sleeps until an event comes.
+      await commitAs('w1', [{ task: empty, outcome: { kind: 'rewait' } }]);
+      assert.equal((await loadTaskResult(pool, 'ev-2', empty.taskKey))!.status, 'waiting');
+      // The holder's worker dies: its lease expires and the task is ready again; the next attempt takes 'a' again.
+      await pool.query(`update baton.tasks set lease_expires_at = now() - interval '1 second' where workflow_id = 'ev-2' and task_key = $1`, [holder.taskKey]);
+      await pool.query(`select * from baton.reclaim_expired(5)`);
+      const [again] = await claim('w2');
+      assert.deepEqual([again!.taskKey, again!.event?.payload], [holder.taskKey, 'a'], 'a lost lease does not lose the event');
+      assert.deepEqual((await commitAs('w1', [{ task: holder, outcome: consume(holder) }])).settled, ['refused'], 'the first attempt is fenced out');
+      // An event sent while a wait runs without one: its re-wait is made ready instead of sleeping past it.
+      await pool.query(`update baton.tasks set status = 'ready', ready_key = now() where workflow_id = 'ev-2' and task_key = $1`, [empty.taskKey]);
+      const [second] = await claim('w3');
+      assert.equal(second!.event, null, "'a' is still held by the running attempt");
+      await sendEvent(pool, 'ev-2', 'e', 'b');
+      await commitAs('w3', [{ task: second!, outcome: { kind: 'rewait' } }]);
+      assert.equal((await loadTaskResult(pool, 'ev-2', empty.taskKey))!.status, 'ready', "'b' is free: woken");
+      await commitAs('w2', [{ task: again!, outcome: consume(again!) }]);
+      const [third] = await claim('w3');
+      assert.equal(third!.event?.payload, 'b');
+      await commitAs('w3', [{ task: third!, outcome: consume(third!) }]);
+      const wf = (await loadInstance(pool, 'ev-2'))!;
+      assert.equal(wf.status, 'completed');
+      assert.deepEqual([...(wf.output as string[])].sort(), ['a', 'b']);
+      assert.deepEqual(await buffered('ev-2'), []);
+    });
+
+    it('two claims at once of waits of one name take different events', async () => {
+      for (const v of ['a', 'b']) await sendEvent(pool, 'ev-4', 'e', v);
+      await startInstance(pool, { name: 'pair-events', id: 'ev-4' });
+      const first = await pool.connect();
+      try {
+        await first.query('begin');
+        const [w1] = await claimTasks(first, { workerId: 'w1', limit: 1, tags: [], hashes: [...defs.keys()], ttlMs: 60_000 });
+        const [w2] = await claim('w2'); // while the first claim's transaction still locks its event
+        await first.query('commit');
+        assert.deepEqual([w1!.event?.payload, w2!.event?.payload], ['a', 'b']);
+      } finally {
+        first.release();
+      }
+    });
+
+    it('a commit whose event is gone re-waits instead of conflicting forever', async () => {
+      await sendEvent(pool, 'ev-3', 'e', 'a');
+      await startInstance(pool, { name: 'pair-events', id: 'ev-3' });
+      const [w] = await claim('w1');
+      assert.equal(w!.event?.payload, 'a');
+      await pool.query(`delete from baton.events where workflow_id = 'ev-3'`);
+      const r = await commitAs('w1', [{ task: w!, outcome: consume(w!) }]);
+      assert.deepEqual(r, { settled: ['applied'], conflicts: 1 });
+      assert.equal((await loadTaskResult(pool, 'ev-3', w!.taskKey))!.status, 'waiting', 'not completed with an event it did not get');
+      assert.equal((await loadInstance(pool, 'ev-3'))!.status, 'running');
+    });
   });
 });

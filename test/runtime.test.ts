@@ -208,16 +208,25 @@ describe('workflow runtime and worker pool', function () {
     assert.deepEqual(left.rows.map((r) => r.payload), [{ i: 5 }], 'the sixth is still buffered');
   });
 
-  // Fails today: baton.claim_tasks hands every waitForEvent step of one instance and name that it claims
-  // together the same oldest event, and baton.commit deletes it once, so all of them consume it (8
-  // branches each got { i: 0 }). A step whose event another commit consumed first keeps conflicting.
-  it.skip('parallel waitForEvent steps of one name each take a different event', async () => {
+  // baton.claim_tasks once handed every waitForEvent step of one instance and name the same oldest event
+  // (8 branches each got { i: 0 }); now each claimed wait holds its own event until it commits.
+  it('parallel waitForEvent steps of one name each take a different event', async () => {
     const fan = defineWorkflow('fan-wait').parallel(Array.from({ length: 8 }, () => (f: Flow<unknown, unknown>) => f.waitForEvent('tick', { timeoutMs: 10_000 }))).build();
     for (let i = 0; i < 8; i++) await client.sendEvent('fan-1', 'tick', { i });
     await worker({ workflows: [fan], tasks: [] });
     await worker({ workflows: [fan], tasks: [] });
     const out = (await (await client.start(fan, null, { id: 'fan-1' })).result({ timeoutMs: 15_000 })) as { i: number }[];
     assert.deepEqual(out.map((o) => o.i).sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.equal((await db.pool.query(`select count(*)::int as n from baton.events where workflow_id = 'fan-1'`)).rows[0].n, 0, 'each consumed once');
+  });
+
+  it('two parallel waits of one name take the two oldest events, in order, and leave the third', async () => {
+    const pair = defineWorkflow('pair-wait').parallel([(f) => f.waitForEvent('e', { timeoutMs: 10_000 }), (f) => f.waitForEvent('e', { timeoutMs: 10_000 })]).build();
+    for (const v of ['a', 'b', 'c']) await client.sendEvent('pair-1', 'e', v);
+    await worker({ workflows: [pair], tasks: [] });
+    assert.deepEqual(await (await client.start(pair, null, { id: 'pair-1' })).result({ timeoutMs: 10_000 }), ['a', 'b']);
+    const left = await db.pool.query(`select payload from baton.events where workflow_id = 'pair-1'`);
+    assert.deepEqual(left.rows.map((r) => r.payload), ['c']);
   });
 
   it("renews its claims every ttl/3 even when it holds none: that is the worker's heartbeat", async () => {

@@ -129,8 +129,10 @@ describe('SQL function files (npm run sql:generate, sql:check)', function () {
     assert.equal(snapshot.prevId, prev.id);
     assert.notEqual(snapshot.id, prev.id);
     assert.deepEqual(snapshot.tables, prev.tables);
+    // The same tables as 0002's: drizzle-kit sees the same changes from it to src/schema as from 0002 (none until
+    // 0006_event_holds added columns).
     const current = generateDrizzleJson(schema as Record<string, unknown>, snapshot.id, ['baton']);
-    assert.deepEqual(await generateMigration(snapshot, current), []);
+    assert.deepEqual(await generateMigration(snapshot, current), await generateMigration(prev, current));
 
     assert.deepEqual(checksumProblems(dir), []);
     assert.deepEqual(check(dir), [], 'the files now match the migrations');

@@ -12,7 +12,17 @@
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
 -- Each row comes with its instance's snapshot (status, state, version), for
--- the optimistic commit, and for a waitForEvent step the oldest buffered event.
+-- the optimistic commit, and for a waitForEvent step an event of its own:
+-- the n-th wait claimed here for one (instance, name), in line order, gets
+-- the n-th oldest free event, which is then held for that attempt (held_key,
+-- held_epoch, held_until = its lease) until its commit deletes it. An event is
+-- free when it is held by nobody, or by this very step (a lost or given-back
+-- claim takes its event again), or its hold lapsed: past held_until and the
+-- holding attempt no longer running. held_until is what a claim committed
+-- after this statement's snapshot is seen by: a row it held is locked here
+-- (FOR UPDATE SKIP LOCKED, never waiting), re-read at its newest version, and
+-- its fresh held_until keeps it out even though the tasks read here predate
+-- that claim. A wait that finds no free event gets none and re-waits.
 CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
   p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0)
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
@@ -56,16 +66,36 @@ BEGIN
     WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+  ), waits AS (
+    SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
+      row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
+    FROM claimed c WHERE c.kind = 'event'
+  ), free AS (
+    SELECT g.workflow_id, g.name, ev.id, ev.payload, row_number() OVER (PARTITION BY g.workflow_id, g.name ORDER BY ev.id) AS nth
+    FROM (SELECT w.workflow_id, w.name, count(*) AS n, array_agg(w.task_key) AS keys FROM waits w GROUP BY w.workflow_id, w.name) g
+    CROSS JOIN LATERAL (
+      SELECT e.id, e.payload FROM baton.events e
+      WHERE e.workflow_id = g.workflow_id AND e.name = g.name
+        AND (e.held_epoch IS NULL OR e.held_key = ANY (g.keys)
+          OR (e.held_until <= now() AND NOT EXISTS (
+            SELECT 1 FROM baton.tasks h
+            WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))
+      ORDER BY e.id
+      LIMIT g.n
+      FOR UPDATE SKIP LOCKED
+    ) ev
+  ), given AS (
+    SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
+    FROM waits w JOIN free f ON f.workflow_id = w.workflow_id AND f.name = w.name AND f.nth = w.nth
+  ), held AS (
+    UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
+    FROM given g WHERE e.id = g.id
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, ev.id, ev.payload
+    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
-  LEFT JOIN LATERAL (
-    SELECT e.id, e.payload FROM baton.events e
-    WHERE c.kind = 'event' AND e.workflow_id = c.workflow_id AND e.name = c.name
-    ORDER BY e.id LIMIT 1
-  ) ev ON true
+  LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
   ORDER BY c.ready_key;
 END
 $$;

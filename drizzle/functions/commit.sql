@@ -4,9 +4,12 @@
 -- is applied only if
 --   * its version is still the one the worker computed from, and
 --   * every attempt of it still holds its claim (the fence: same worker, same
---     epoch, still running), and every event it consumes is still there.
+--     epoch, still running), and every event it consumes is still there and
+--     held by that attempt (see claim_tasks).
 -- Otherwise nothing of that instance is written and its current snapshot is
--- returned ('conflict'); the worker recomputes and commits again. Attempts
+-- returned ('conflict'); the worker recomputes and commits again. An attempt
+-- whose event is gone is also named ('event_gone'): the worker recomputes it
+-- as a re-wait, so it cannot conflict again for that event. Attempts
 -- that fail the fence are refused for good ('refused') and counted, except an
 -- attempt this worker already committed ('duplicate': the retry of a commit
 -- whose reply was lost with its connection). Applied instances are not
@@ -18,6 +21,8 @@
 --     status: the task's new status (completed, failed, ready, waiting);
 --     delayMs: for a retry, available again after this many ms (null: keep);
 --     eventId: the id of the event a waitForEvent step consumed.
+--     A re-wait (a waitForEvent step that got no event: status waiting, no error) is made ready
+--     instead when a free event of its name is buffered now: one sent while it ran woke nobody.
 --   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after}
 --     parent: its parent instance's id (locked too, before it: ids sort parents first), or null;
 --     after: the instance finished and needs after_finish (failed, or has a parent).
@@ -59,6 +64,9 @@ DECLARE
   v_ids text[];
   v_parents text[];
   v_events boolean;
+  v_rewaits boolean;
+  v_gone text[] := '{}';
+  v_wake text[] := '{}';
 BEGIN
   -- Lock the instances and their parents in id order, by index, and compare versions. A parent
   -- never changes, so the worker's snapshot names it.
@@ -85,11 +93,15 @@ BEGIN
   IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
     v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
   END IF;
-  v_events := EXISTS (SELECT 1 FROM jsonb_to_recordset(p_items) AS c("eventId" bigint) WHERE c."eventId" IS NOT NULL);
+  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
+  INTO v_events, v_rewaits
+  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
   IF v_events THEN
-    v_bad := v_bad || ARRAY(
-      SELECT c.wf FROM jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
-      WHERE c."eventId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId"));
+    v_gone := ARRAY(
+      SELECT c.wf || E'\x1f' || c.key FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, "eventId" bigint)
+      WHERE c."eventId" IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId" AND (e.held_epoch IS NULL OR e.held_epoch = c.epoch)));
+    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_gone) r);
   END IF;
   IF cardinality(v_refused) > 0 THEN
     INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
@@ -104,15 +116,31 @@ BEGIN
       DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
       WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
     END IF;
+    -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
+    IF v_rewaits THEN
+      v_wake := ARRAY(
+        SELECT c.wf || E'\x1f' || c.key
+        FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+        JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+        WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+          AND EXISTS (
+            SELECT 1 FROM baton.events e
+            WHERE e.workflow_id = t.workflow_id AND e.name = t.name
+              AND (e.held_epoch IS NULL OR e.held_key = t.task_key
+                OR (e.held_until <= now() AND NOT EXISTS (
+                  SELECT 1 FROM baton.tasks h
+                  WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+    END IF;
 
     UPDATE baton.tasks t
-    SET status = c.status,
+    SET status = CASE WHEN cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake) THEN 'ready' ELSE c.status END,
         paused = c.paused,
         output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
         last_error = coalesce(c.error, t.last_error),
         last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
         available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
-        ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+        ready_key = CASE WHEN c.status = 'ready' OR (cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake))
+          THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
         progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
         claimed_by = NULL, lease_expires_at = NULL,
         finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
@@ -151,6 +179,9 @@ BEGIN
     IF v_n > 0 THEN
       PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_done, ',')) < 7000 THEN array_to_string(v_done, ',') ELSE '*' END);
     END IF;
+    IF cardinality(v_wake) > 0 THEN
+      PERFORM pg_notify('baton_ready', '');
+    END IF;
   END IF;
 
   IF NOT v_all THEN
@@ -160,7 +191,9 @@ BEGIN
     UNION ALL
     SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
     UNION ALL
-    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r;
+    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r
+    UNION ALL
+    SELECT 'event_gone', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_gone) r;
   END IF;
   -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
   IF coalesce((p_claim ->> 'limit')::integer, 0) > 0 THEN

@@ -161,7 +161,11 @@ export const signals = baton.table(
   ],
 );
 
-/** External messages by instance and name, consumed FIFO. No foreign key: an event may arrive before its instance. */
+/**
+ * External messages by instance and name, consumed FIFO. No foreign key: an event may arrive before its instance.
+ * held_*: the waitForEvent attempt the claim handed it to (task key, epoch, lease at the claim), until that attempt
+ * commits and deletes it. Only free events go to another wait; a hold lapses when its attempt stops running.
+ */
 export const events = baton.table(
   'events',
   {
@@ -170,6 +174,9 @@ export const events = baton.table(
     name: text('name').notNull(),
     payload: jsonb('payload'),
     createdAt: tstz('created_at').notNull().defaultNow(),
+    heldKey: text('held_key'),
+    heldEpoch: bigint('held_epoch', { mode: 'number' }),
+    heldUntil: tstz('held_until'),
   },
   (t) => [index('events_lookup_idx').on(t.workflowId, t.name, t.id), index('events_created_idx').on(t.createdAt)],
 );

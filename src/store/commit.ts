@@ -78,7 +78,9 @@ export interface CommitBatch {
 export type CommitResult =
   | { result: 'conflict'; workflowId: string; status: WorkflowStatus; state: unknown; version: number }
   | { result: 'refused'; workflowId: string; taskKey: string }
-  | { result: 'duplicate'; workflowId: string; taskKey: string };
+  | { result: 'duplicate'; workflowId: string; taskKey: string }
+  /** The event this attempt consumes is gone (or held by another attempt): its instance conflicts too; plan the step as a re-wait. */
+  | { result: 'eventGone'; workflowId: string; taskKey: string };
 
 /**
  * The fenced, optimistic commit of a batch (baton.commit in drizzle/functions/commit.sql).
@@ -114,6 +116,7 @@ export async function commitBatch(
   for (const r of rows) {
     if (r.result === 'claimed') claimed.push(claimedTask(r.task!));
     else if (r.result === 'refused' || r.result === 'duplicate') results.push({ result: r.result, workflowId: r.workflow_id, taskKey: r.task_key! });
+    else if (r.result === 'event_gone') results.push({ result: 'eventGone', workflowId: r.workflow_id, taskKey: r.task_key! });
     else results.push({ result: 'conflict', workflowId: r.workflow_id, status: r.status, state: r.state, version: r.version });
   }
   return { results, claimed };

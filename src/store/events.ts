@@ -1,8 +1,9 @@
 /**
  * Events: messages sent to an instance by name, buffered FIFO until a
  * waitForEvent step consumes one. An event may arrive before its instance.
- * The claim hands a waiting step the oldest buffered event of its name, and
- * the worker's commit deletes it (baton.claim_tasks, baton.commit).
+ * The claim hands each waiting step it takes the oldest buffered event of its
+ * name that no other running attempt holds, and holds it for that attempt; the
+ * worker's commit deletes it (baton.claim_tasks, baton.commit).
  */
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';

@@ -25,7 +25,14 @@ export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<nu
     `with stuck as (
        select t.workflow_id, t.task_key from baton.tasks t
        where t.kind = 'event' and t.status = 'waiting' and not t.paused
-         and exists (select 1 from baton.events e where e.workflow_id = t.workflow_id and e.name = t.name)
+         and exists (
+           select 1 from baton.events e
+           where e.workflow_id = t.workflow_id and e.name = t.name
+             -- free (the rule of baton.claim_tasks): an event another running attempt holds wakes nobody
+             and (e.held_epoch is null or e.held_key = t.task_key
+               or (e.held_until <= now() and not exists (
+                 select 1 from baton.tasks h
+                 where h.workflow_id = e.workflow_id and h.task_key = e.held_key and h.epoch = e.held_epoch and h.status = 'running'))))
        limit $1 for update of t skip locked
      ), woken as (
        update baton.tasks t set status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()

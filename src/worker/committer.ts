@@ -8,6 +8,7 @@
  *                                            ├─> refused    -> settled (counted by the database)
  *                                            ├─> duplicate  -> settled (our earlier commit landed)
  *                                            └─> conflict   -> plan again from the fresh snapshot
+ *                                                (a waitForEvent attempt whose event is gone: as a re-wait)
  *
  * A database error leaves the attempts pending: they are committed again
  * after a back-off, their leases still renewed. A connection lost mid-commit
@@ -154,8 +155,10 @@ export class Committer {
       // Only what was not applied comes back: conflicts (fresh snapshots), refusals, duplicates.
       const conflicted = new Set<string>();
       const gone = new Map<string, Settlement>();
+      const noEvent = new Set<string>();
       for (const r of results) {
         if (r.result === 'refused' || r.result === 'duplicate') gone.set(`${r.workflowId}\u0000${r.taskKey}`, r.result);
+        else if (r.result === 'eventGone') noEvent.add(`${r.workflowId}\u0000${r.taskKey}`);
         else {
           conflicted.add(r.workflowId);
           known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
@@ -166,6 +169,8 @@ export class Committer {
         const id = f.held.task.workflowId;
         const how = gone.get(`${id}\u0000${f.held.task.taskKey}`);
         if (how) this.o.onSettled(f, how);
+        // Its event went to nobody else while it held it, unless it lost its claim: it waits again, without it.
+        else if (noEvent.has(`${id}\u0000${f.held.task.taskKey}`)) next.push({ held: f.held, outcome: { kind: 'rewait' } });
         else if (conflicted.has(id)) next.push(f);
         else {
           // The instance's end is reported with one of its attempts, not with each.
