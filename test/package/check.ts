@@ -110,6 +110,9 @@ async function main(): Promise<void> {
     step('npx baton --help');
     const help = await sh('npx', ['--no-install', 'baton', '--help'], app, env);
     assert.match(help.stdout, /usage: baton <command>/);
+    // The version comes from the installed package.json, found next to the compiled module.
+    const version = await sh('npx', ['--no-install', 'baton', '--version'], app, env);
+    assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 
     step('baton worker loads workers/*.js natively and workers/*.ts through the app\'s tsx');
     await withCliWorker(app, { ...env, BATON_LOG_LEVEL: 'info' }, async () => {
