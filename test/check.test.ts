@@ -25,7 +25,7 @@ describe('invariant checker (baton check)', function () {
   });
 
   it('reports each broken invariant, and `baton check` exits 1 listing them', async () => {
-    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
+    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v10/c', 'v11']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
     const q = (sql: string) => db.pool.query(sql);
     await q(`update baton.tasks set status = 'completed', claimed_by = 'ghost' where workflow_id = 'v1'`);
     await q(`update baton.tasks set status = 'running', claimed_by = 'w', epoch = 9, lease_expires_at = now() - interval '1 minute' where workflow_id = 'v2'`);
@@ -39,6 +39,9 @@ describe('invariant checker (baton check)', function () {
     await q(`update baton.workflows set completed_task_count = 4 where id = 'v7'`);
     await q(`update baton.workflows set status = 'completed' where id = 'v8'`);
     await q(`update baton.tasks set status = 'cancelled' where workflow_id = 'v9'`);
+    // Child steps waiting on 'v10/c', an instance a caller started (not v10's child), and on 'v11/c', which does not exist.
+    await q(`insert into baton.tasks (workflow_id, task_key, kind, name, definition_hash, status)
+             select t.workflow_id, 'c', 'child', 'noop', t.definition_hash, 'waiting' from baton.tasks t where t.workflow_id in ('v10', 'v11')`);
 
     const v = await found();
     for (const expected of [
@@ -51,6 +54,8 @@ describe('invariant checker (baton check)', function () {
       'counter-mismatch v7',
       'open-task-on-finished v8',
       'stuck v9',
+      'child-not-own v10',
+      'child-not-own v11',
     ]) {
       assert.ok(v.includes(expected), `${expected} is reported (got ${v.join(', ')})`);
     }
@@ -58,6 +63,8 @@ describe('invariant checker (baton check)', function () {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^INVARIANT\s+INSTANCE\s+STEP\s+DETAIL/);
     assert.match(r.stdout, /claim-expired\s+v2\s+0\s+lease of w expired \d+ ms ago/);
+    assert.match(r.stdout, /child-not-own\s+v10\s+c\s+waits on "v10\/c", an instance that is not its child \(its parent: none\)/);
+    assert.match(r.stdout, /child-not-own\s+v11\s+c\s+waits on "v11\/c", which does not exist/);
     assert.match(r.stderr.trim(), /^baton: \d+ violation\(s\) in \d+ instances$/);
   });
 });

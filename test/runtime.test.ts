@@ -7,6 +7,7 @@ import { assertInvariants, fixtureClient, sleep, until } from './support/fixture
 import { inProcessWorker } from './support/workers.ts';
 import {
   chain10,
+  childWf,
   closeMarkPools,
   ensureMarks,
   fatal,
@@ -244,6 +245,16 @@ describe('workflow runtime and worker pool', function () {
     const child = await client.get('parent-1/1');
     assert.equal(child!.status, 'completed');
     assert.equal(child!.parentId, 'parent-1');
+  });
+
+  it("fails a child step whose id an instance that is not its child already took, instead of adopting it", async () => {
+    await worker();
+    // A caller chose the id the child would get ('<parent id>/<step key>') before the parent started.
+    assert.equal(await (await client.start(childWf, 1, { id: 'taken-1/1' })).result({ timeoutMs: 10_000 }), 3);
+    const parent = await client.start(parentWf, 1, { id: 'taken-1' });
+    await assert.rejects(parent.result({ timeoutMs: 10_000 }), /"taken-1\/1" is taken by an instance that is not a child of "taken-1" \(step 1\)/);
+    const stranger = (await client.get('taken-1/1'))!;
+    assert.deepEqual([stranger.status, stranger.parentId, stranger.output], ['completed', null, 3], 'left as it was');
   });
 
   it('routes a branch and enforces loop limits', async () => {

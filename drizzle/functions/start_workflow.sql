@@ -1,6 +1,12 @@
 -- Start an instance of a registered definition: the SQL API, and what the
 -- client calls. The first steps come from the plan the registering worker
 -- computed, so no code runs here.
+-- A child (p_parent_id, p_parent_key; id '<parent>/<key>', useExisting) adopts
+-- an existing instance only when it is that very child (a retried start).
+-- Any other instance under that id (callers may choose ids with '/') is left
+-- alone, and the parent's child step is told the child failed, so the parent
+-- fails with a clear error instead of waiting for an instance that will never
+-- settle it.
 CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_name text,
   p_input jsonb DEFAULT NULL,
@@ -25,6 +31,8 @@ DECLARE
   v_id text;
   v_tags text[];
   v_status text;
+  v_parent text;
+  v_parent_key text;
   v_child record;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
@@ -57,9 +65,25 @@ BEGIN
     ON CONFLICT (id) DO NOTHING;
     EXIT WHEN FOUND;
 
-    SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = v_id FOR UPDATE;
+    SELECT w.status, w.parent_id, w.parent_key INTO v_status, v_parent, v_parent_key FROM baton.workflows w WHERE w.id = v_id FOR UPDATE;
     CONTINUE WHEN NOT FOUND; -- deleted meanwhile: try again
-    IF p_on_conflict = 'useExisting' THEN
+    IF p_on_conflict = 'useExisting' AND p_parent_id IS NOT NULL
+       AND (v_parent IS DISTINCT FROM p_parent_id OR v_parent_key IS DISTINCT FROM p_parent_key) THEN
+      UPDATE baton.tasks t
+      SET status = CASE WHEN t.paused THEN 'waiting' ELSE 'ready' END,
+          ready_key = CASE WHEN t.paused THEN NULL ELSE now() + t.priority * baton.aging_interval() END,
+          output = jsonb_build_object('status', 'failed', 'output', NULL, 'error', jsonb_build_object(
+            'name', 'ChildIdTakenError', 'code', 'CHILD_ID_TAKEN', 'id', v_id,
+            'message', format('instance id "%s" is taken by an instance that is not a child of "%s" (step %s); it was started with that id directly',
+              v_id, p_parent_id, p_parent_key))),
+          updated_at = now()
+      WHERE t.workflow_id = p_parent_id AND t.task_key = p_parent_key AND t.kind = 'child' AND t.status = 'waiting';
+      IF FOUND THEN
+        PERFORM pg_notify('baton_ready', '');
+      END IF;
+      RETURN QUERY SELECT v_id, false;
+      RETURN;
+    ELSIF p_on_conflict = 'useExisting' THEN
       RETURN QUERY SELECT v_id, false;
       RETURN;
     ELSIF p_on_conflict = 'terminateExisting' THEN

@@ -13,6 +13,7 @@
  *   counter-mismatch        completed_task_count differs from completed task rows
  *   open-task-on-finished   a finished instance still has a waiting/ready/running task
  *   stuck                   a running instance with nothing open and nothing to wake it
+ *   child-not-own           a child step waits on '<instance>/<key>', which is missing or not its child
  */
 import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -89,6 +90,14 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        select 'open-task-on-finished', t.workflow_id, t.task_key, 'instance ' || w.status || ', task ' || t.status
        from baton.tasks t join baton.workflows w on w.id = t.workflow_id
        where w.status in ${FINISHED} and t.status in ${OPEN}
+     union all
+       select 'child-not-own', t.workflow_id, t.task_key, 'waits on "' || t.workflow_id || '/' || t.task_key || '", '
+         || case when c.id is null then 'which does not exist' else 'an instance that is not its child (its parent: ' || coalesce(c.parent_id || ', step ' || c.parent_key, 'none') || ')' end
+       from baton.tasks t
+       join baton.workflows w on w.id = t.workflow_id and w.status in ('running', 'paused')
+       left join baton.workflows c on c.id = t.workflow_id || '/' || t.task_key
+       where t.kind = 'child' and t.status = 'waiting' and t.output is null
+         and (c.id is null or c.parent_id is distinct from t.workflow_id or c.parent_key is distinct from t.task_key)
      union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w
