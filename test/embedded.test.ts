@@ -1,66 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { startEmbedded } from '../src/db/embedded.ts';
 import { runCli } from './support/cli.ts';
-import { ROOT, freePort } from './support/server.ts';
-
-/** Postmaster processes serving a data directory. */
-function postmasters(pgdata: string): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return out
-    .split('\n')
-    .filter((line) => line.includes(`-D ${pgdata}`) && /postgres/.test(line))
-    .map((line) => Number(line.trim().split(/\s+/)[0]));
-}
-
-async function waitFor(check: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function query(url: string, sql: string): Promise<unknown[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-interface Child {
-  proc: ChildProcess;
-  info: { url: string; owner: boolean; pid: number };
-  exited: Promise<number | null>;
-}
-
-function startChild(dataDir: string, port: number): Promise<Child> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/support/embedded-child.ts'), dataDir, String(port)], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-    let buf = '';
-    let err = '';
-    proc.stderr!.on('data', (c) => (err += c));
-    proc.stdout!.on('data', (c) => {
-      buf += c;
-      if (buf.includes('\n')) resolve({ proc, info: JSON.parse(buf.split('\n')[0]!), exited });
-    });
-    proc.on('exit', (code) => {
-      if (!buf.includes('\n')) reject(new Error(`embedded child exited ${code}: ${err}`));
-    });
-  });
-}
+import { killChildren, killPostmasters, postmasters, query, startChild, waitFor } from './support/embedded-procs.ts';
+import { freePort } from './support/server.ts';
 
 describe('embedded PostgreSQL', function () {
   this.timeout(120_000);
@@ -74,15 +20,9 @@ describe('embedded PostgreSQL', function () {
     pgdata = path.join(dir, 'pg');
   });
   afterEach(async () => {
-    // Never leave a server behind, whatever the test did.
-    for (const pid of postmasters(pgdata)) {
-      try {
-        process.kill(pid, 'SIGQUIT');
-      } catch {
-        // gone already
-      }
-    }
-    await waitFor(() => postmasters(pgdata).length === 0);
+    // Never leave a process or a server behind, whatever the test did.
+    await killChildren();
+    await killPostmasters(pgdata);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -106,6 +46,49 @@ describe('embedded PostgreSQL', function () {
     assert.equal(existsSync(path.join(pgdata, 'postmaster.pid')), false);
   });
 
+  it('outlives the process that started it while another process uses it; the last one out stops it', async () => {
+    // `baton start --wait` starts the server, a worker attaches, the short command ends first.
+    const starter = await startChild(dir, port);
+    assert.equal(starter.info.owner, true);
+    const worker = await startChild(dir, port);
+    assert.equal(worker.info.owner, false);
+    starter.proc.stdin!.end();
+    assert.equal(await starter.exited, 0);
+    assert.equal(postmasters(pgdata).length, 1, 'the server runs on for the process still using it');
+    await query(worker.info.url, 'select 1');
+
+    // A process that attaches now and leaves again does not stop it either.
+    const passing = await startEmbedded({ dataDir: dir, port });
+    await passing.stop();
+    await query(worker.info.url, 'select 1');
+
+    worker.proc.stdin!.end();
+    assert.equal(await worker.exited, 0);
+    assert.deepEqual(postmasters(pgdata), [], 'the last one out stopped it');
+    assert.equal(existsSync(path.join(dir, 'owner.json')), false);
+  });
+
+  it('a process whose server went away (its starter and the server killed) starts it again on the same address', async () => {
+    const starter = await startChild(dir, port);
+    const user = await startEmbedded({ dataDir: dir, port });
+    starter.proc.kill('SIGKILL');
+    await starter.exited;
+    const [pid] = postmasters(pgdata);
+    process.kill(pid!, 'SIGKILL');
+    await waitFor(() => !postmasters(pgdata).includes(pid!));
+    await waitFor(
+      () =>
+        query(user.url, 'select 1').then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+    );
+    assert.equal(postmasters(pgdata).length, 1);
+    await user.stop();
+    assert.deepEqual(postmasters(pgdata), []);
+  });
+
   it('adopts a server whose starter was killed with SIGKILL, and stops it', async () => {
     const first = await startChild(dir, port);
     first.proc.kill('SIGKILL');
@@ -120,7 +103,10 @@ describe('embedded PostgreSQL', function () {
   });
 
   it('recovers from a server killed with SIGKILL (stale postmaster.pid) and from a stale start lock', async () => {
-    const first = await startEmbedded({ dataDir: dir, port });
+    // The process that started it dies too (a process still using it would start it again itself).
+    const first = await startChild(dir, port);
+    first.proc.kill('SIGKILL');
+    await first.exited;
     const [pid] = postmasters(pgdata);
     assert.ok(pid);
     process.kill(pid, 'SIGKILL');
@@ -134,7 +120,7 @@ describe('embedded PostgreSQL', function () {
 
     const again = await startEmbedded({ dataDir: dir, port });
     assert.equal(again.owner, true);
-    assert.equal(again.url, first.url);
+    assert.equal(again.url, first.info.url);
     await query(again.url, 'select 1');
     assert.notEqual(Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]), pid);
     await again.stop();

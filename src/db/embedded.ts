@@ -3,33 +3,45 @@
  * package's binaries, data under `.baton/`, listening on 127.0.0.1 only, on a
  * fixed port so that every terminal on the machine reaches the same server.
  *
- * Life cycle (attach or start):
+ * Life cycle (attach or start), all under .baton/start.lock (a stale one, whose
+ * holder died, is broken):
  *
- *   connect? ── yes ──> attach (adopt it if the process that started it is gone)
- *      │ no
- *   take .baton/start.lock (a stale one, whose holder died, is broken)
- *   connect? ── yes ──> attach (someone started it while we waited)
+ *   register .baton/users/<our pid>
+ *   connect? ── yes ──> attach (adopt it, in owner.json, if the process that started it is gone)
  *      │ no
  *   initdb if new ── remove a stale postmaster.pid ── pg_ctl start ── create db
- *   write owner.json (our pid), drop the lock
+ *   write owner.json (our pid)
  *
- * The owner stops the server with `pg_ctl stop -m fast` when it closes. The
- * server runs in its own session (pg_ctl daemonizes it), so a Ctrl-C in the
- * owner's terminal reaches the owner, which finishes its work first and then
- * stops the server, instead of killing the server mid-shutdown.
+ * The server outlives every process that uses it: each one registers a file
+ * under .baton/users/ (its pid and start time) and removes it when it closes.
+ * The last one out stops the server with `pg_ctl stop -m fast`: closing takes
+ * the lock, removes our file, prunes the files of processes that are gone,
+ * and stops the server only when no live user is left (otherwise owner.json
+ * passes to one that is). So `baton start --wait` may start the server that
+ * a worker then attaches to, and end first: the worker keeps its server. A
+ * process that exits without closing (a crash) does the same at exit,
+ * synchronously; one killed outright leaves its file, which the next one
+ * prunes. A process using the server checks every 2 s that it still runs and,
+ * when it is gone (killed, or stopped by an older Baton), starts it again on
+ * the same address.
+ *
+ * The server runs in its own session (pg_ctl daemonizes it), so a Ctrl-C in a
+ * terminal reaches the processes using it, which finish their work first and
+ * then stop the server, instead of killing the server mid-shutdown.
  *
  * We use the binaries the package ships, not its EmbeddedPostgres class: the
  * class installs a process-wide exit hook that force-exits on SIGINT and keeps
  * the server in our process group, which would break graceful shutdown.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { DatabaseUnavailableError } from '../errors.ts';
+import { addUser, alive, otherUsers, readJsonSync, removeUser, running, self, tryStartLockSync, withStartLock, type ProcessRef } from './embedded-lock.ts';
 
 export interface EmbeddedOptions {
   /** Directory for the server's files (data, log, password). */
@@ -53,9 +65,9 @@ export interface EmbeddedOptions {
 export interface EmbeddedServer {
   /** Connection string of the server (password included: it is local and random). */
   readonly url: string;
-  /** True when this process started (or adopted) the server and will stop it. */
+  /** True when this process started (or adopted) the server. */
   readonly owner: boolean;
-  /** Stops the server if this process owns it; otherwise does nothing. Idempotent. */
+  /** Closes this handle; the server stops when no other process (or handle in this one) uses it. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -97,21 +109,6 @@ function run(file: string, args: string[], opts: { uid?: number; gid?: number; e
   });
 }
 
-/** True while the process runs. A zombie (killed, not yet reaped: common in containers) counts as gone. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (macOS): trust kill(0)
-  }
-}
-
 /** PostgreSQL refuses to run as root; then we run it as the `postgres` user, creating it if needed. */
 async function runAsIds(): Promise<{ uid?: number; gid?: number }> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return {};
@@ -142,47 +139,6 @@ async function tryConnect(url: string): Promise<boolean> {
   }
 }
 
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A lock directory with the holder's pid; a lock whose holder died is broken. */
-async function withStartLock<T>(dir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(dir, 'start.lock');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await fs.mkdir(lock);
-      await fs.writeFile(path.join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await fs.readFile(path.join(lock, 'pid'), 'utf8').catch(() => 'NaN'));
-      const stat = await fs.stat(lock).catch(() => undefined);
-      const young = stat !== undefined && Date.now() - stat.mtimeMs < 2_000;
-      if ((Number.isInteger(holder) && !alive(holder)) || (!Number.isInteger(holder) && !young)) {
-        await fs.rm(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new DatabaseUnavailableError(`timed out waiting for process ${holder} to start the embedded PostgreSQL (lock ${lock})`);
-      }
-      await sleep(100);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await fs.rm(lock, { recursive: true, force: true });
-  }
-}
-
 /** A postmaster.pid left by a server that died (kill -9, power loss) would stop pg_ctl; remove it. */
 async function clearStalePid(pgdata: string, log: (m: string) => void): Promise<void> {
   const file = path.join(pgdata, 'postmaster.pid');
@@ -201,6 +157,41 @@ async function clearStalePid(pgdata: string, log: (m: string) => void): Promise<
   await fs.rm(file, { force: true });
 }
 
+/** True while the postmaster named in postmaster.pid runs. */
+function serverRunning(pgdata: string): boolean {
+  try {
+    const pid = Number(readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 && alive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** What this process holds of one data directory's server: its handles, the watchdog, and what to do at exit. */
+interface Held {
+  handles: number;
+  watchdog: NodeJS.Timeout | undefined;
+  checking: Promise<void> | undefined;
+  exitSync: () => void;
+}
+
+const held = new Map<string, Held>();
+let exitHook = false;
+
+/** A process that exits with handles open (a crash, process.exit) still leaves as a user, and stops the server if it was the last. */
+function onExit(): void {
+  for (const h of held.values()) {
+    try {
+      h.exitSync();
+    } catch {
+      // exiting: nothing more to do
+    }
+  }
+  held.clear();
+}
+
+const WATCH_MS = 2_000;
+
 export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedServer> {
   const log = options.log ?? (() => undefined);
   const dir = path.resolve(options.dataDir);
@@ -208,69 +199,92 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const database = options.database ?? 'baton';
   const ownerFile = path.join(dir, 'owner.json');
   const passwordFile = path.join(dir, 'password');
+  const lockTimeoutMs = options.lockTimeoutMs ?? 120_000;
+  const port = options.port;
   await fs.mkdir(dir, { recursive: true });
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     // The server runs as the postgres user, which must be able to enter this directory.
     const mode = (await fs.stat(dir)).mode;
     if ((mode & 0o005) !== 0o005) await fs.chmod(dir, mode | 0o005);
   }
+  // Loaded up front: stopping the server at exit cannot wait for them.
+  const bin = await binaries();
+  const ids = await runAsIds();
+  const env = { ...process.env, LC_MESSAGES: 'C', LANG: 'C' };
 
-  const urlFor = (password: string) =>
-    `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`;
+  const urlFor = (password: string) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const writeOwner = (ref: ProcessRef) => fs.writeFile(ownerFile, JSON.stringify(ref));
 
-  const attach = async (password: string): Promise<EmbeddedServer | undefined> => {
+  const attach = async (password: string): Promise<{ url: string; owner: boolean } | undefined> => {
     const url = urlFor(password);
     if (!(await tryConnect(url))) return undefined;
-    const owner = await readJson<{ pid: number }>(ownerFile);
-    if (owner && alive(owner.pid)) {
-      // Its owner (maybe an earlier handle in this very process) will stop it.
-      log(`attached to the embedded PostgreSQL on 127.0.0.1:${options.port} (started by process ${owner.pid})`);
-      return server(url, false);
+    const owner = readJsonSync<ProcessRef>(ownerFile);
+    if (owner && running(owner)) {
+      log(`attached to the embedded PostgreSQL on 127.0.0.1:${port} (started by process ${owner.pid})`);
+      return { url, owner: owner.pid === process.pid };
     }
-    // Its owner is gone (killed): adopt it, so that someone stops it.
-    await fs.writeFile(ownerFile, JSON.stringify({ pid: process.pid }));
-    log(`adopted the embedded PostgreSQL on 127.0.0.1:${options.port}`);
-    return server(url, true);
+    // Its owner is gone (killed): adopt it.
+    await writeOwner(self());
+    log(`adopted the embedded PostgreSQL on 127.0.0.1:${port}`);
+    return { url, owner: true };
   };
 
-  const server = (url: string, owner: boolean): EmbeddedServer => {
-    let stopping: Promise<void> | undefined;
-    return {
-      url,
-      owner,
-      stop() {
-        if (!owner) return Promise.resolve();
-        stopping ??= (async () => {
-          const bin = await binaries();
-          const ids = await runAsIds();
-          await run(bin.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60'], ids).catch((error) => {
-            if (!/PID file .* does not exist|Is server running/.test(String(error.stderr))) throw error;
-          });
-          const current = await readJson<{ pid: number }>(ownerFile);
-          if (current?.pid === process.pid) await fs.rm(ownerFile, { force: true });
-          log('stopped the embedded PostgreSQL');
-        })();
-        return stopping;
-      },
-    };
+  /** pg_ctl start, then create the database if it is new. Under the lock. */
+  const startServer = async (password: string): Promise<void> => {
+    await clearStalePid(pgdata, log);
+    const logFile = path.join(pgdata, 'server.log');
+    const args = [
+      'start',
+      '-D',
+      pgdata,
+      '-l',
+      logFile,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=${options.maxConnections ?? 200}${(options.postgresFlags ?? []).map((f) => ` ${f}`).join('')}`,
+    ];
+    try {
+      // pg_ctl daemonizes the server; detached keeps it out of our process group as well.
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(bin.pg_ctl, args, { ...ids, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (chunk) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`pg_ctl exited ${code}`), { stderr }))));
+      });
+    } catch (error) {
+      const logText = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim();
+      const tail = logText.split('\n').slice(-3).join(' | ');
+      // The bind error itself may sit above the last lines ("could not bind ... Address already in use",
+      // then "could not create any TCP/IP sockets").
+      const hint = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(logText.split('\n').slice(-20).join('\n'))
+        ? ` (port ${port} is taken; set BATON_EMBEDDED_PORT)`
+        : '';
+      throw new DatabaseUnavailableError(`the embedded PostgreSQL did not start${hint}: ${tail || String((error as { stderr?: string }).stderr)}`, error);
+    }
+
+    const admin = new pg.Client({ connectionString: urlFor(password).replace(/\/[^/]*$/, '/postgres') });
+    admin.on('error', () => undefined);
+    try {
+      await admin.connect();
+      const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);
+      if (!rowCount) await admin.query(`create database ${admin.escapeIdentifier(database)}`);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+    await writeOwner(self());
   };
 
-  const existingPassword = (await fs.readFile(passwordFile, 'utf8').catch(() => '')).trim();
-  if (existingPassword) {
-    const attached = await attach(existingPassword);
-    if (attached) return attached;
-  }
-
-  return withStartLock(dir, options.lockTimeoutMs ?? 120_000, async () => {
+  const openUnderLock = async (): Promise<{ url: string; owner: boolean }> => {
+    // Registered before connecting: a process stopping the server (under this lock) sees us.
+    addUser(dir);
     let password = (await fs.readFile(passwordFile, 'utf8').catch(() => '')).trim();
     if (password) {
       const attached = await attach(password);
       if (attached) return attached;
     }
-    const bin = await binaries();
-    const ids = await runAsIds();
-    const env = { ...process.env, LC_MESSAGES: 'C', LANG: 'C' };
-
     if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
       log(`initialising the embedded PostgreSQL in ${pgdata}`);
       await fs.rm(pgdata, { recursive: true, force: true });
@@ -303,52 +317,101 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     if (!password) {
       throw new DatabaseUnavailableError(`${passwordFile} is missing; remove ${dir} to start afresh`);
     }
+    await startServer(password);
+    log(`started the embedded PostgreSQL on 127.0.0.1:${port} (data in ${pgdata})`);
+    return { url: urlFor(password), owner: true };
+  };
 
-    await clearStalePid(pgdata, log);
-    const logFile = path.join(pgdata, 'server.log');
-    const args = [
-      'start',
-      '-D',
-      pgdata,
-      '-l',
-      logFile,
-      '-w',
-      '-t',
-      '60',
-      '-o',
-      `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=${options.maxConnections ?? 200}${(options.postgresFlags ?? []).map((f) => ` ${f}`).join('')}`,
-    ];
-    try {
-      // pg_ctl daemonizes the server; detached keeps it out of our process group as well.
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(bin.pg_ctl, args, { ...ids, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        child.stderr!.on('data', (chunk) => (stderr += chunk));
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`pg_ctl exited ${code}`), { stderr }))));
-      });
-    } catch (error) {
-      const logText = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim();
-      const tail = logText.split('\n').slice(-3).join(' | ');
-      // The bind error itself may sit above the last lines ("could not bind ... Address already in use",
-      // then "could not create any TCP/IP sockets").
-      const hint = /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(logText.split('\n').slice(-20).join('\n'))
-        ? ` (port ${options.port} is taken; set BATON_EMBEDDED_PORT)`
-        : '';
-      throw new DatabaseUnavailableError(`the embedded PostgreSQL did not start${hint}: ${tail || String((error as { stderr?: string }).stderr)}`, error);
-    }
+  let opened: { url: string; owner: boolean };
+  try {
+    opened = await withStartLock(dir, lockTimeoutMs, openUnderLock);
+  } catch (error) {
+    if (!held.has(dir)) removeUser(dir);
+    throw error;
+  }
+  const { url } = opened;
+  const password = decodeURIComponent(new URL(url).password);
 
-    const admin = new pg.Client({ connectionString: urlFor(password).replace(/\/[^/]*$/, '/postgres') });
-    admin.on('error', () => undefined);
-    try {
-      await admin.connect();
-      const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [database]);
-      if (!rowCount) await admin.query(`create database ${admin.escapeIdentifier(database)}`);
-    } finally {
-      await admin.end().catch(() => undefined);
+  /** Stop the server if no other process uses it; otherwise leave it to them. Under the lock. */
+  const leave = async (): Promise<void> => {
+    removeUser(dir);
+    const others = otherUsers(dir);
+    if (others.length > 0) {
+      const owner = readJsonSync<ProcessRef>(ownerFile);
+      if (!running(owner) || owner!.pid === process.pid) await writeOwner(others[0]!);
+      log(`left the embedded PostgreSQL running for process ${others.map((o) => o.pid).join(', ')}`);
+      return;
     }
-    await fs.writeFile(ownerFile, JSON.stringify({ pid: process.pid }));
-    log(`started the embedded PostgreSQL on 127.0.0.1:${options.port} (data in ${pgdata})`);
-    return server(urlFor(password), true);
-  });
+    await run(bin.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '60'], ids).catch((error) => {
+      if (!/PID file .* does not exist|Is server running/.test(String(error.stderr))) throw error;
+    });
+    await fs.rm(ownerFile, { force: true });
+    log('stopped the embedded PostgreSQL');
+  };
+
+  /** Started again when it went away while we use it (killed, or stopped by a process that did not count us). */
+  const check = async (): Promise<void> => {
+    if (serverRunning(pgdata) || (await tryConnect(url))) return;
+    await withStartLock(dir, lockTimeoutMs, async () => {
+      if (!held.has(dir) || (await tryConnect(url))) return;
+      log(`the embedded PostgreSQL on 127.0.0.1:${port} is gone; starting it again`);
+      addUser(dir);
+      await startServer(password);
+      log(`started the embedded PostgreSQL on 127.0.0.1:${port} again`);
+    });
+  };
+
+  let h = held.get(dir);
+  if (!h) {
+    const state: Held = {
+      handles: 0,
+      watchdog: undefined,
+      checking: undefined,
+      exitSync() {
+        removeUser(dir);
+        if (otherUsers(dir).length > 0) return;
+        const release = tryStartLockSync(dir);
+        if (!release) return; // someone is starting or stopping it right now
+        try {
+          execFileSync(bin.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '30'], { ...ids, stdio: 'ignore' });
+          if (readJsonSync<ProcessRef>(ownerFile)?.pid === process.pid) rmSync(ownerFile, { force: true });
+        } catch {
+          // not running
+        } finally {
+          release();
+        }
+      },
+    };
+    state.watchdog = setInterval(() => {
+      state.checking ??= check()
+        .catch((error) => log(`could not start the embedded PostgreSQL again: ${(error as Error).message}`))
+        .finally(() => (state.checking = undefined));
+    }, WATCH_MS);
+    state.watchdog.unref();
+    held.set(dir, state);
+    h = state;
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', onExit);
+    }
+  }
+  h.handles += 1;
+  const state = h;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    owner: opened.owner,
+    stop() {
+      stopping ??= (async () => {
+        state.handles -= 1;
+        if (state.handles > 0 || held.get(dir) !== state) return;
+        held.delete(dir);
+        clearInterval(state.watchdog);
+        await state.checking;
+        await withStartLock(dir, lockTimeoutMs, leave);
+      })();
+      return stopping;
+    },
+  };
 }
