@@ -25,6 +25,31 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+let guarded = false;
+
+/**
+ * A reader of stdout or stderr that went away (`baton worker 2>&1 | tee log`:
+ * Ctrl-C ends tee too) makes writes fail with EPIPE (EIO for a terminal that
+ * closed); unhandled, that error crashes the process before its graceful stop
+ * (claims kept until they expire, the embedded server left to others). Once a
+ * stream broke, what is written to it is dropped. For processes that own their
+ * stdio: the CLI, a worker that handles signals.
+ */
+export function guardStdio(): void {
+  if (guarded) return;
+  guarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'EIO' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+      stream.write = ((...args: unknown[]) => {
+        const done = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+        if (done) process.nextTick(done);
+        return true;
+      }) as typeof stream.write;
+    });
+  }
+}
+
 function writeStderr(line: string): void {
   process.stderr.write(`${line}\n`);
 }

@@ -102,6 +102,20 @@ describe('embedded PostgreSQL', function () {
     assert.deepEqual(postmasters(pgdata), []);
   });
 
+  it('a stale owner.json (its pid dead, or reused by another process) is taken over', async () => {
+    const first = await startChild(dir, port);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    // The pid now belongs to a live process that is not the one that wrote it (pid reuse).
+    writeFileSync(path.join(dir, 'owner.json'), JSON.stringify({ pid: process.pid, start: '1' }));
+    const next = await startEmbedded({ dataDir: dir, port });
+    assert.equal(next.owner, true, 'adopted');
+    assert.equal(JSON.parse(readFileSync(path.join(dir, 'owner.json'), 'utf8')).pid, process.pid);
+    await next.stop();
+    assert.deepEqual(postmasters(pgdata), []);
+    assert.equal(existsSync(path.join(dir, 'owner.json')), false);
+  });
+
   it('recovers from a server killed with SIGKILL (stale postmaster.pid) and from a stale start lock', async () => {
     // The process that started it dies too (a process still using it would start it again itself).
     const first = await startChild(dir, port);

@@ -7,12 +7,15 @@
  * (the BatonError's stable code; USAGE for wrong usage, INTERNAL for a bug).
  */
 import { BatonError, isUserError, UsageError } from '../errors.ts';
+import { guardStdio } from '../log.ts';
 import { readFileSync } from 'node:fs';
 import { helpText, usageLine } from './command.ts';
 import { commands, usage } from './commands.ts';
 import { processOutput, type Output } from './output.ts';
 
 export async function main(argv: string[], output: Output = processOutput): Promise<number> {
+  // A broken pipe on our own stdout/stderr (`baton ... | head`, a `tee` ended by Ctrl-C) drops output, never the work.
+  if (output === processOutput) guardStdio();
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     output.out(usage());

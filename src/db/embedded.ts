@@ -374,7 +374,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
         if (!release) return; // someone is starting or stopping it right now
         try {
           execFileSync(bin.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', '30'], { ...ids, stdio: 'ignore' });
-          if (readJsonSync<ProcessRef>(ownerFile)?.pid === process.pid) rmSync(ownerFile, { force: true });
+          rmSync(ownerFile, { force: true });
         } catch {
           // not running
         } finally {
