@@ -12,8 +12,12 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export interface BatonConfig {
   /** Connection string; undefined means "use the embedded PostgreSQL". */
   databaseUrl: string | undefined;
-  /** Embedded PostgreSQL: data directory and the fixed local port it listens on (127.0.0.1 only). */
-  embedded: { dataDir: string; port: number };
+  /**
+   * Embedded PostgreSQL: data directory and the fixed local port it listens on (127.0.0.1 only).
+   * portIsDefault: the port was not chosen (BATON_EMBEDDED_PORT unset), so when another
+   * project's server holds it, ours moves to a free port recorded under the data directory.
+   */
+  embedded: { dataDir: string; port: number; portIsDefault?: boolean };
   /** Task slots per worker process. */
   concurrency: number;
   /**
@@ -54,7 +58,7 @@ export interface BatonConfig {
 
 export const defaults: BatonConfig = {
   databaseUrl: undefined,
-  embedded: { dataDir: '.baton', port: 54329 },
+  embedded: { dataDir: '.baton', port: 54329, portIsDefault: true },
   concurrency: 10,
   prefetch: undefined,
   tags: [],
@@ -143,6 +147,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
     embedded: {
       dataDir,
       port: intVar(env, 'BATON_EMBEDDED_PORT', defaults.embedded.port, 1024, 65535, 'a TCP port'),
+      portIsDefault: !env.BATON_EMBEDDED_PORT?.trim(),
     },
     concurrency: intVar(env, 'BATON_CONCURRENCY', defaults.concurrency, 1, 1000),
     prefetch: env.BATON_PREFETCH?.trim() ? intVar(env, 'BATON_PREFETCH', 0, 0, 10000) : defaults.prefetch,

@@ -7,6 +7,7 @@ describe('configuration', () => {
   it('uses the defaults when the environment says nothing', () => {
     const config = loadConfig({});
     assert.deepEqual(config, defaults);
+    assert.equal(config.embedded.portIsDefault, true);
   });
 
   it('reads overrides from the environment', () => {
@@ -22,6 +23,7 @@ describe('configuration', () => {
     assert.deepEqual(config.tags, ['eu', 'gpu']);
     assert.equal(config.claimTtlMs, 5000);
     assert.equal(config.embedded.port, 6000);
+    assert.equal(config.embedded.portIsDefault, false, 'a port the user chose is never moved');
   });
 
   const bad: [Record<string, string>, string, RegExp][] = [

@@ -25,6 +25,12 @@
  * when it is gone (killed, or stopped by an older Baton), starts it again on
  * the same address.
  *
+ * The port: BATON_EMBEDDED_PORT when set (a taken port fails the start, a
+ * user's choice is never changed); otherwise the port recorded in .baton/port,
+ * or the default. When that one is held by a server that is not ours (another
+ * project's data directory), ours starts on a free port, recorded in
+ * .baton/port for this project's later processes.
+ *
  * The server runs in its own session (pg_ctl daemonizes it), so a Ctrl-C in a
  * terminal reaches the processes using it, which finish their work first and
  * then stop the server, instead of killing the server mid-shutdown.
@@ -34,6 +40,7 @@
  * the server in our process group, which would break graceful shutdown.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -47,6 +54,13 @@ export interface EmbeddedOptions {
   /** Directory for the server's files (data, log, password). */
   dataDir: string;
   port: number;
+  /**
+   * The port is only a default (BATON_EMBEDDED_PORT unset): when the server of
+   * another project (another data directory) holds it, ours starts on a free
+   * port instead, recorded in `<dataDir>/port` where this project's later
+   * processes look first. Without it a taken port fails the start.
+   */
+  portIsDefault?: boolean;
   /** Database created and used by Baton. */
   database?: string;
   /** How long to wait for another process that is starting the server. */
@@ -167,6 +181,27 @@ function serverRunning(pgdata: string): boolean {
   }
 }
 
+/** True when nothing listens on 127.0.0.1:port. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'EADDRINUSE'));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A port nothing listens on right now (the kernel picks it). */
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** What this process holds of one data directory's server: its handles, the watchdog, and what to do at exit. */
 interface Held {
   handles: number;
@@ -200,7 +235,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const ownerFile = path.join(dir, 'owner.json');
   const passwordFile = path.join(dir, 'password');
   const lockTimeoutMs = options.lockTimeoutMs ?? 120_000;
-  const port = options.port;
+  const portFile = path.join(dir, 'port');
+  let port = options.port;
+  if (options.portIsDefault) {
+    const recorded = Number((await fs.readFile(portFile, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(recorded) && recorded >= 1024 && recorded <= 65535) port = recorded;
+  }
   await fs.mkdir(dir, { recursive: true });
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     // The server runs as the postgres user, which must be able to enter this directory.
@@ -317,7 +357,22 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     if (!password) {
       throw new DatabaseUnavailableError(`${passwordFile} is missing; remove ${dir} to start afresh`);
     }
-    await startServer(password);
+    // Another project's server on our default port: take a free one, and record it for our later processes.
+    for (let attempt = 1; ; attempt++) {
+      if (options.portIsDefault && !serverRunning(pgdata) && !(await portFree(port))) {
+        const next = await anyFreePort();
+        log(`port ${port} is taken by another server (not the one in ${pgdata}); using port ${next}, recorded in ${portFile}`);
+        port = next;
+      }
+      try {
+        await startServer(password);
+        break;
+      } catch (error) {
+        // Someone took the port between our look and the server's bind.
+        if (!options.portIsDefault || attempt === 3 || !/ is taken; set BATON_EMBEDDED_PORT/.test((error as Error).message)) throw error;
+      }
+    }
+    if (options.portIsDefault && port !== options.port) await fs.writeFile(portFile, `${port}\n`);
     log(`started the embedded PostgreSQL on 127.0.0.1:${port} (data in ${pgdata})`);
     return { url: urlFor(password), owner: true };
   };
