@@ -35,4 +35,17 @@ describe('baton status text', () => {
     assert.match(text, /invoice\s+running\s+waits for child workflow invoice/);
     assert.doesNotMatch(text, /1\/1000/);
   });
+
+  it('says why ready steps are not moving', () => {
+    const view = {
+      id: 'o-2', name: 'order', definitionHash: 'abc', status: 'running', input: null, output: null, error: null, priority: null,
+      tags: [], parentId: null, parentKey: null, state: {}, currentStep: null, completedTaskCount: 0, version: 1,
+      createdAt: at, updatedAt: at, finishedAt: null, waitingForDefinition: null, estimatedSteps: 2,
+      stalled: ['step 0 (charge): no live worker with this definition offers tags [payments]', 'step 1 (ship): no live worker'],
+      tasks: [task('task', 'charge', 'ready', { maxAttempts: 5 })],
+    } as unknown as InstanceView;
+    const lines = statusText(view).split('\n');
+    assert.ok(lines.includes('stalled:   step 0 (charge): no live worker with this definition offers tags [payments]'), lines.join('\n'));
+    assert.ok(lines.includes('           step 1 (ship): no live worker'), lines.join('\n'));
+  });
 });

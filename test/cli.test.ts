@@ -120,7 +120,7 @@ describe('baton CLI', function () {
     const mistakes: [string[], RegExp][] = [
       [['start', 'chain10', '{not json'], /the input is not valid JSON/],
       [['start', 'no-such-workflow', '{}'], /unknown workflow "no-such-workflow"/],
-      [['enqueue', 'no-such-task'], /unknown task "no-such-task"/],
+      [['enqueue', 'no-such-task', 'null'], /unknown task "no-such-task"/],
       [['start', 'chain10', '1', '--id', ''], /id must not be empty/],
       [['start', 'chain10', '1', '--priority=-1'], /--priority must be a whole number from 0/],
       [['start', 'chain10', '1', '--priority', '1.5'], /--priority must be a whole number from 0/],
@@ -141,9 +141,12 @@ describe('baton CLI', function () {
       const r = await cli(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }
-    const wait = await cli('start', 'chain10', '0', '--wait', '--timeout', '300');
+    const wait = await cli('start', 'chain10', '0', '--wait', '--timeout', '300', '--id', 'cli-existing');
     assert.equal(wait.code, 1, 'no worker: --wait gives up after its timeout');
-    assert.match(wait.stderr.trim().split('\n').at(-1)!, /^baton: workflow \S+ is still running after 300 ms$/);
+    assert.match(wait.stderr.trim().split('\n')[0]!, /^started cli-existing$/);
+    assert.match(wait.stderr.trim().split('\n').at(-1)!, /^baton: workflow cli-existing is still running after 300 ms$/);
+    const again = await cli('start', 'chain10', '0', '--wait', '--timeout', '300', '--id', 'cli-existing', '--on-conflict', 'useExisting');
+    assert.match(again.stderr.trim().split('\n')[0]!, /^cli-existing already exists; following it$/, 'nothing was started: it does not say so');
   });
 
   it('argument mistakes are said in Baton\'s words, flags checked before anything is loaded', async () => {
@@ -154,6 +157,8 @@ describe('baton CLI', function () {
       [['list', '--bogus'], /^baton list: unknown option --bogus \(its options: --status, --name, --limit, --cursor, --json\)$/],
       [['send', 'o-1'], /^baton send: missing <event>$/],
       [['start'], /^baton start: missing <workflow>$/],
+      [['start', 'chain10'], /^baton start: missing <json>: the workflow input, as JSON \(null for none\)$/],
+      [['enqueue', 'inc'], /^baton enqueue: missing <json>: the task input, as JSON \(null for none\)$/],
       [['list', '--limit'], /^baton list: --limit needs a value$/],
       [['list', '--cursor', '-x'], /^baton list: --cursor needs a value \(for a value that starts with "-", write --cursor=VALUE\)$/],
       [['list', '--json=yes'], /^baton list: --json takes no value$/],

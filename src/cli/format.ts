@@ -65,6 +65,7 @@ export function progressLine(view: InstanceView, now = Date.now()): string {
   const current = currentSteps(view);
   if (current) parts.push(current);
   if (view.waitingForDefinition) parts.push(`waiting for a worker with ${safe(view.waitingForDefinition)}`);
+  else if (view.stalled.length) parts.push(`stalled: ${safe(view.stalled[0])}${view.stalled.length > 1 ? ` (+${view.stalled.length - 1})` : ''}`);
   parts.push(elapsed);
   return parts.join('  ');
 }
@@ -104,6 +105,7 @@ export function statusText(view: InstanceView): string {
   if (view.parentId) lines.push(`parent:    ${safe(view.parentId)} (step ${safe(view.parentKey)})`);
   if (view.status === 'completed') lines.push(`output:    ${safe(JSON.stringify(view.output))}`);
   if (view.error) lines.push(`error:     ${safe((view.error as { message?: string }).message ?? JSON.stringify(view.error))}`);
+  for (const [i, why] of view.stalled.entries()) lines.push(`${i === 0 ? 'stalled:' : ''}`.padEnd(11) + safe(why));
   lines.push('', table(
     ['STEP', 'KIND', 'NAME', 'STATUS', 'ATTEMPTS / WAITS FOR', 'LAST ERROR'],
     view.tasks.map((t) => [

@@ -1,6 +1,6 @@
 /** start, enqueue, status, list, history, cancel, pause, resume, send. */
 import type { Client, InstanceView, StartOptions } from '../../client/client.ts';
-import { BatonError, NotFoundError, TimeoutError, ValidationError } from '../../errors.ts';
+import { BatonError, NotFoundError, TimeoutError, UsageError, ValidationError } from '../../errors.ts';
 import { silentLogger } from '../../log.ts';
 import { isFinished, isOneOf, WORKFLOW_STATUSES, type DefinitionKind } from '../../types.ts';
 import { intOption, parse, parseJsonArg } from '../args.ts';
@@ -86,11 +86,13 @@ function report(view: InstanceView, output: Output, asJson: boolean): number {
 function startCommand(kind: DefinitionKind): Command {
   const noun = kind === 'task' ? 'task' : 'workflow';
   return {
-    args: `<${noun}> [json]`,
+    args: `<${noun}> <json>`,
     options: startFlags,
     summary: kind === 'task' ? 'enqueue a one-task job' : 'start a workflow instance',
     async run(args, output) {
       const { values, positionals } = parse(args, startFlags, { names: [noun, 'json'], min: 1 });
+      // A forgotten input would start with null and fail later inside a handler: say "null" to mean it.
+      if (positionals[1] === undefined) throw new UsageError(`missing <json>: the ${noun} input, as JSON (null for none)`);
       const input = parseJsonArg(positionals[1], 'the input');
       const options = startOptions(values);
       const timeoutMs = intOption(values.timeout, 'timeout', 1, 365 * 86_400_000);
@@ -102,7 +104,7 @@ function startCommand(kind: DefinitionKind): Command {
           else output.out(started.created ? started.id : `${started.id} (already existed)`);
           return 0;
         }
-        if (!values.json) output.err(`started ${safe(started.id)}`);
+        if (!values.json) output.err(started.created ? `started ${safe(started.id)}` : `${safe(started.id)} already exists; following it`);
         const view = await follow(client, started.id, output, timeoutMs, Boolean(values.json));
         return report(view, output, Boolean(values.json));
       });
