@@ -111,7 +111,10 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status = 'cancelled' THEN
+    RETURN v_status;
+  END IF;
+  IF v_status IN ('completed', 'failed') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   INSERT INTO baton.signals (workflow_id, kind, reason, requested_by)
@@ -746,8 +749,11 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
   IF v_status <> 'paused' THEN
-    RAISE EXCEPTION 'workflow instance "%" is %, not paused', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+    RETURN v_status;
   END IF;
   v_ids := ARRAY[p_id];
   v_more := v_ids;

@@ -91,7 +91,12 @@ describe('baton CLI', function () {
     // The CLI starts in 1-2 s under load: a 1.5 s event time-out failed this test in CI.
     await client.start(patientWaiter, 1, { id: 'cli-ctl' });
     assert.match((await cli('pause', 'cli-ctl')).stdout, /paused cli-ctl/);
+    // Repeats succeed and say so (exit 0); a contradiction is a user error (exit 1).
+    const pausedAgain = await cli('pause', 'cli-ctl');
+    assert.deepEqual([pausedAgain.code, pausedAgain.stdout.trim()], [0, 'cli-ctl was already paused']);
     assert.match((await cli('resume', 'cli-ctl')).stdout, /resumed cli-ctl/);
+    const resumedAgain = await cli('resume', 'cli-ctl');
+    assert.deepEqual([resumedAgain.code, resumedAgain.stdout.trim()], [0, 'cli-ctl was not paused (running)']);
     worker = await inProcessWorker(db.url);
     await until(async () => (await client.get('cli-ctl'))!.tasks.some((t) => t.kind === 'event'), { what: 'the wait' });
     const sent = await cli('send', 'cli-ctl', 'go', '{"v": 3}', '--require-instance');
@@ -113,6 +118,14 @@ describe('baton CLI', function () {
     const cancelled = await cli('cancel', 'cli-cancel', '--reason', 'test', '--json');
     assert.deepEqual(JSON.parse(cancelled.stdout).status, 'cancelled');
     assert.equal((await client.get('cli-cancel'))!.error!.reason, 'test');
+    const cancelledAgain = await cli('cancel', 'cli-cancel');
+    assert.deepEqual([cancelledAgain.code, cancelledAgain.stdout.trim()], [0, 'cli-cancel was already cancelled']);
+    const done = await cli('pause', 'cli-ctl');
+    assert.equal(done.code, 1, 'pausing a completed instance contradicts it');
+    assert.match(oneLine(done), /workflow instance "cli-ctl" is already completed/);
+    const resumeDone = await cli('resume', 'cli-cancel');
+    assert.equal(resumeDone.code, 1);
+    assert.match(oneLine(resumeDone), /workflow instance "cli-cancel" is already cancelled/);
   });
 
   it('user mistakes: one line, exit 1, nothing written; usage mistakes: exit 2', async () => {

@@ -325,14 +325,17 @@ describe('store', () => {
     assert.equal(await unpause(pool, 'sig-1'), 'paused');
     assert.deepEqual(await signals(), [], 'resume clears the pause request');
     assert.equal((await claimTasks(pool, { workerId: 'w', limit: 10, tags: [], hashes: hashes(), ttlMs: 60_000 })).length, 2);
-    await assert.rejects(unpause(pool, 'sig-1'), (e: unknown) => e instanceof InvalidStateError && e.state === 'running');
+    assert.equal(await unpause(pool, 'sig-1'), 'running', 'resuming a running instance is a no-op');
 
     assert.equal(await checkAndCancel(pool, 'sig-1', { reason: 'customer asked', requestedBy: 'someone' }), 'running');
     const wf = (await loadInstance(pool, 'sig-1'))!;
     assert.deepEqual([wf.error!.reason, wf.error!.requestedBy, wf.error!.message], ['customer asked', 'someone', 'cancelled: customer asked']);
     assert.deepEqual(await signals(), [{ kind: 'cancel', reason: 'customer asked', requestedBy: 'someone' }]);
-    await assert.rejects(checkAndCancel(pool, 'sig-1'), (e: unknown) => e instanceof InvalidStateError && e.state === 'cancelled' && /already cancelled/.test(e.message));
+    assert.equal(await checkAndCancel(pool, 'sig-1', { reason: 'again', requestedBy: 'another' }), 'cancelled', 'cancelling twice is a no-op');
+    assert.deepEqual(await signals(), [{ kind: 'cancel', reason: 'customer asked', requestedBy: 'someone' }], 'the first request stands');
+    assert.equal((await loadInstance(pool, 'sig-1'))!.error!.reason, 'customer asked');
     await assert.rejects(checkAndPause(pool, 'sig-1'), (e: unknown) => e instanceof InvalidStateError && e.state === 'cancelled');
+    await assert.rejects(unpause(pool, 'sig-1'), (e: unknown) => e instanceof InvalidStateError && e.state === 'cancelled' && /already cancelled/.test(e.message));
     await assert.rejects(checkAndCancel(pool, 'nope'), NotFoundError);
   });
 

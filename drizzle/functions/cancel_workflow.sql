@@ -1,5 +1,8 @@
 -- Cancel an instance and its running descendants, atomically against a
 -- racing completion (both take the instance row lock). Returns the status it had.
+-- Cancelling a cancelled instance changes nothing and returns 'cancelled'
+-- (see resume_workflow for the rule); cancelling a completed or failed one is
+-- an error.
 CREATE OR REPLACE FUNCTION baton.cancel_workflow(p_id text, p_reason text DEFAULT NULL, p_requested_by text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql AS $$
@@ -13,7 +16,10 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status = 'cancelled' THEN
+    RETURN v_status;
+  END IF;
+  IF v_status IN ('completed', 'failed') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   INSERT INTO baton.signals (workflow_id, kind, reason, requested_by)

@@ -1,4 +1,8 @@
 -- Resume a paused instance and its paused descendants: what was held runs.
+-- Returns the status it had. The rule for repeated control actions (pause,
+-- resume, cancel): a repeat, or asking for what already holds, succeeds and
+-- changes nothing (resuming a running instance returns 'running'); asking
+-- what contradicts the instance's state is an error (resuming a finished one).
 CREATE OR REPLACE FUNCTION baton.resume_workflow(p_id text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -11,8 +15,11 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+  END IF;
   IF v_status <> 'paused' THEN
-    RAISE EXCEPTION 'workflow instance "%" is %, not paused', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
+    RETURN v_status;
   END IF;
   v_ids := ARRAY[p_id];
   v_more := v_ids;

@@ -3,8 +3,14 @@
  * into the database (baton.cancel_workflow, pause_workflow, resume_workflow),
  * one transaction that takes the instance's row lock, so a cancel racing a
  * completion has one outcome. Each records who asked (and why) in
- * baton.signals; resume deletes the pause request. Cancelling or pausing a
- * finished instance raises InvalidStateError naming its state.
+ * baton.signals; resume deletes the pause request.
+ *
+ * Repeats agree (in SQL, the client and the CLI alike): a repeat, or asking
+ * for what already holds, succeeds and changes nothing: pausing a paused
+ * instance, resuming a running one, cancelling a cancelled one. Each returns
+ * the status the instance had, so the caller can say so. Asking what
+ * contradicts the state raises InvalidStateError naming it: pausing or
+ * resuming a finished instance, cancelling a completed or failed one.
  */
 import type { WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -12,8 +18,8 @@ import { query } from './executor.ts';
 
 /**
  * Cancel the instance (and its running descendants) now, recording who and
- * why on it and in baton.signals. Returns the status it had. Raises
- * NotFoundError / InvalidStateError.
+ * why on it and in baton.signals. Returns the status it had (cancelling a
+ * cancelled one is a no-op). Raises NotFoundError / InvalidStateError.
  */
 export async function checkAndCancel(
   ex: Executor,
@@ -34,7 +40,7 @@ export async function checkAndPause(ex: Executor, workflowId: string, requestedB
   return rows[0]!.previous;
 }
 
-/** Resume a paused instance: held tasks become ready, timers run again. */
+/** Resume a paused instance: held tasks become ready, timers run again. Returns the status it had; resuming a running one is a no-op. */
 export async function unpause(ex: Executor, workflowId: string): Promise<WorkflowStatus> {
   const rows = await query<{ previous: WorkflowStatus }>(ex, `select baton.resume_workflow($1) as previous`, [workflowId]);
   return rows[0]!.previous;

@@ -208,7 +208,7 @@ export const cancelCommand: Command = {
     const id = positionals[0]!;
     return withClient(async (client) => {
       const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli' });
-      output.out(values.json ? json({ id, status: 'cancelled', was }) : `cancelled ${safe(id)} (was ${was})`);
+      output.out(values.json ? json({ id, status: 'cancelled', was }) : was === 'cancelled' ? `${safe(id)} was already cancelled` : `cancelled ${safe(id)} (was ${was})`);
       return 0;
     });
   },
@@ -237,8 +237,8 @@ export const resumeCommand: Command = {
     const { values, positionals } = parse(args, { json: jsonOption }, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
-      await client.resume(id);
-      output.out(values.json ? json({ id, status: 'running' }) : `resumed ${safe(id)}`);
+      const was = await client.resume(id);
+      output.out(values.json ? json({ id, status: 'running', was }) : was === 'paused' ? `resumed ${safe(id)}` : `${safe(id)} was not paused (${was})`);
       return 0;
     });
   },
