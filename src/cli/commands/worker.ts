@@ -1,6 +1,5 @@
 import { loadConfig, parseTags } from '../../config.ts';
 import { createLogger } from '../../log.ts';
-import { loadWorkersDir } from '../../worker/loader.ts';
 import { intOption, parse } from '../args.ts';
 import type { Command } from '../command.ts';
 
@@ -30,6 +29,8 @@ export const workerCommand: Command = {
     // --json: the log as JSON lines on stderr even on a terminal (as it is in a pipe).
     const log = createLogger({ level: config.logLevel, ...(values.json ? { pretty: false } : {}) });
     const dir = values.dir ?? config.workersDir;
+    // Loaded here, not at start-up: `baton --help` must not pay for the workflow builder.
+    const { loadWorkersDir } = await import('../../worker/loader.ts');
     const { workflows, tasks, files } = await loadWorkersDir(dir);
     log.info({ files: files.length, workflows: workflows.map((w) => w.name), tasks: tasks.map((t) => t.name) }, `loaded ${dir}`);
     // Loaded here, not at the top: the worker stack (graphile-worker among it) is the
