@@ -19,7 +19,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.ts';
-import { DEFAULT_DIR, SqlToolError } from './sql-functions.ts';
+import { DEFAULT_DIR } from './sql-functions.ts';
+import { SqlToolError } from './sql-text.ts';
 
 const HEADER = (major: number) =>
   `-- The baton schema after every migration in drizzle/, dumped from PostgreSQL ${major}.\n` +

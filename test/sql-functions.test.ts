@@ -15,15 +15,13 @@ import {
   GENERATED_HEADER,
   check,
   checksumProblems,
-  dropSignatures,
   generate,
   installationOrder,
-  parseFunctionFile,
   plan,
   readJournal,
   sha256,
-  SqlToolError,
 } from '../config/sql-functions.ts';
+import { dropSignatures, parseFunctionFile, SqlToolError } from '../config/sql-text.ts';
 import { normaliseDump } from '../config/sql-dump.ts';
 import { runNode } from './support/cli.ts';
 import { createTestDatabase } from './support/db.ts';
