@@ -9,7 +9,9 @@ export function postmasters(pgdata: string): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
   return out
     .split('\n')
-    .filter((line) => line.includes(`-D ${pgdata}`) && /postgres/.test(line))
+    // The postmaster itself: its program is .../bin/postgres. (pg_ctl, still waiting for a start
+    // it launched, also has "-D <pgdata>" and "postgres" in its path, and must not count.)
+    .filter((line) => line.includes(`-D ${pgdata}`) && /^\s*\d+\s+\S*\bpostgres\s/.test(line))
     .map((line) => Number(line.trim().split(/\s+/)[0]));
 }
 
