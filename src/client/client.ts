@@ -177,7 +177,7 @@ export class Client {
     this.checkStart(options);
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
     const parse = typeof target === 'string' ? undefined : target.parseInput;
-    if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${(target as Workflow).name}" inputs[${i}]`));
+    if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${name}" inputs[${i}]`));
     const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);

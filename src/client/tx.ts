@@ -18,8 +18,10 @@ export type TransactionLike = Executor | DrizzleTransactionLike;
  * `$1`-style text and values as a Drizzle SQL object (every value a bound parameter).
  * Drizzle is loaded here, on first use: only apps that pass a Drizzle transaction need it.
  */
+let drizzleOrm: Promise<typeof import('drizzle-orm')> | undefined;
+
 async function toDrizzleSql(text: string, values: unknown[] = []): Promise<SQL> {
-  const { sql } = await import('drizzle-orm');
+  const { sql } = await (drizzleOrm ??= import('drizzle-orm'));
   const chunks: SQL[] = [];
   let last = 0;
   for (const m of text.matchAll(/\$(\d+)/g)) {

@@ -3,9 +3,8 @@
  * (started, or attached to when another process on this machine runs it).
  */
 import type { BatonConfig } from '../config.ts';
-import { DatabaseUnavailableError } from '../errors.ts';
 import { startEmbedded, type EmbeddedServer } from './embedded.ts';
-import { createClient, redactUrl } from './pool.ts';
+import { createClient, unreachable } from './pool.ts';
 
 export interface DatabaseHandle {
   readonly url: string;
@@ -36,7 +35,7 @@ export async function checkReachable(url: string): Promise<void> {
   try {
     await client.connect();
   } catch (cause) {
-    throw new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message || String(cause)}`, cause);
+    throw unreachable(url, cause);
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { DatabaseUnavailableError, SchemaVersionError } from '../errors.ts';
-import { createClient, redactUrl } from './pool.ts';
+import { SchemaVersionError } from '../errors.ts';
+import { createClient, unreachable } from './pool.ts';
 
 export const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
 export const MIGRATIONS_SCHEMA = 'baton';
@@ -58,7 +58,7 @@ export async function migrate(url: string, options: { folder?: string; pool?: pg
   const { version: codeVersion } = codeSchemaVersion(folder);
   if (options.pool) {
     const pooled = await options.pool.connect().catch((cause: unknown) => {
-      throw new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message}`, cause);
+      throw unreachable(url, cause);
     });
     let seen: number;
     try {
@@ -74,7 +74,7 @@ export async function migrate(url: string, options: { folder?: string; pool?: pg
   try {
     await client.connect();
   } catch (cause) {
-    throw new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message}`, cause);
+    throw unreachable(url, cause);
   }
   try {
     // A current database (every start but the first after an upgrade) is seen without the lock:

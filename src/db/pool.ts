@@ -4,6 +4,7 @@
  * dropped connection cannot crash a worker.
  */
 import pg from 'pg';
+import { DatabaseUnavailableError } from '../errors.ts';
 
 /** int8 as a JS number: epochs and counters stay far below 2^53. */
 const types = {
@@ -60,6 +61,11 @@ export function createClient(url: string, applicationName = 'baton', settings?: 
     connectionTimeoutMillis: 10_000,
     options: startupOptions(settings),
   });
+}
+
+/** The one-line error for a server that cannot be reached (the password hidden). */
+export function unreachable(url: string, cause: unknown): DatabaseUnavailableError {
+  return new DatabaseUnavailableError(`cannot connect to ${redactUrl(url)}: ${(cause as Error).message || String(cause)}`, cause);
 }
 
 /** A connection string with its password hidden, for logs and messages. */
