@@ -240,98 +240,170 @@ DECLARE
   v_rewaits boolean;
   v_gone text[] := '{}';
   v_wake text[] := '{}';
+  v_fast boolean;
 BEGIN
-  -- Lock the instances and their parents in id order, by index, and compare versions. A parent
-  -- never changes, so the worker's snapshot names it.
   SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}') INTO v_ids, v_parents
   FROM jsonb_to_recordset(p_instances) AS e(id text, parent text);
-  WITH locked AS (
-    SELECT w.id, w.version FROM baton.workflows w
-    WHERE w.id = ANY (v_ids || v_parents)
-    ORDER BY w.id FOR UPDATE
-  )
-  SELECT coalesce(array_agg(e.id), '{}') INTO v_bad
-  FROM jsonb_to_recordset(p_instances) AS e(id text, version integer)
-  LEFT JOIN locked l ON l.id = e.id
-  WHERE l.id IS NULL OR l.version <> e.version;
-
-  -- The fence, read under those locks: nothing else can change these task rows until we commit.
-  SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
-         coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
-  INTO v_refused, v_already
-  FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
-  LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
-  WHERE NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
-
-  IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
-    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
-  END IF;
   SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
   INTO v_events, v_rewaits
   FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
-  IF v_events THEN
-    v_gone := ARRAY(
-      SELECT c.wf || E'\x1f' || c.key FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, "eventId" bigint)
-      WHERE c."eventId" IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId" AND (e.held_epoch IS NULL OR e.held_epoch = c.epoch)));
-    v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_gone) r);
-  END IF;
-  IF cardinality(v_refused) > 0 THEN
-    INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
-    ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+
+  -- The fast path, for a batch with no child instance, no event consumed and no re-wait (every job, most
+  -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
+  -- fence is checked by the UPDATE that writes it, instead of a locking read and a fence read first
+  -- (measured on PostgreSQL 18: about 14 us per job each, of the commit's ~150). The instances are updated in id
+  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md).
+  -- A conflicting instance (another version) is left as it is and reported, its attempts' fences read
+  -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
+  -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
+  -- out refused and duplicate attempts.
+  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits;
+  IF v_fast THEN
+    BEGIN
+      WITH applied AS (
+        UPDATE baton.workflows w
+        SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+            output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+            error = coalesce(e.error, w.error),
+            current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+            finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+            updated_at = now()
+        FROM (SELECT * FROM jsonb_to_recordset(p_instances) AS e(id text, version integer, status text, state jsonb, bump integer,
+                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id) e
+        WHERE w.id = e.id AND w.version = e.version
+        RETURNING w.id
+      )
+      SELECT coalesce(array_agg(a.id), '{}') INTO v_ok FROM applied a;
+      v_all := cardinality(v_ok) = cardinality(v_ids);
+      v_bad := CASE WHEN v_all THEN '{}' ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_ok)) END;
+
+      UPDATE baton.tasks t
+      SET status = c.status,
+          paused = c.paused,
+          output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
+          last_error = coalesce(c.error, t.last_error),
+          last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
+          available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
+          ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+          progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
+          claimed_by = NULL, lease_expires_at = NULL,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok))
+        AND t.epoch = c.epoch AND t.claimed_by = p_worker AND t.status = 'running';
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      IF v_n <> (SELECT count(*) FROM jsonb_to_recordset(p_items) AS c(wf text) WHERE v_all OR c.wf = ANY (v_ok)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'BTF01', MESSAGE = 'baton.commit: a fence failed on the fast path';
+      END IF;
+    EXCEPTION WHEN SQLSTATE 'BTF01' THEN
+      v_fast := false;
+    END;
+    IF v_fast AND NOT v_all THEN
+      -- The conflicting instances' attempts: refused or already committed ones are reported with the conflict.
+      SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+             coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+      INTO v_refused, v_already
+      FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
+      LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+      WHERE f.wf = ANY (v_bad) AND NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
+      IF cardinality(v_refused) > 0 THEN
+        INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
+        ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+      END IF;
+    END IF;
   END IF;
 
-  v_all := cardinality(v_bad) = 0;
-  v_ok := CASE WHEN v_all THEN v_ids ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad)) END;
+  IF NOT v_fast THEN
+    -- The slow path. Lock the instances and their parents in id order, by index, and compare versions. A
+    -- parent never changes, so the worker's snapshot names it.
+    WITH locked AS (
+      SELECT w.id, w.version FROM baton.workflows w
+      WHERE w.id = ANY (v_ids || v_parents)
+      ORDER BY w.id FOR UPDATE
+    )
+    SELECT coalesce(array_agg(e.id), '{}') INTO v_bad
+    FROM jsonb_to_recordset(p_instances) AS e(id text, version integer)
+    LEFT JOIN locked l ON l.id = e.id
+    WHERE l.id IS NULL OR l.version <> e.version;
+
+    -- The fence, read under those locks: nothing else can change these task rows until we commit.
+    SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+           coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+    INTO v_refused, v_already
+    FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
+    LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+    WHERE NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
+
+    IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
+      v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
+    END IF;
+    IF v_events THEN
+      v_gone := ARRAY(
+        SELECT c.wf || E'\x1f' || c.key FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, "eventId" bigint)
+        WHERE c."eventId" IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId" AND (e.held_epoch IS NULL OR e.held_epoch = c.epoch)));
+      v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_gone) r);
+    END IF;
+    IF cardinality(v_refused) > 0 THEN
+      INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
+      ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+    END IF;
+
+    v_all := cardinality(v_bad) = 0;
+    v_ok := CASE WHEN v_all THEN v_ids ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad)) END;
+
+    IF cardinality(v_ok) > 0 THEN
+      IF v_events THEN
+        DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
+        WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
+      END IF;
+      -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
+      IF v_rewaits THEN
+        v_wake := ARRAY(
+          SELECT c.wf || E'\x1f' || c.key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+          JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+          WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+            AND EXISTS (
+              SELECT 1 FROM baton.events e
+              WHERE e.workflow_id = t.workflow_id AND e.name = t.name
+                AND (e.held_epoch IS NULL OR e.held_key = t.task_key
+                  OR (e.held_until <= now() AND NOT EXISTS (
+                    SELECT 1 FROM baton.tasks h
+                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+      END IF;
+
+      UPDATE baton.tasks t
+      SET status = CASE WHEN cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake) THEN 'ready' ELSE c.status END,
+          paused = c.paused,
+          output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
+          last_error = coalesce(c.error, t.last_error),
+          last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
+          available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
+          ready_key = CASE WHEN c.status = 'ready' OR (cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake))
+            THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+          progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
+          claimed_by = NULL, lease_expires_at = NULL,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
+
+      UPDATE baton.workflows w
+      SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+          output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+          error = coalesce(e.error, w.error),
+          current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+          finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_instances)
+        AS e(id text, status text, state jsonb, bump integer, done integer, output jsonb, error jsonb, step text, finished boolean)
+      WHERE w.id = e.id AND (v_all OR e.id = ANY (v_ok));
+    END IF;
+  END IF;
 
   IF cardinality(v_ok) > 0 THEN
-    IF v_events THEN
-      DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
-      WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
-    END IF;
-    -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
-    IF v_rewaits THEN
-      v_wake := ARRAY(
-        SELECT c.wf || E'\x1f' || c.key
-        FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
-        JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
-        WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
-          AND EXISTS (
-            SELECT 1 FROM baton.events e
-            WHERE e.workflow_id = t.workflow_id AND e.name = t.name
-              AND (e.held_epoch IS NULL OR e.held_key = t.task_key
-                OR (e.held_until <= now() AND NOT EXISTS (
-                  SELECT 1 FROM baton.tasks h
-                  WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
-    END IF;
-
-    UPDATE baton.tasks t
-    SET status = CASE WHEN cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake) THEN 'ready' ELSE c.status END,
-        paused = c.paused,
-        output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
-        last_error = coalesce(c.error, t.last_error),
-        last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
-        available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
-        ready_key = CASE WHEN c.status = 'ready' OR (cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake))
-          THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
-        progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
-        claimed_by = NULL, lease_expires_at = NULL,
-        finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
-        updated_at = now()
-    FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
-    WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
-
-    UPDATE baton.workflows w
-    SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
-        output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
-        error = coalesce(e.error, w.error),
-        current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
-        finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
-        updated_at = now()
-    FROM jsonb_to_recordset(p_instances)
-      AS e(id text, status text, state jsonb, bump integer, done integer, output jsonb, error jsonb, step text, finished boolean)
-    WHERE w.id = e.id AND (v_all OR e.id = ANY (v_ok));
-
     INSERT INTO baton.history (workflow_id, version, kind, detail)
     SELECT h.wf, h.version, h.kind, h.detail FROM jsonb_to_recordset(p_history) AS h(wf text, version integer, kind text, detail jsonb)
     WHERE v_all OR h.wf = ANY (v_ok);

@@ -21,6 +21,7 @@ import {
   startInstance,
   type ClaimedTask,
 } from '../src/store/index.ts';
+import { wakeBufferedEvents } from '../src/store/maintenance.ts';
 import { Committer, type Settlement } from '../src/worker/committer.ts';
 import { HeldTask, type Outcome } from '../src/worker/held.ts';
 import { defineTask, defineWorkflow, type Workflow } from '../src/workflow/index.ts';
@@ -93,6 +94,54 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.deepEqual((await listHistory(pool, 'cp-2')).map((h) => h.kind), ['started', 'paused']);
   });
 
+  it('one batch: a stale attempt of an instance at its version is refused alone, a conflicting instance is reported, the rest applies', async () => {
+    // baton.commit's fast path writes each instance and fences each attempt in the writing UPDATE; a fence that fails
+    // after its instance was written must undo that write (and the slow path then sorts the batch out).
+    const refusedSoFar = async () =>
+      Number((await pool.query<{ v: string }>(`select coalesce((select value from baton.stats where key = 'refused_results'), 0) as v`)).rows[0]!.v);
+    for (const id of ['fb-ok', 'fb-stale', 'fb-conflict']) await startInstance(pool, { name: 'noop', kind: 'task', id });
+    const tasks = await claim('w', 3);
+    const byId = new Map(tasks.map((t) => [t.workflowId, t]));
+    assert.deepEqual([...byId.keys()].sort(), ['fb-conflict', 'fb-ok', 'fb-stale']);
+    // fb-stale: its lease expired and the claim went to another worker. The zombie commits at the instance's
+    // current version (as a worker does once its conflict was planned again), so only the fence stops it.
+    await pool.query(`update baton.tasks set lease_expires_at = now() - interval '1 second' where workflow_id = 'fb-stale'`);
+    await pool.query(`select baton.reclaim_expired(5, 100)`);
+    const [again] = await claim('w2');
+    assert.equal(again!.workflowId, 'fb-stale');
+    const version = new Map(tasks.map((t) => [t.workflowId, t.workflow.version]));
+    version.set('fb-stale', again!.workflow.version);
+    // fb-conflict: its instance moved on (paused) after the claim.
+    await checkAndPause(pool, 'fb-conflict');
+    const refused0 = await refusedSoFar();
+    const before = { stale: await loadInstance(pool, 'fb-stale'), conflict: await loadInstance(pool, 'fb-conflict') };
+    const batch = (ids: string[]): CommitBatch => ({
+      items: ids.map((id) => ({ wf: id, key: '0', epoch: byId.get(id)!.epoch, status: 'completed', paused: false, output: id, error: null, delayMs: null, eventId: null })),
+      instances: ids.map((id) => ({ id, parent: null, version: version.get(id)!, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output: id, error: null, step: null, finished: true, after: false })),
+      history: ids.map((id) => ({ wf: id, version: version.get(id)! + 1, kind: 'completed', detail: { key: '0' } })),
+      schedule: [],
+    });
+
+    const { results } = await commitBatch(pool, 'w', batch(['fb-conflict', 'fb-ok', 'fb-stale']));
+    const got = results.map((r) => [r.result, r.workflowId]).sort();
+    assert.deepEqual(got, [['conflict', 'fb-conflict'], ['conflict', 'fb-stale'], ['refused', 'fb-stale']]);
+    assert.equal((await loadInstance(pool, 'fb-ok'))!.status, 'completed');
+    assert.deepEqual(await loadInstance(pool, 'fb-stale'), before.stale, 'the stale attempt wrote nothing to its instance');
+    assert.deepEqual(await loadInstance(pool, 'fb-conflict'), before.conflict);
+    const stale = (await listTasks(pool, 'fb-stale'))[0]!;
+    assert.deepEqual([stale.status, stale.epoch], ['running', again!.epoch], 'the new holder keeps its claim');
+    assert.deepEqual((await listHistory(pool, 'fb-stale')).map((h) => h.kind), ['started', 'lease_lost']);
+    assert.equal(await refusedSoFar(), refused0 + 1, 'the refused attempt is counted once');
+
+    // A batch of one conflicting instance whose attempt was also fenced out: both are said (the fast path's own report).
+    await pool.query(`update baton.tasks set lease_expires_at = now() - interval '1 second' where workflow_id = 'fb-conflict'`);
+    await pool.query(`select baton.reclaim_expired(5, 100)`);
+    const { results: second } = await commitBatch(pool, 'w', batch(['fb-conflict']));
+    assert.deepEqual(second.map((r) => [r.result, r.workflowId]).sort(), [['conflict', 'fb-conflict'], ['refused', 'fb-conflict']]);
+    assert.equal(await refusedSoFar(), refused0 + 2);
+    await pool.query(`select baton.delete_instances(array['fb-ok', 'fb-stale', 'fb-conflict'])`); // the tests below claim whatever is ready
+  });
+
   it('saves results of parallel branches finishing at once on two workers without overwriting each other', async () => {
     await startInstance(pool, { name: 'branchy', id: 'par-1', input: 'x' });
     const [[t1], [t2]] = await Promise.all([claim('w1'), claim('w2')]);
@@ -150,6 +199,21 @@ describe('commit path (planner, committer, baton.commit)', () => {
       const wf = (await loadInstance(pool, 'ev-1'))!;
       assert.deepEqual([wf.status, wf.output], ['completed', ['a', 'b']]);
       assert.deepEqual(await buffered('ev-1'), ['c'], 'each consumed once; the third stays');
+    });
+
+    it('the reconciler\'s safety net wakes a wait left waiting beside a free buffered event, and no other', async () => {
+      for (const id of ['net-1', 'net-2']) {
+        await startInstance(pool, { name: 'pair-events', id });
+        for (const t of await claim('w1', 2)) await commitAs('w1', [{ task: t, outcome: { kind: 'rewait' } }]);
+      }
+      const statuses = async (id: string) => (await listTasks(pool, id)).map((t) => t.status).sort();
+      assert.deepEqual([await statuses('net-1'), await statuses('net-2')], [['waiting', 'waiting'], ['waiting', 'waiting']]);
+      // An event that arrived without waking anybody (what send_event and scheduling rule out): only net-1 has one.
+      await pool.query(`insert into baton.events (workflow_id, name, payload) values ('net-1', 'e', '"x"'), ('net-2', 'other', '"y"')`);
+      assert.equal(await wakeBufferedEvents(pool), 2);
+      assert.deepEqual([await statuses('net-1'), await statuses('net-2')], [['ready', 'ready'], ['waiting', 'waiting']]);
+      assert.equal(await wakeBufferedEvents(pool), 0, 'nothing left to wake');
+      await pool.query(`select baton.delete_instances(array['net-1', 'net-2'])`);
     });
 
     it('a wait that lost its lease gets its event again; a wait without one rewaits, and is woken when a free one came meanwhile', async () => {
