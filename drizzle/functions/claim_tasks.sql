@@ -38,6 +38,21 @@ AS $$
 #variable_conflict use_column
 DECLARE
   v_promoted integer;
+  v_wf text[];
+  v_key text[];
+  v_kind text[];
+  v_name text[];
+  v_hash text[];
+  v_epoch bigint[];
+  v_attempts integer[];
+  v_max integer[];
+  v_losses integer[];
+  v_input jsonb[];
+  v_output jsonb[];
+  v_avail timestamptz[];
+  v_lease timestamptz[];
+  v_rk timestamptz[];
+  v_events boolean;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
   WITH due AS (
@@ -56,7 +71,10 @@ BEGIN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
-  RETURN QUERY
+  -- The claim itself, its rows kept in arrays (one per column, element i of each is one row, in the
+  -- order the worker takes them), so that the event part runs only when a waitForEvent step was
+  -- claimed: with none, its CTEs cost every claim about 50 us (measured on PostgreSQL 18), and its
+  -- UPDATE of baton.events may be planned as a scan of every buffered event.
   WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
@@ -66,6 +84,36 @@ BEGIN
     WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+  ), ordered AS (
+    SELECT * FROM claimed c ORDER BY c.ready_key, c.workflow_id, c.task_key
+  )
+  SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.kind), array_agg(c.name), array_agg(c.definition_hash),
+    array_agg(c.epoch), array_agg(c.attempts), array_agg(c.max_attempts), array_agg(c.lease_losses), array_agg(c.input),
+    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key),
+    coalesce(bool_or(c.kind = 'event'), false)
+  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk, v_events
+  FROM ordered c;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  IF NOT v_events THEN
+    RETURN QUERY
+    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
+      c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, NULL::bigint, NULL::jsonb
+    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
+      WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
+        available_at, lease_expires_at, n)
+    JOIN baton.workflows w ON w.id = c.workflow_id
+    ORDER BY c.n;
+    RETURN;
+  END IF;
+
+  RETURN QUERY
+  WITH claimed AS (
+    SELECT * FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
+      WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
+        available_at, lease_expires_at, ready_key, n)
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
@@ -96,6 +144,6 @@ BEGIN
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
-  ORDER BY c.ready_key;
+  ORDER BY c.n;
 END
 $$;
