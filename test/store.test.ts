@@ -120,6 +120,16 @@ describe('store', () => {
     assert.deepEqual(expected, ['p3-ancient', 'p1-old', 'p0-mid', 'p0-fresh', 'p2-mid']);
     const peek = await findAvailableTasks(pool, { workerId: 'w', limit: 10, tags: [], hashes: hashes() });
     assert.deepEqual(peek.map((t) => t.workflowId), expected);
+    // One claim of all of them returns them in that order too (a worker that claims ahead starts them so), rolled back.
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const batch = await claimTasks(client, { workerId: 'w', limit: 10, tags: [], hashes: hashes(), ttlMs: 60_000 });
+      assert.deepEqual(batch.map((t) => t.workflowId), expected);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
     const order: string[] = [];
     for (;;) {
       const [t] = await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes: hashes(), ttlMs: 60_000 });
