@@ -18,11 +18,12 @@ import { s2 } from './scenarios/latency.ts';
 import { s4 } from './scenarios/backlog.ts';
 import { s0 } from './scenarios/enqueue.ts';
 import { s7 } from './scenarios/steady.ts';
+import { s8 } from './scenarios/storage.ts';
 import { s1, s5 } from './scenarios/throughput.ts';
 import { loadSystem } from './systems/index.ts';
 import type { System } from './systems/types.ts';
 
-const ALL: Scenario[] = [s0, s1, s2, s3, s4, s5, s6, s7];
+const ALL: Scenario[] = [s0, s1, s2, s3, s4, s5, s6, s7, s8];
 
 async function main(options: Options): Promise<number> {
   const startedAt = new Date().toISOString();

@@ -37,6 +37,8 @@ export interface Sizes {
   /** S7: seconds of the flat-out probe (after 1 s of warm-up), and of each window at 50% and 90% of its rate. */
   s7ProbeS: number;
   s7WindowS: number;
+  /** S8: jobs with a ~500-byte payload, measured queued and after completion. */
+  s8Jobs: number;
 }
 
 export const FULL: Sizes = {
@@ -56,6 +58,7 @@ export const FULL: Sizes = {
   s6Workflows: 500,
   s7ProbeS: 5,
   s7WindowS: 10,
+  s8Jobs: 10_000,
 };
 
 export const QUICK: Sizes = {
@@ -75,9 +78,10 @@ export const QUICK: Sizes = {
   s6Workflows: 30,
   s7ProbeS: 2,
   s7WindowS: 2,
+  s8Jobs: 2_000,
 };
 
-export const SCENARIOS = ['S0', 'S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'] as const;
+export const SCENARIOS = ['S0', 'S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S8'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface Options {

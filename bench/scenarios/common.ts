@@ -136,7 +136,16 @@ export async function confirmFinished(
 export async function drain(
   ctx: Context,
   system: System,
-  o: { scenario: string; workload: Workload; units: number; processes?: number; unitName: string; statsUnit: { name: string; count: number } },
+  o: {
+    scenario: string;
+    workload: Workload;
+    units: number;
+    processes?: number;
+    unitName: string;
+    statsUnit: { name: string; count: number };
+    /** S8: called with the empty schema, after the enqueue, and after the drain with the workers stopped. */
+    inspect?: (client: pg.Client, when: 'empty' | 'enqueued' | 'drained') => Promise<void>;
+  },
 ): Promise<DrainResult> {
   const processes = o.processes ?? 1;
   const tag = `${o.scenario} ${system.name}${processes > 1 ? ` x${processes}` : ''}`;
@@ -144,12 +153,14 @@ export async function drain(
     await system.prepare(db.url);
     const client = await connect(db.url);
     try {
+      await o.inspect?.(client, 'empty');
       const t0 = Date.now();
       await system.enqueueBulk(client, o.workload, o.units);
       const enqueueSeconds = (Date.now() - t0) / 1000;
       // A cheap guard against an enqueue that silently wrote less than asked (peers count jobs, so fan-outs have more).
       const before = await system.remaining(client, o.workload);
       if (before.remaining < o.units) throw new Error(`enqueued ${before.remaining} of ${o.units} ${o.unitName}`);
+      await o.inspect?.(client, 'enqueued');
       await client.query('vacuum analyze');
       progress(`[${tag}] enqueued ${fmt(o.units)} ${o.unitName} in ${fmt(enqueueSeconds)} s; starting ${processes} worker process(es)`);
       const readStats = await serverProbe(ctx, db, { scenario: o.scenario, system: tag.slice(o.scenario.length + 1) });
@@ -167,6 +178,7 @@ export async function drain(
         const { end, tailMs } = await confirmFinished(system, client, o.workload, counted, { counted: completedUnits(procs), unitName: o.unitName });
         const seconds = (end - (await first)) / 1000;
         await stopAll(procs);
+        await o.inspect?.(client, 'drained');
         const rssEachMb = procs.map((p) => p.rssMb);
         const known = rssEachMb.filter((r): r is number => r !== undefined);
         progress(`[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s)${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);

@@ -15,7 +15,7 @@ import { migrate } from '../../src/db/migrate.ts';
 import { registerDefinitions } from '../../src/store/definitions.ts';
 import { taskWorkflow } from '../../src/workflow/builder.ts';
 import { definitionRecord } from '../../src/workflow/definition.ts';
-import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type Hooks, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, PAD_SQL, type E2eInput, type Hooks, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 const idle: Hooks = { started() {}, sample() {}, completed() {}, failed() {}, endToEnd() {} };
@@ -86,12 +86,13 @@ const BULK: Record<Workload, string> = {
   chain: startMany('chain', 'workflow', 'to_jsonb(i)'),
   fanout: startMany('fan', 'workflow', 'to_jsonb(i)'),
   e2e: startMany('e2e', 'task', `jsonb_build_object('i', i, 't', 0, 'p', 0)`),
+  padded: startMany('noop', 'task', `jsonb_build_object('i', i, 'pad', ${PAD_SQL})`),
 };
 
 export const baton: System = {
   name: 'baton',
   describe: "startWorker({ concurrency }) with Baton's defaults (claim-ahead prefetch, batched commits, LISTEN, reconciler on), node started as npm run worker starts it (--max-semi-space-size=4)",
-  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e', 'padded'],
   countsAt: 'commit',
   enqueueApi: { single: 'client.enqueue()', batch: 'client.enqueueMany()', sql: 'baton.start_many()' },
 

@@ -14,7 +14,7 @@
  * function graphile_worker.add_jobs() through the utils' pool.
  */
 import { Logger, makeWorkerUtils, run, runMigrations, type TaskList } from 'graphile-worker';
-import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, PAD_SQL, type E2eInput, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 type Variant = 'defaults' | 'batched';
@@ -33,6 +33,7 @@ const BULK: Record<Workload, string[]> = {
   latency: [addJobs('latency', `json_build_object('seq', i)`)],
   chain: [addJobs('chain', `json_build_object('wf', i, 'step', 1)`)],
   e2e: [addJobs('e2e', `json_build_object('i', i, 't', 0, 'p', 0)`)],
+  padded: [addJobs('noop', `json_build_object('i', i, 'pad', ${PAD_SQL})`)],
   fanout: [
     `insert into bench_fan (wf, remaining) select i, ${FAN_BRANCHES} from generate_series($1::int, $2::int) i`,
     addJobs('branch', `json_build_object('wf', i)`, `generate_series($1::int, $2::int) i, generate_series(1, ${FAN_BRANCHES}) b`),
@@ -46,7 +47,7 @@ export function graphile(variant: Variant): System {
       variant === 'batched'
         ? 'graphile-worker 0.17.3 run({ concurrency }) + localQueue.size 500, completeJobBatchDelay 2, failJobBatchDelay 2'
         : 'graphile-worker 0.17.3 run({ concurrency }) with its defaults',
-    workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+    workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e', 'padded'],
     countsAt: 'handler',
     enqueueApi: { single: 'workerUtils.addJob()', batch: 'workerUtils.addJobs()', sql: 'graphile_worker.add_jobs()' },
 

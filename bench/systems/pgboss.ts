@@ -17,7 +17,7 @@
  */
 import pLimit from 'p-limit';
 import PgBoss from 'pg-boss';
-import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, PAD, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 const TEAMS = 4;
@@ -30,6 +30,7 @@ const QUEUES: Record<Workload, string[]> = {
   chain: ['chain'],
   fanout: ['branch', 'join'],
   e2e: ['e2e'],
+  padded: ['noop'],
 };
 
 const options = (url: string, max = 10) => ({ connectionString: url, supervise: false, schedule: false, migrate: false, max });
@@ -46,7 +47,7 @@ function units(queue: string, jobs: Job[]): number {
 export const pgboss: System = {
   name: 'pgboss',
   describe: `pg-boss 10 with ${TEAMS} work() loops per queue, batchSize ${BATCH}, polling ${POLL_SECONDS} s (loops staggered) + refetch after a full batch, supervise/schedule off`,
-  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e', 'padded'],
   countsAt: 'handler',
   enqueueApi: { single: 'boss.send()', batch: 'boss.insert()' },
 
@@ -72,6 +73,7 @@ export const pgboss: System = {
     }
     for (let i = 1; i <= units; i++) {
       if (workload === 'noop') rows.push({ name: 'noop', data: { i } });
+      else if (workload === 'padded') rows.push({ name: 'noop', data: { i, pad: PAD } });
       else if (workload === 'latency') rows.push({ name: 'latency', data: { seq: i } });
       else if (workload === 'chain') rows.push({ name: 'chain', data: { wf: i, step: 1 } });
       else if (workload === 'e2e') rows.push({ name: 'e2e', data: { i, t: 0, p: 0 } });

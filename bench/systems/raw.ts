@@ -14,7 +14,7 @@
  */
 import pLimit from 'p-limit';
 import pg from 'pg';
-import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, type E2eInput, type System, type Workload } from './types.ts';
+import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, PAD_SQL, type E2eInput, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
 const PREFETCH = 10;
@@ -57,6 +57,7 @@ const BULK: Record<Workload, string[]> = {
     `insert into bench_jobs (kind, payload) select 'branch', jsonb_build_object('wf', i) from generate_series($1::int, $2::int) i, generate_series(1, ${FAN_BRANCHES})`,
   ],
   e2e: [`insert into bench_jobs (kind, payload) select 'e2e', jsonb_build_object('i', i, 't', 0, 'p', 0) from generate_series($1::int, $2::int) i`],
+  padded: [`insert into bench_jobs (kind, payload) select 'noop', jsonb_build_object('i', i, 'pad', ${PAD_SQL}) from generate_series($1::int, $2::int) i`],
 };
 
 const INSERT_ONE = `with j as (insert into bench_jobs (kind, payload) values ($1, $2::jsonb) returning id)
@@ -172,7 +173,7 @@ async function runWorker(url: string, concurrency: number, onStart: (row: Row) =
 export const raw: System = {
   name: 'raw',
   describe: `raw SQL: claim up to free slots + ${PREFETCH} (skip locked), batched delete (${WINDOW_MS} ms, ${MAX_IN_FLIGHT} in flight), LISTEN + 1 s poll`,
-  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e'],
+  workloads: ['noop', 'latency', 'chain', 'fanout', 'e2e', 'padded'],
   countsAt: 'commit',
   enqueueApi: { single: 'insert 1 row + pg_notify', batch: 'insert from a JSON array + pg_notify', sql: 'the same insert' },
 

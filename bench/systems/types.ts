@@ -10,6 +10,7 @@
  *   chain    CHAIN_STEPS sequential steps per unit (S3)
  *   fanout   FAN_BRANCHES parallel branches and a join per unit (S6)
  *   e2e      a no-op job carrying its enqueue time and phase (S7), E2eInput
+ *   padded   a no-op job (the noop handler) whose payload is PAD_BYTES of JSON (S8, storage)
  *
  * Units: a worker child reports every finished UNIT through hooks.completed:
  * a job (noop, latency, e2e), a chain's last step, a fan-out's join.
@@ -19,7 +20,12 @@ import type pg from 'pg';
 export const CHAIN_STEPS = 10;
 export const FAN_BRANCHES = 20;
 
-export type Workload = 'noop' | 'latency' | 'chain' | 'fanout' | 'e2e';
+export type Workload = 'noop' | 'latency' | 'chain' | 'fanout' | 'e2e' | 'padded';
+
+/** The padded workload's payload, about 500 bytes of JSON: {"i": <n>, "pad": "xxx..."} (SQL: PAD_SQL). */
+export const PAD_BYTES = 500;
+export const PAD_SQL = `repeat('x', 480)`;
+export const PAD = 'x'.repeat(480);
 
 export type SystemName = 'baton' | 'graphile' | 'graphile-batched' | 'pgboss' | 'raw';
 export const SYSTEM_NAMES: readonly SystemName[] = ['baton', 'graphile', 'graphile-batched', 'pgboss', 'raw'];
