@@ -201,8 +201,9 @@ BEGIN
 
   IF NOT v_events THEN
     RETURN QUERY
-    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-      c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, NULL::bigint, NULL::jsonb
+    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+      w.parent_id, NULL::bigint, NULL::jsonb
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -241,8 +242,9 @@ BEGIN
     UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
     FROM given g WHERE e.id = g.id
   )
-  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+    coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+    w.parent_id, g.id, g.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
@@ -669,7 +671,7 @@ BEGIN
     FROM jsonb_array_elements(p_plan -> 'steps') s
     WHERE s ->> 'kind' <> 'child'
   ), decided AS (
-    SELECT i.id, i.input, st.*,
+    SELECT i.id, st.*,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
         WHEN st.kind = 'event' THEN
@@ -684,7 +686,7 @@ BEGIN
       available_at, max_attempts, input, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, d.input, v_now, v_now
+      d.available_at, d.max_attempts, NULL, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -949,7 +951,7 @@ BEGIN
       available_at, max_attempts, input, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), d.input, v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

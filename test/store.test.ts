@@ -216,6 +216,23 @@ describe('store', () => {
     assert.deepEqual(history.map((h) => [h.version, h.kind]), [[1, 'started'], [2, 'lease_lost'], [3, 'lease_lost'], [4, 'failed']]);
   });
 
+  it('stores a job\'s input once, on its instance, and the claim hands it to the task', async () => {
+    const input = { order: 'o-1', pad: 'x'.repeat(500) };
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'once-1', input });
+    const { rows } = await pool.query(`select t.input is null as task_null, w.input from baton.tasks t join baton.workflows w on w.id = t.workflow_id where w.id = 'once-1'`);
+    assert.deepEqual(rows, [{ task_null: true, input }]);
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const claimed = await claimTasks(client, { workerId: 'w', limit: 100, tags: [], hashes: hashes(), ttlMs: 60_000 });
+      assert.deepEqual(claimed.find((t) => t.workflowId === 'once-1')?.input, input);
+    } finally {
+      await client.query('rollback');
+      client.release();
+    }
+    await pool.query(`select baton.delete_instances(array['once-1'])`);
+  });
+
   it('releases claims at once, giving back the attempt of a task that never started', async () => {
     await enqueueMany(pool, 2, { prefix: 'rel-' });
     const claimed = await claimTasks(pool, { workerId: 'w', limit: 2, tags: [], hashes: hashes(), ttlMs: 60_000 });

@@ -11,6 +11,7 @@
 -- more loss fails it: it may be what kills its workers) is claimed only into
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
+-- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
 -- Each row comes with its instance's snapshot (status, state, version), for
 -- the optimistic commit, and for a waitForEvent step an event of its own:
 -- the n-th wait claimed here for one (instance, name), in line order, gets
@@ -99,8 +100,9 @@ BEGIN
 
   IF NOT v_events THEN
     RETURN QUERY
-    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-      c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, NULL::bigint, NULL::jsonb
+    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+      w.parent_id, NULL::bigint, NULL::jsonb
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -139,8 +141,9 @@ BEGIN
     UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
     FROM given g WHERE e.id = g.id
   )
-  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses, c.input, c.output,
-    c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+    coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+    w.parent_id, g.id, g.payload
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key

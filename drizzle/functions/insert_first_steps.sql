@@ -5,6 +5,8 @@
 -- caller (each starts an instance of its own). This is what makes a bulk
 -- start cost a few statements instead of a function call per instance.
 -- p_ids and p_inputs are parallel arrays; p_plan is definitions.plan.
+-- A first step's input is its instance's: it is stored once, on the instance,
+-- and the task row's input is NULL (the claim reads it from the instance).
 -- Returns how many task rows became ready at once.
 CREATE OR REPLACE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer,
   p_tags text[], p_run_at timestamptz, p_held boolean, p_parent_id text)
@@ -35,7 +37,7 @@ BEGIN
     FROM jsonb_array_elements(p_plan -> 'steps') s
     WHERE s ->> 'kind' <> 'child'
   ), decided AS (
-    SELECT i.id, i.input, st.*,
+    SELECT i.id, st.*,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
         WHEN st.kind = 'event' THEN
@@ -50,7 +52,7 @@ BEGIN
       available_at, max_attempts, input, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, d.input, v_now, v_now
+      d.available_at, d.max_attempts, NULL, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

@@ -36,7 +36,7 @@ BEGIN
       available_at, max_attempts, input, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), d.input, v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
