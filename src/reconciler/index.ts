@@ -173,7 +173,12 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
          where task_identifier = $1 and locked_at < now() - $2 * interval '1 millisecond'`,
         [RECONCILE_TASK, stuckAfterMs],
       );
-      if (rows.length === 0) return;
+      if (rows.length === 0) {
+        // No tick for that long and none stuck: the last one could not schedule the next (its
+        // connection was cut), so none is coming. Schedule one; a scheduled one keeps its time.
+        await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'preserve_run_at', queueName: QUEUE, maxAttempts: 1000 });
+        return;
+      }
       await o.pool.query('select graphile_worker.force_unlock_workers($1::text[])', [rows.map((r) => r.locked_by)]);
       await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'replace', queueName: QUEUE, maxAttempts: 1000 });
       log.warn({ lockedBy: rows.map((r) => r.locked_by) }, 'broke the lock of a reconciler tick whose process stopped');
