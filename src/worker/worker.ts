@@ -199,7 +199,7 @@ export class Worker {
         concurrency: c.concurrency,
         prefetch: this.prefetch.fixed ?? 'adaptive',
         tags: this.tags,
-        definitions: [...this.defs.values()].map((d) => `${d.name}@${d.hash.slice(0, 8)}`),
+        definitions: [...this.defs.values()].map((d) => `${d.name}${d.version === 1 ? '' : ` v${d.version}`}@${d.hash.slice(0, 8)}`),
         database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
       },
       'worker started',
