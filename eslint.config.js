@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/package/app/**', '**/*.js'] },
+  { ignores: ['dist/**', 'tmp/**', 'node_modules/**', 'test/package/app/**', '**/*.js'] },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, tseslint.configs.base, tseslint.configs.eslintRecommended],

@@ -1076,6 +1076,7 @@ CREATE TABLE baton.definitions (
     plan jsonb NOT NULL,
     first_seen timestamp with time zone DEFAULT now() NOT NULL,
     last_seen timestamp with time zone DEFAULT now() NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
     CONSTRAINT definitions_kind_check CHECK ((kind = ANY (ARRAY['workflow'::text, 'task'::text])))
 );
 
@@ -1091,7 +1092,7 @@ DECLARE
 BEGIN
   SELECT * INTO v_def FROM baton.definitions d
   WHERE d.name = p_name AND d.kind = p_kind AND (p_hash IS NULL OR d.hash = p_hash)
-  ORDER BY d.first_seen DESC, d.hash
+  ORDER BY d.version DESC, d.first_seen DESC, d.hash
   LIMIT 1;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown % "%"%: no worker has registered it', CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name,

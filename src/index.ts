@@ -34,6 +34,7 @@ export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/ins
 export type { TaskRow } from './store/tasks.ts';
 export type { HistoryEntry } from './store/history.ts';
 export type { AvailableTask } from './store/claims.ts';
+export type { DefinitionSummary } from './store/definitions.ts';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
 export { startWorker } from './start-worker.ts';
 export type { WorkerEvents, WorkerEmitter, TaskEventInfo, Listener as WorkerEventListener } from './worker/emitter.ts';

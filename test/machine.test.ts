@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { NonRetryableError, TimeoutError } from '../src/errors.ts';
+import { NonRetryableError, TimeoutError, ValidationError } from '../src/errors.ts';
+import { buildRegistry } from '../src/worker/registry.ts';
 import {
   backoffDelay,
   decideRetry,
   defineTask,
   defineWorkflow,
+  definitionRecord,
   initialState,
   startPlan,
   step,
@@ -302,6 +304,33 @@ describe('definitions', () => {
     assert.notEqual(defineWorkflow('h2').then(a).parallel([b, c]).build().hash, one.hash);
     assert.notEqual(taskWorkflow(a).hash, defineWorkflow('a').then(a).build().hash, 'a task job differs from a workflow of the same name');
     assert.match(one.hash, /^[0-9a-f]{16}$/);
+  });
+
+  it('versions: 1 keeps the hash workflows had before versions existed; another version is another definition', () => {
+    const plain = defineWorkflow('h').then(a).parallel([b, c]).build();
+    // Computed by the code before versions existed: a deploy of this release strands nothing.
+    assert.equal(plain.hash, 'cc1668c6f702e74b');
+    assert.equal(plain.version, 1);
+    assert.equal(defineWorkflow('h', { version: 1 }).then(a).parallel([b, c]).build().hash, plain.hash);
+    const two = defineWorkflow('h', { version: 2 }).then(a).parallel([b, c]).build();
+    assert.equal(two.version, 2);
+    assert.notEqual(two.hash, plain.hash, 'the same shape under a new version: its instances run the new version\'s code');
+    assert.equal(definitionRecord(two).version, 2);
+    for (const bad of [0, -1, 1.5, '2', 1_000_001, Number.NaN]) {
+      assert.throws(() => defineWorkflow('h', { version: bad as number }), (e: unknown) => e instanceof ValidationError && /version must be a whole number from 1 to 1000000/.test(e.message));
+    }
+  });
+
+  it('a worker may run several versions of a workflow, but not two shapes under one version', () => {
+    const v1 = defineWorkflow('v').then(a).build();
+    const v2 = defineWorkflow('v', { version: 2 }).then(a).then(b).build();
+    const registry = buildRegistry([v1, v2]);
+    assert.deepEqual([...registry.keys()].sort(), [v1.hash, v2.hash].sort());
+    assert.throws(
+      () => buildRegistry([v1, defineWorkflow('v').then(b).build()]),
+      /two different workflows are named "v" with version 1: give the newer shape a higher version \(defineWorkflow\('v', \{ version: 2 \}\)\)/,
+    );
+    assert.throws(() => buildRegistry([v2, defineWorkflow('v', { version: 2 }).then(b).build()]), /named "v" with version 2/);
   });
 
   it('refuses graphs that cannot run', () => {

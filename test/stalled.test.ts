@@ -1,9 +1,11 @@
 /**
  * `client.get()` says why a ready task is not moving: no live worker, none
- * with the instance's definition, or none of those offers the task's tags.
+ * with the instance's definition, or none of those offers the task's tags;
+ * and, for an instance whose definition no live worker has, that its steps
+ * wait for one even when none is ready yet (a sleep, an event wait).
  */
 import assert from 'node:assert/strict';
-import { defineTask, type Client, type Worker } from '../src/index.ts';
+import { defineTask, defineWorkflow, type Client, type Worker } from '../src/index.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient } from './support/fixtures.ts';
 import { inProcessWorker } from './support/workers.ts';
@@ -38,7 +40,7 @@ describe('why a ready task is not moving', function () {
     workers.push(await inProcessWorker(db.url, { workflows: [], tasks: [gpuOnly, inc] }));
     assert.deepEqual((await client.get('stalled-gpu'))!.stalled, ['step 0 (gpu-only): no live worker with this definition offers tags [gpu]']);
     assert.deepEqual((await client.get('stalled-elsewhere'))!.stalled, [
-      `step 0 (stalled-elsewhere): no live worker has definition stalled-elsewhere@${hash}`,
+      `no live worker has definition stalled-elsewhere@${hash}: its steps wait until a worker that exports this version runs (see baton definitions)`,
     ]);
 
     // Paused: not stalled, it is waiting on purpose.
@@ -49,5 +51,22 @@ describe('why a ready task is not moving', function () {
     workers.push(await inProcessWorker(db.url, { workflows: [], tasks: [gpuOnly], tags: ['gpu'] }));
     assert.equal(await gpu.result({ timeoutMs: 10_000 }), 'rendered');
     assert.deepEqual((await client.get('stalled-gpu'))!.stalled, [], 'a finished instance is not stalled');
+  });
+
+  it('says so for an instance whose definition no live worker has, though nothing of it is ready yet', async () => {
+    const napping = defineWorkflow('stalled-napping', { version: 3 }).sleep('1h').then(inc).build();
+    await client.start(napping, 1, { id: 'stalled-napping' });
+    assert.deepEqual((await client.get('stalled-napping'))!.stalled, [], 'no worker at all: nothing ready, nothing to say per step');
+    workers.push(await inProcessWorker(db.url, { workflows: [], tasks: [inc] }));
+    const view = (await client.get('stalled-napping'))!;
+    assert.deepEqual(view.tasks.map((t) => [t.kind, t.status]), [['sleep', 'waiting']]);
+    assert.equal(view.definitionVersion, 3);
+    assert.equal(view.waitingForDefinition, `stalled-napping@${napping.hash} (version 3)`);
+    assert.deepEqual(view.stalled, [
+      `no live worker has definition stalled-napping@${napping.hash} (version 3): its steps wait until a worker that exports this version runs (see baton definitions)`,
+    ]);
+    workers.push(await inProcessWorker(db.url, { workflows: [napping], tasks: [] }));
+    const served = (await client.get('stalled-napping'))!;
+    assert.deepEqual([served.stalled, served.waitingForDefinition], [[], null], 'a worker that exports the version serves it');
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
 import { checkCommand } from './commands/check.ts';
 import { dbCommand, migrateCommand } from './commands/db.ts';
+import { definitionsCommand } from './commands/definitions.ts';
 import {
   cancelCommand,
   enqueueCommand,
@@ -27,6 +28,7 @@ export const commands: Record<string, Command> = {
   resume: resumeCommand,
   send: sendCommand,
   history: historyCommand,
+  definitions: definitionsCommand,
   check: checkCommand,
   db: dbCommand,
   bench: benchCommand,

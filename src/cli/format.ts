@@ -1,5 +1,6 @@
 /** Printing for people: tables, durations, progress lines. Pure functions of their input. */
 import type { InstanceView } from '../client/client.ts';
+import type { DefinitionSummary } from '../store/definitions.ts';
 import type { HistoryEntry } from '../store/history.ts';
 import type { InstanceSummary } from '../store/instances.ts';
 
@@ -94,7 +95,7 @@ function attemptsOrWait(t: InstanceView['tasks'][number]): string {
 export function statusText(view: InstanceView): string {
   const lines = [
     `id:        ${safe(view.id)}`,
-    `workflow:  ${safe(view.name)} (definition ${view.definitionHash})`,
+    `workflow:  ${safe(view.name)}${(view.definitionVersion ?? 1) !== 1 ? ` version ${view.definitionVersion}` : ''} (definition ${view.definitionHash})`,
     `status:    ${view.status}${view.waitingForDefinition ? `, waiting for a worker with ${safe(view.waitingForDefinition)}` : ''}`,
     `steps:     ${view.completedTaskCount}${view.estimatedSteps ? ` of ~${view.estimatedSteps}` : ''} done${currentSteps(view) ? `; now: ${currentSteps(view)}` : ''}`,
     `created:   ${view.createdAt.toISOString()}`,
@@ -134,5 +135,21 @@ export function historyTable(entries: HistoryEntry[]): string {
       ].filter(Boolean);
       return [String(h.version), h.at.toISOString(), h.kind, safe(d.key ?? ''), show(d.status), extra.join('; ')];
     }),
+  );
+}
+
+/** `baton definitions`: one row per shape; a shape with instances in flight and no live worker is marked. */
+export function definitionsTable(defs: DefinitionSummary[]): string {
+  return table(
+    ['NAME', 'KIND', 'VERSION', 'HASH', 'IN FLIGHT', 'LIVE WORKERS', 'STARTS BY NAME'],
+    defs.map((d) => [
+      safe(d.name),
+      d.kind,
+      String(d.version),
+      d.hash,
+      String(d.inFlight),
+      d.inFlight > 0 && d.liveWorkers === 0 ? '0 (stranded: no worker runs them)' : String(d.liveWorkers),
+      d.startsByName ? 'yes' : '',
+    ]),
   );
 }

@@ -12,14 +12,14 @@ import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { getDefinition, registerDefinitions } from '../store/definitions.ts';
+import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
-import { listWorkers } from '../store/workers.ts';
+import { listWorkers, liveWindowMs } from '../store/workers.ts';
 import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logger, type OnConflict, type WorkflowStatus } from '../types.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
@@ -62,12 +62,16 @@ export interface Started<O> {
 
 export interface InstanceView extends InstanceRow {
   tasks: TaskRow[];
+  /** The version of the definition this instance runs (defineWorkflow's `version`); null if it is not registered. */
+  definitionVersion: number | null;
   /** Set when no live worker has the definition this instance was started with. */
   waitingForDefinition: string | null;
   /**
-   * Why ready tasks are not moving, one line per such task: no live worker at all, none with the
-   * instance's definition, or none with the definition that offers the task's tags. Empty when
-   * some live worker may take each ready task (or the instance is finished or paused).
+   * Why the instance is not moving: one line when live workers run but none has the instance's
+   * definition (its steps, ready or not yet, wait for a worker that exports that version); else one
+   * line per ready task that no live worker at all, or none with the definition that offers the
+   * task's tags, would take. Empty when some live worker may take each ready task (or the instance
+   * is finished or paused).
    */
   stalled: string[];
   /** Steps a run goes through (loops counted once), from the definition; null if it is not registered. */
@@ -222,28 +226,57 @@ export class Client {
     const row = await loadInstance(this.db.pool, id);
     if (!row) return null;
     const tasks = await listTasks(this.db.pool, id);
+    const def = await getDefinition(this.db.pool, row.name, { hash: row.definitionHash });
+    const estimatedSteps = (def?.graph as { estimatedSteps?: number } | undefined)?.estimatedSteps ?? null;
+    const definitionVersion = def?.version ?? null;
     let waitingForDefinition: string | null = null;
     const stalled: string[] = [];
     if (!isFinished(row.status)) {
-      const live = await listWorkers(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
+      const live = await listWorkers(this.db.pool, this.liveWithinMs());
       const able = live.filter((w) => w.definitions.includes(row.definitionHash));
-      if (able.length === 0) waitingForDefinition = `${row.name}@${row.definitionHash}`;
-      if (row.status !== 'paused') {
+      const definition = `${row.name}@${row.definitionHash}${definitionVersion !== null && definitionVersion !== 1 ? ` (version ${definitionVersion})` : ''}`;
+      if (able.length === 0) waitingForDefinition = definition;
+      if (row.status !== 'paused' && live.length > 0 && able.length === 0) {
+        // Workers run, but none has this shape (typically: a deploy dropped it): every step waits, ready or not yet.
+        stalled.push(`no live worker has definition ${definition}: its steps wait until a worker that exports this version runs (see baton definitions)`);
+      } else if (row.status !== 'paused') {
         for (const t of tasks) {
           if (t.status !== 'ready' || t.paused) continue;
           const step = `step ${t.taskKey} (${t.name})`;
           // A worker offering tags W takes tasks whose tags are all in W (untagged tasks: any worker).
           if (live.length === 0) stalled.push(`${step}: no live worker`);
-          else if (able.length === 0) stalled.push(`${step}: no live worker has definition ${row.name}@${row.definitionHash}`);
           else if (!able.some((w) => t.tags.every((tag) => w.tags.includes(tag)))) {
             stalled.push(`${step}: no live worker with this definition offers tags [${t.tags.join(', ')}]`);
           }
         }
       }
     }
-    const def = await getDefinition(this.db.pool, row.name, { hash: row.definitionHash });
-    const estimatedSteps = (def?.graph as { estimatedSteps?: number } | undefined)?.estimatedSteps ?? null;
-    return { ...row, output: this.decode(row.output), input: this.decode(row.input), tasks, waitingForDefinition, stalled, estimatedSteps };
+    return {
+      ...row,
+      output: this.decode(row.output),
+      input: this.decode(row.input),
+      tasks,
+      definitionVersion,
+      waitingForDefinition,
+      stalled,
+      estimatedSteps,
+    };
+  }
+
+  private liveWithinMs(): number {
+    return liveWindowMs(this.config.claimTtlMs);
+  }
+
+  /**
+   * Every registered definition (or those of one name), highest version first: its hash, how many
+   * instances are in flight under it, how many live workers can run them, and whether a start by
+   * name uses it. During a deploy: a definition with instances in flight and no live worker is
+   * stranded until a worker that exports it runs.
+   */
+  async definitions(options: { name?: string } = {}): Promise<DefinitionSummary[]> {
+    if (options === null || typeof options !== 'object') throw new ValidationError('options must be an object');
+    if (options.name !== undefined) validateName('workflow or task', options.name);
+    return listDefinitions(this.db.pool, { ...(options.name !== undefined ? { names: [options.name] } : {}), aliveWithinMs: this.liveWithinMs() });
   }
 
   private decode(value: unknown): unknown {

@@ -202,6 +202,8 @@ export const definitions = baton.table(
     name: text('name').notNull(),
     hash: text('hash').notNull(),
     kind: text('kind', { enum: DEFINITION_KINDS }).notNull(),
+    /** defineWorkflow's `version`: a start by name uses the highest registered. */
+    version: integer('version').notNull().default(1),
     graph: jsonb('graph').notNull(),
     /** The initial control state and first tasks, so SQL callers can start instances. */
     plan: jsonb('plan').notNull(),

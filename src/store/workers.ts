@@ -11,6 +11,11 @@ export interface WorkerInfo {
   definitions: string[];
 }
 
+/** A worker counts as live while its heartbeat (renewClaims, every third of the lease) is this recent. */
+export function liveWindowMs(claimTtlMs: number): number {
+  return Math.max(3 * claimTtlMs, 30_000);
+}
+
 export async function registerWorker(ex: Executor, w: WorkerInfo): Promise<void> {
   await query(
     ex,

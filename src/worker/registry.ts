@@ -1,4 +1,9 @@
-/** The definitions a worker can run, by hash: its workflows, their child workflows, and one-task workflows for standalone tasks. */
+/**
+ * The definitions a worker can run, by hash: its workflows, their child workflows, and one-task
+ * workflows for standalone tasks. Several versions of one workflow may be given (a rolling
+ * deploy keeps the old one until its instances finish); two different shapes under one name
+ * and version may not, since a start by name could not tell them apart.
+ */
 import { ValidationError } from '../errors.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { isTask, type Task } from '../workflow/task.ts';
@@ -10,10 +15,14 @@ export function buildRegistry(workflows: readonly Workflow[] = [], tasks: readon
   const byHash = new Map<string, Workflow>();
   const byName = new Map<string, Workflow>();
   for (const w of all) {
-    const key = `${w.kind}:${w.name}`;
+    const key = `${w.kind}:${w.name}:${w.version}`;
     const other = byName.get(key);
     if (other && other.hash !== w.hash) {
-      throw new ValidationError(`two different ${w.kind === 'task' ? 'tasks' : 'workflows'} are named "${w.name}"`);
+      if (w.kind === 'task') throw new ValidationError(`two different tasks are named "${w.name}"`);
+      throw new ValidationError(
+        `two different workflows are named "${w.name}" with version ${w.version}: give the newer shape a higher version ` +
+          `(defineWorkflow('${w.name}', { version: ${w.version + 1} })) and keep the old one until its instances finish`,
+      );
     }
     byName.set(key, w);
     byHash.set(w.hash, w);

@@ -46,6 +46,7 @@ import { HeldTask, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
 import { buildRegistry } from './registry.ts';
+import { warnStranded } from './stranded.ts';
 import { runSystemStep, Slots, type RunnerDeps } from './runner.ts';
 
 export type { WorkerOptions, WorkerStats };
@@ -76,6 +77,7 @@ export class Worker {
   private committer!: Committer;
   private leases!: LeaseKeeper;
   private maintenance: { stop(): Promise<void> } | undefined;
+  private strandedCheck: Promise<void> | undefined;
   private fetchLoop: Promise<void> | undefined;
   private readonly waker = new Waker();
   private wakeRequested = false;
@@ -133,19 +135,10 @@ export class Worker {
     const again = (error: unknown) => this.log.warn({ err: error }, 'database connection lost while starting; retrying');
     try {
       await retryTransient(() => registerDefinitions(this.db.pool, [...this.defs.values()].map(definitionRecord)), 8, again);
-      await retryTransient(
-        () =>
-          registerWorker(this.db.pool, {
-            id: this.id,
-            host: os.hostname(),
-            pid: process.pid,
-            tags: this.tags,
-            concurrency: c.concurrency,
-            definitions: this.hashes,
-          }),
-        8,
-        again,
-      );
+      const me = { id: this.id, host: os.hostname(), pid: process.pid, tags: this.tags, concurrency: c.concurrency, definitions: this.hashes };
+      await retryTransient(() => registerWorker(this.db.pool, me), 8, again);
+      // Not awaited: a warning for the operator must not delay the start (shutdown awaits it).
+      this.strandedCheck = warnStranded(this.db.pool, this.defs.values(), c.claimTtlMs, this.log);
       this.committer = new Committer({
         pool: this.db.pool,
         workerId: this.id,
@@ -183,6 +176,7 @@ export class Worker {
       }
     } catch (error) {
       this.log.debug({ err: error }, 'worker start failed');
+      await this.strandedCheck;
       await this.maintenance?.stop().catch(() => undefined);
       await this.listener?.stop();
       await this.db.close();
@@ -205,7 +199,7 @@ export class Worker {
         concurrency: c.concurrency,
         prefetch: this.prefetch.fixed ?? 'adaptive',
         tags: this.tags,
-        definitions: [...this.defs.values()].map((d) => `${d.name}@${d.hash.slice(0, 8)}`),
+        definitions: [...this.defs.values()].map((d) => `${d.name}${d.version === 1 ? '' : ` v${d.version}`}@${d.hash.slice(0, 8)}`),
         database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
       },
       'worker started',
@@ -488,6 +482,7 @@ export class Worker {
     this.removeSignalHandlers();
     await this.maintenance?.stop().catch((error) => this.log.warn({ err: error }, 'maintenance did not stop cleanly'));
     await this.listener?.stop();
+    await this.strandedCheck;
     await deregisterWorker(this.db.pool, this.id).catch(() => undefined);
     await this.db.close();
     this.phase = 'stopped';

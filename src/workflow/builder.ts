@@ -31,6 +31,11 @@ export interface Workflow<I = any, O = any> {
   /** `task` for the one-step workflow behind `client.enqueue(task)`. */
   readonly kind: DefinitionKind;
   readonly name: string;
+  /**
+   * defineWorkflow's `version` (1 unless given). Versions of one name may run side by side: a worker
+   * that exports several runs instances of each, and a start by name uses the highest registered.
+   */
+  readonly version: number;
   readonly hash: string;
   /** @internal The graph the engine runs; `shape` describes it. */
   readonly root: SeqNode;
@@ -82,17 +87,26 @@ export class Flow<I, O> {
   readonly workflowName: string | undefined;
   /** @internal */
   readonly inputParser: InputParser<unknown> | undefined;
+  /** @internal */
+  readonly version: number;
 
   /** @internal */
-  constructor(name: string | undefined, nodes: readonly Node[] = [], children: readonly Workflow[] = [], inputParser?: InputParser<unknown>) {
+  constructor(
+    name: string | undefined,
+    nodes: readonly Node[] = [],
+    children: readonly Workflow[] = [],
+    inputParser?: InputParser<unknown>,
+    version = 1,
+  ) {
     this.workflowName = name;
     this.nodes = nodes;
     this.childWorkflows = children;
     this.inputParser = inputParser;
+    this.version = version;
   }
 
   private add<N>(node: Node, children: readonly Workflow[] = []): Flow<I, N> {
-    return new Flow<I, N>(this.workflowName, [...this.nodes, node], [...this.childWorkflows, ...children], this.inputParser);
+    return new Flow<I, N>(this.workflowName, [...this.nodes, node], [...this.childWorkflows, ...children], this.inputParser, this.version);
   }
 
   private toNode(step: BranchArg<any>, where: string): { node: Node; children: Workflow[] } {
@@ -197,7 +211,7 @@ export class Flow<I, O> {
   /** Check the graph and freeze it into a definition. */
   build(): Workflow<I, O> {
     if (this.workflowName === undefined) throw new ValidationError('build() is for workflows; a sub-flow is returned from its callback');
-    return buildWorkflow<I, O>('workflow', this.workflowName, { kind: 'seq', steps: [...this.nodes] }, this.childWorkflows, this.inputParser);
+    return buildWorkflow<I, O>('workflow', this.workflowName, { kind: 'seq', steps: [...this.nodes] }, this.childWorkflows, this.inputParser, this.version);
   }
 }
 
@@ -232,6 +246,7 @@ export function buildWorkflow<I, O>(
   root: SeqNode,
   children: readonly Workflow[],
   parseInput?: InputParser<unknown>,
+  version = 1,
 ): Workflow<I, O> {
   validateName('workflow', name);
   if (root.steps.length === 0) throw new ValidationError(`workflow "${name}" has no steps`);
@@ -241,7 +256,8 @@ export function buildWorkflow<I, O>(
     type: 'workflow' as const,
     kind,
     name,
-    hash: definitionHash(kind, name, root),
+    version,
+    hash: definitionHash(kind, name, root, version),
     root,
     shape: shapeOf(root),
     estimatedSteps: estimateSteps(root),
@@ -258,8 +274,14 @@ export function defineWorkflow<I = unknown>(name: string, options: WorkflowOptio
   if (options.input !== undefined && typeof options.input !== 'function') {
     throw new ValidationError(`workflow "${name}": input must be a function that checks the input and returns it (for example a zod schema's parse)`);
   }
-  return new Flow<I, I>(name, [], [], options.input as InputParser<unknown> | undefined);
+  const version = options.version ?? 1;
+  if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
+    throw new ValidationError(`workflow "${name}": version must be a whole number from 1 to ${MAX_VERSION} (got ${JSON.stringify(version)})`);
+  }
+  return new Flow<I, I>(name, [], [], options.input as InputParser<unknown> | undefined, version);
 }
+
+const MAX_VERSION = 1_000_000;
 
 export interface WorkflowOptions<I> {
   /**
@@ -268,6 +290,13 @@ export interface WorkflowOptions<I> {
    * are not checked here; a first task with its own `input` check is, by the worker.
    */
   input?: InputParser<I>;
+  /**
+   * Which version of the workflow this is (default 1). Give a changed shape a higher version and
+   * keep exporting the old one until its instances have finished: a worker that exports both runs
+   * instances of each under the shape they started with, and a start by name uses the highest.
+   * A version other than 1 is part of the definition's hash.
+   */
+  version?: number;
 }
 
 /** The one-task workflow behind `client.enqueue(task)` and `baton enqueue`. */

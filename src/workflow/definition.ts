@@ -7,6 +7,7 @@ export interface DefinitionRecord {
   name: string;
   hash: string;
   kind: DefinitionKind;
+  version: number;
   graph: unknown;
   plan: unknown;
 }
@@ -16,6 +17,7 @@ export function definitionRecord(workflow: Workflow): DefinitionRecord {
     name: workflow.name,
     hash: workflow.hash,
     kind: workflow.kind,
+    version: workflow.version,
     graph: { root: workflow.shape, estimatedSteps: workflow.estimatedSteps },
     plan: startPlan(workflow),
   };

@@ -185,12 +185,14 @@ function structural(shape: Shape): unknown {
 
 /**
  * A hash of the graph's shape: task names and step kinds, branch cases, loop
- * limits, sleeps, event names, child workflows. Handler code and task options
- * (retries, priority, tags) are not part of it, so changing those does not
- * strand instances that are already running.
+ * limits, sleeps, event names, child workflows (by their hash), and the
+ * workflow's version when it is not 1. Handler code, task options (retries,
+ * priority, tags, timeouts) and input checks are not part of it, so changing
+ * those does not strand instances that are already running. Version 1 leaves
+ * the hash as it was before versions existed.
  */
-export function definitionHash(kind: DefinitionKind, name: string, root: Node): string {
-  const text = JSON.stringify({ v: 1, kind, name, root: structural(shapeOf(root)) });
+export function definitionHash(kind: DefinitionKind, name: string, root: Node, version = 1): string {
+  const text = JSON.stringify({ v: 1, kind, name, root: structural(shapeOf(root)), ...(version === 1 ? {} : { version }) });
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
