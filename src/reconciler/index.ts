@@ -168,17 +168,20 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
       const since = new Date(Date.now() - stuckAfterMs);
       if ((await listTicks(o.pool, since)).length > 0) return;
       // graphile_worker.jobs is the public view over its private tables (graphile-worker 0.17).
-      const { rows } = await o.pool.query<{ locked_by: string }>(
-        `select locked_by from graphile_worker.jobs
-         where task_identifier = $1 and locked_at < now() - $2 * interval '1 millisecond'`,
+      const { rows: locked } = await o.pool.query<{ locked_by: string; stuck: boolean }>(
+        `select locked_by, locked_at < now() - $2 * interval '1 millisecond' as stuck
+         from graphile_worker.jobs where task_identifier = $1 and locked_at is not null`,
         [RECONCILE_TASK, stuckAfterMs],
       );
-      if (rows.length === 0) {
-        // No tick for that long and none stuck: the last one could not schedule the next (its
+      if (locked.length === 0) {
+        // No tick for that long and none running: the last one could not schedule the next (its
         // connection was cut), so none is coming. Schedule one; a scheduled one keeps its time.
         await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'preserve_run_at', queueName: QUEUE, maxAttempts: 1000 });
         return;
       }
+      // A tick locked for less than the limit may still finish (or be broken at a later check).
+      const rows = locked.filter((r) => r.stuck);
+      if (rows.length === 0) return;
       await o.pool.query('select graphile_worker.force_unlock_workers($1::text[])', [rows.map((r) => r.locked_by)]);
       await runner.addJob(RECONCILE_TASK, {}, { jobKey: RECONCILE_TASK, jobKeyMode: 'replace', queueName: QUEUE, maxAttempts: 1000 });
       log.warn({ lockedBy: rows.map((r) => r.locked_by) }, 'broke the lock of a reconciler tick whose process stopped');
