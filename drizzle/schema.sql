@@ -1423,6 +1423,29 @@ ALTER TABLE baton.reconciler_ticks ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
 );
 
 --
+-- Name: schedules; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.schedules (
+    name text NOT NULL,
+    cron text NOT NULL,
+    timezone text NOT NULL,
+    catch_up text NOT NULL,
+    kind text NOT NULL,
+    workflow_name text NOT NULL,
+    definition_hash text NOT NULL,
+    input jsonb,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen timestamp with time zone DEFAULT now() NOT NULL,
+    last_tick timestamp with time zone,
+    last_run_id text,
+    last_run_at timestamp with time zone,
+    next_tick timestamp with time zone,
+    CONSTRAINT schedules_catch_up_check CHECK ((catch_up = ANY (ARRAY['none'::text, 'latest'::text, 'all'::text]))),
+    CONSTRAINT schedules_kind_check CHECK ((kind = ANY (ARRAY['workflow'::text, 'task'::text])))
+);
+
+--
 -- Name: signals; Type: TABLE; Schema: baton; Owner: -
 --
 
@@ -1466,7 +1489,8 @@ CREATE TABLE baton.workers (
     concurrency integer NOT NULL,
     definitions text[] DEFAULT '{}'::text[] NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_at timestamp with time zone DEFAULT now() NOT NULL,
+    schedules text[] DEFAULT '{}'::text[] NOT NULL
 );
 
 --
@@ -1537,6 +1561,13 @@ ALTER TABLE ONLY baton.history
 
 ALTER TABLE ONLY baton.reconciler_ticks
     ADD CONSTRAINT reconciler_ticks_pkey PRIMARY KEY (id);
+
+--
+-- Name: schedules schedules_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (name);
 
 --
 -- Name: signals signals_pkey; Type: CONSTRAINT; Schema: baton; Owner: -

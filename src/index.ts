@@ -17,6 +17,7 @@ export {
   type OutOf,
 } from './workflow/builder.ts';
 export type { Shape } from './workflow/graph.ts';
+export { defineSchedule, type Schedule, type ScheduleOptions } from './workflow/schedule.ts';
 export type { RetryPolicy } from './workflow/retry.ts';
 export {
   createClient,
@@ -35,6 +36,7 @@ export type { TaskRow } from './store/tasks.ts';
 export type { HistoryEntry } from './store/history.ts';
 export type { AvailableTask } from './store/claims.ts';
 export type { DefinitionSummary } from './store/definitions.ts';
+export type { ScheduleView } from './store/schedules.ts';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
 export { startWorker } from './start-worker.ts';
 export type { WorkerEvents, WorkerEmitter, TaskEventInfo, Listener as WorkerEventListener } from './worker/emitter.ts';
@@ -66,6 +68,8 @@ export {
   DEFINITION_KINDS,
   HISTORY_KINDS,
   ON_CONFLICT,
+  CATCH_UP,
+  type CatchUp,
   type WorkflowStatus,
   type FinishedStatus,
   type TaskStatus,

@@ -47,6 +47,10 @@ export const SIGNAL_KINDS = ['cancel', 'pause'] as const;
 export const HISTORY_KINDS = ['started', 'completed', 'branch', 'timed_out', 'retry', 'task_failed', 'lease_lost', 'failed', 'cancelled', 'paused', 'resumed'] as const;
 export type HistoryKind = (typeof HISTORY_KINDS)[number];
 
+/** What a schedule does with ticks missed while no worker ran it (see src/workflow/schedule.ts). */
+export const CATCH_UP = ['none', 'latest', 'all'] as const;
+export type CatchUp = (typeof CATCH_UP)[number];
+
 /** What a start does when the id is taken. */
 export const ON_CONFLICT = ['fail', 'useExisting', 'terminateExisting'] as const;
 export type OnConflict = (typeof ON_CONFLICT)[number];

@@ -14,6 +14,7 @@ import {
   startCommandDef,
   statusCommand,
 } from './commands/instances.ts';
+import { schedulesCommand } from './commands/schedules.ts';
 import { workerCommand } from './commands/worker.ts';
 
 export const commands: Record<string, Command> = {
@@ -29,6 +30,7 @@ export const commands: Record<string, Command> = {
   send: sendCommand,
   history: historyCommand,
   definitions: definitionsCommand,
+  schedules: schedulesCommand,
   check: checkCommand,
   db: dbCommand,
   bench: benchCommand,

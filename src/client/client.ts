@@ -17,6 +17,7 @@ import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
+import { listSchedules, type ScheduleView } from '../store/schedules.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
 import { listWorkers, liveWindowMs } from '../store/workers.ts';
@@ -311,6 +312,14 @@ export class Client {
       isolateFrom: Math.max(1, this.config.maxLeaseLosses - 1), // as a worker with this config isolates
       isolatedSlots: 1,
     });
+  }
+
+  /**
+   * Every schedule workers registered, by name, with its last and next tick. `workers` counts the
+   * live workers that fire it: 0 means it does not fire (removed from the code, or no worker runs).
+   */
+  async schedules(): Promise<ScheduleView[]> {
+    return listSchedules(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
   }
 
   /** Every checkpoint, oldest first. */

@@ -24,7 +24,7 @@
  */
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgSchema, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
-import { DEFINITION_KINDS, HISTORY_KINDS, SIGNAL_KINDS, STEP_KINDS, TASK_STATUSES, WORKFLOW_STATUSES } from '../types.ts';
+import { CATCH_UP, DEFINITION_KINDS, HISTORY_KINDS, SIGNAL_KINDS, STEP_KINDS, TASK_STATUSES, WORKFLOW_STATUSES } from '../types.ts';
 
 export const baton = pgSchema('baton');
 
@@ -224,9 +224,41 @@ export const workers = baton.table('workers', {
   concurrency: integer('concurrency').notNull(),
   /** Definition hashes this worker can run. */
   definitions: text('definitions').array().notNull().default(sql`'{}'::text[]`),
+  /** Names of the schedules this worker fires (a schedule no live worker lists does not fire). */
+  schedules: text('schedules').array().notNull().default(sql`'{}'::text[]`),
   startedAt: tstz('started_at').notNull().defaultNow(),
   heartbeatAt: tstz('heartbeat_at').notNull().defaultNow(),
 });
+
+/**
+ * Schedules, as the workers that fire them registered them (the newest registration wins).
+ * `last_tick` only moves forward, under the row lock, in the transaction that starts the
+ * tick's instance: that is what makes a tick fire once however many workers race for it.
+ */
+export const schedules = baton.table(
+  'schedules',
+  {
+    name: text('name').primaryKey(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    catchUp: text('catch_up', { enum: CATCH_UP }).notNull(),
+    /** What a tick starts: a definition's kind, name and hash. */
+    kind: text('kind', { enum: DEFINITION_KINDS }).notNull(),
+    workflowName: text('workflow_name').notNull(),
+    definitionHash: text('definition_hash').notNull(),
+    input: jsonb('input'),
+    firstSeen: tstz('first_seen').notNull().defaultNow(),
+    lastSeen: tstz('last_seen').notNull().defaultNow(),
+    /** The newest tick handled (started, or skipped by the catch-up policy); null before the first. */
+    lastTick: tstz('last_tick'),
+    /** The instance the newest started tick created, and when. */
+    lastRunId: text('last_run_id'),
+    lastRunAt: tstz('last_run_at'),
+    /** The next tick after the last check, for people and tools (workers compute their own). */
+    nextTick: tstz('next_tick'),
+  },
+  (t) => [check('schedules_catch_up_check', oneOf(t.catchUp, CATCH_UP)), check('schedules_kind_check', oneOf(t.kind, DEFINITION_KINDS))],
+);
 
 /** Fleet-wide counters (refused late results, ...). */
 export const stats = baton.table('stats', {

@@ -9,6 +9,8 @@ export interface WorkerInfo {
   tags: string[];
   concurrency: number;
   definitions: string[];
+  /** Names of the schedules this worker fires. */
+  schedules?: string[];
 }
 
 /** A worker counts as live while its heartbeat (renewClaims, every third of the lease) is this recent. */
@@ -19,10 +21,10 @@ export function liveWindowMs(claimTtlMs: number): number {
 export async function registerWorker(ex: Executor, w: WorkerInfo): Promise<void> {
   await query(
     ex,
-    `insert into baton.workers (id, host, pid, tags, concurrency, definitions) values ($1, $2, $3, $4, $5, $6)
+    `insert into baton.workers (id, host, pid, tags, concurrency, definitions, schedules) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (id) do update set host = excluded.host, pid = excluded.pid, tags = excluded.tags,
-       concurrency = excluded.concurrency, definitions = excluded.definitions, heartbeat_at = now()`,
-    [w.id, w.host, w.pid, w.tags, w.concurrency, w.definitions],
+       concurrency = excluded.concurrency, definitions = excluded.definitions, schedules = excluded.schedules, heartbeat_at = now()`,
+    [w.id, w.host, w.pid, w.tags, w.concurrency, w.definitions, w.schedules ?? []],
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * `baton worker` loads every module under the workers directory and runs what
- * they export: built workflows, and tasks (which become enqueue-able jobs).
+ * they export: built workflows, tasks (which become enqueue-able jobs), and
+ * schedules (which it fires).
  */
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ValidationError } from '../errors.ts';
 import { isWorkflow, type Workflow } from '../workflow/builder.ts';
+import { isSchedule, type Schedule } from '../workflow/schedule.ts';
 import { isTask, type Task } from '../workflow/task.ts';
 
 const MODULE = /\.(ts|mts|js|mjs)$/;
@@ -74,12 +76,13 @@ async function canImportTypeScript(): Promise<boolean> {
   }
 }
 
-export async function loadWorkersDir(dir: string): Promise<{ workflows: Workflow[]; tasks: Task[]; files: string[] }> {
+export async function loadWorkersDir(dir: string): Promise<{ workflows: Workflow[]; tasks: Task[]; schedules: Schedule[]; files: string[] }> {
   const list = await files(path.resolve(dir));
   const typescript = list.find((file) => TYPESCRIPT.test(file));
   if (typescript && !(await canImportTypeScript())) await enableTypeScript(typescript);
   const workflows = new Set<Workflow>();
   const tasks = new Set<Task>();
+  const schedules = new Set<Schedule>();
   for (const file of list) {
     let mod: Record<string, unknown>;
     try {
@@ -91,10 +94,11 @@ export async function loadWorkersDir(dir: string): Promise<{ workflows: Workflow
     for (const value of Object.values(mod)) {
       if (isWorkflow(value)) workflows.add(value);
       else if (isTask(value)) tasks.add(value);
+      else if (isSchedule(value)) schedules.add(value);
     }
   }
-  if (workflows.size === 0 && tasks.size === 0) {
-    throw new ValidationError(`no workflows or tasks are exported from the modules in ${dir}`);
+  if (workflows.size === 0 && tasks.size === 0 && schedules.size === 0) {
+    throw new ValidationError(`no workflows, tasks or schedules are exported from the modules in ${dir}`);
   }
-  return { workflows: [...workflows], tasks: [...tasks], files: list };
+  return { workflows: [...workflows], tasks: [...tasks], schedules: [...schedules], files: list };
 }

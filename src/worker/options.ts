@@ -5,6 +5,7 @@ import { ValidationError } from '../errors.ts';
 import type { Codec } from '../codec.ts';
 import type { Logger } from '../types.ts';
 import type { Workflow } from '../workflow/builder.ts';
+import type { Schedule } from '../workflow/schedule.ts';
 import type { Task } from '../workflow/task.ts';
 
 export interface WorkerOptions {
@@ -12,6 +13,8 @@ export interface WorkerOptions {
   workflows?: Workflow[];
   /** Standalone tasks this process runs as one-task jobs (`client.enqueue`). */
   tasks?: Task[];
+  /** Schedules this process fires (and runs: their workflows and tasks need not be listed again). */
+  schedules?: Schedule[];
   concurrency?: number;
   /** Tasks claimed ahead of free slots. */
   prefetch?: number;
@@ -32,8 +35,19 @@ export interface WorkerOptions {
    * @internal Background services started with the worker on its pool and stopped with it
    * (startWorker() passes the reconciler here, which keeps the worker free of it).
    */
-  maintenance?: (ctx: { pool: pg.Pool; workerId: string; config: BatonConfig; log: Logger }) => Promise<{ stop(): Promise<void> }>;
+  maintenance?: (ctx: MaintenanceContext) => Promise<{ stop(): Promise<void> }>;
   workerId?: string;
+}
+
+/** @internal What a background service started with the worker gets. */
+export interface MaintenanceContext {
+  pool: pg.Pool;
+  workerId: string;
+  config: BatonConfig;
+  log: Logger;
+  codec: Codec;
+  /** The worker's schedules, checked (names unique). */
+  schedules: readonly Schedule[];
 }
 
 export interface WorkerStats {

@@ -6,6 +6,7 @@
  */
 import { ValidationError } from '../errors.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
+import { isSchedule, type Schedule } from '../workflow/schedule.ts';
 import { isTask, type Task } from '../workflow/task.ts';
 
 export function buildRegistry(workflows: readonly Workflow[] = [], tasks: readonly Task[] = []): Map<string, Workflow> {
@@ -29,4 +30,17 @@ export function buildRegistry(workflows: readonly Workflow[] = [], tasks: readon
   }
   if (byHash.size === 0) throw new ValidationError('a worker needs at least one workflow or task to run');
   return byHash;
+}
+
+/** The schedules a worker fires: each a defineSchedule() result, names unique (the same one twice counts once). */
+export function checkSchedules(schedules: readonly Schedule[] = []): Schedule[] {
+  if (!Array.isArray(schedules)) throw new ValidationError('schedules must be an array of defineSchedule() results');
+  const byName = new Map<string, Schedule>();
+  for (const s of schedules) {
+    if (!isSchedule(s)) throw new ValidationError('schedules: every entry must be a schedule from defineSchedule()');
+    const other = byName.get(s.name);
+    if (other && other !== s) throw new ValidationError(`two different schedules are named "${s.name}"`);
+    byName.set(s.name, s);
+  }
+  return [...byName.values()];
 }

@@ -24,28 +24,27 @@ import type pg from 'pg';
 import type { BatonConfig } from '../config.ts';
 import { jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
-import { retryTransient } from '../db/transient.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { redactUrl } from '../db/pool.ts';
 import { BatonError, CancelledError, LeaseLostError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { claimTasks, releaseClaims, type ClaimedTask } from '../store/claims.ts';
 import { LeaseKeeper } from './leases.ts';
-import { registerDefinitions } from '../store/definitions.ts';
-import { deregisterWorker, registerWorker } from '../store/workers.ts';
+import { deregisterWorker } from '../store/workers.ts';
 import type { Logger } from '../types.ts';
 import type { Workflow } from '../workflow/builder.ts';
-import { definitionRecord } from '../workflow/definition.ts';
+import type { Schedule } from '../workflow/schedule.ts';
 import { normalizeTags } from '../workflow/names.ts';
 import { Committer, type Settlement } from './committer.ts';
 import { resolveWorkerConfig, type WorkerOptions, type WorkerStats } from './options.ts';
 import { onStopSignals } from './signals.ts';
+import { announceWorker, definitionLabels } from './startup.ts';
 import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
 import { HeldTask, type Held, type Outcome } from './held.ts';
 import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
-import { buildRegistry } from './registry.ts';
+import { buildRegistry, checkSchedules } from './registry.ts';
 import { warnStranded } from './stranded.ts';
 import { runSystemStep, Slots, type RunnerDeps } from './runner.ts';
 
@@ -62,6 +61,7 @@ export class Worker {
   private readonly log: Logger;
   private readonly config: BatonConfig;
   private readonly defs: Map<string, Workflow>;
+  private readonly schedules: Schedule[];
   private readonly hashes: string[];
   private readonly tags: string[];
   private readonly prefetch: Prefetch;
@@ -103,7 +103,8 @@ export class Worker {
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
     this.events = new WorkerEmitter(this.log);
-    this.defs = buildRegistry(options.workflows, options.tasks);
+    this.schedules = checkSchedules(options.schedules);
+    this.defs = buildRegistry([...(options.workflows ?? []), ...this.schedules.map((s) => s.workflow)], options.tasks);
     this.hashes = [...this.defs.keys()];
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
@@ -132,11 +133,9 @@ export class Worker {
       log: (m) => this.log.info(m),
       onPoolError: (error) => this.log.warn({ err: error }, 'a database connection was lost; reconnecting'),
     });
-    const again = (error: unknown) => this.log.warn({ err: error }, 'database connection lost while starting; retrying');
     try {
-      await retryTransient(() => registerDefinitions(this.db.pool, [...this.defs.values()].map(definitionRecord)), 8, again);
-      const me = { id: this.id, host: os.hostname(), pid: process.pid, tags: this.tags, concurrency: c.concurrency, definitions: this.hashes };
-      await retryTransient(() => registerWorker(this.db.pool, me), 8, again);
+      const me = { id: this.id, tags: this.tags, concurrency: c.concurrency, definitions: [...this.defs.values()], schedules: this.schedules.map((s) => s.name) };
+      await announceWorker(this.db.pool, me, this.log);
       // Not awaited: a warning for the operator must not delay the start (shutdown awaits it).
       this.strandedCheck = warnStranded(this.db.pool, this.defs.values(), c.claimTtlMs, this.log);
       this.committer = new Committer({
@@ -172,7 +171,8 @@ export class Worker {
         await this.listener.start();
       }
       if (this.options.maintenance) {
-        this.maintenance = await this.options.maintenance({ pool: this.db.pool, workerId: this.id, config: c, log: this.log });
+        const ctx = { pool: this.db.pool, workerId: this.id, config: c, log: this.log, codec: this.codec, schedules: this.schedules };
+        this.maintenance = await this.options.maintenance(ctx);
       }
     } catch (error) {
       this.log.debug({ err: error }, 'worker start failed');
@@ -194,16 +194,10 @@ export class Worker {
     if (this.options.handleSignals) this.installSignalHandlers();
     this.phase = 'running';
     this.fetchLoop = this.loop();
-    this.log.info(
-      {
-        concurrency: c.concurrency,
-        prefetch: this.prefetch.fixed ?? 'adaptive',
-        tags: this.tags,
-        definitions: [...this.defs.values()].map((d) => `${d.name}${d.version === 1 ? '' : ` v${d.version}`}@${d.hash.slice(0, 8)}`),
-        database: this.db.url ? redactUrl(this.db.url) : 'shared pool',
-      },
-      'worker started',
-    );
+    const definitions = definitionLabels(this.defs.values());
+    const database = this.db.url ? redactUrl(this.db.url) : 'shared pool';
+    const schedules = this.schedules.map((s) => s.name);
+    this.log.info({ concurrency: c.concurrency, prefetch: this.prefetch.fixed ?? 'adaptive', tags: this.tags, definitions, schedules, database }, 'worker started');
     this.events.emit('worker:start', { workerId: this.id });
   }
 
@@ -378,7 +372,6 @@ export class Worker {
     this.wakeIfRoom();
     reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus);
   }
-
 
   // ---- leases -------------------------------------------------------------
 

@@ -31,14 +31,16 @@ export const workerCommand: Command = {
     const dir = values.dir ?? config.workersDir;
     // Loaded here, not at start-up: `baton --help` must not pay for the workflow builder.
     const { loadWorkersDir } = await import('../../worker/loader.ts');
-    const { workflows, tasks, files } = await loadWorkersDir(dir);
-    log.info({ files: files.length, workflows: workflows.map((w) => w.name), tasks: tasks.map((t) => t.name) }, `loaded ${dir}`);
+    const { workflows, tasks, schedules, files } = await loadWorkersDir(dir);
+    const names = { workflows: workflows.map((w) => w.name), tasks: tasks.map((t) => t.name), schedules: schedules.map((s) => s.name) };
+    log.info({ files: files.length, ...names }, `loaded ${dir}`);
     // Loaded here, not at the top: the worker stack (graphile-worker among it) is the
     // heaviest part of Baton, and every other command starts faster without it.
     const { startWorker } = await import('../../start-worker.ts');
     const worker = await startWorker({
       workflows,
       tasks,
+      schedules,
       logger: log,
       handleSignals: true,
       ...(concurrency !== undefined ? { concurrency } : {}),
