@@ -142,6 +142,30 @@ describe('commit path (planner, committer, baton.commit)', () => {
     await pool.query(`select baton.delete_instances(array['fb-ok', 'fb-stale', 'fb-conflict'])`); // the tests below claim whatever is ready
   });
 
+  it('refuses a worker\'s own older attempt: the epoch fences it, not the worker id', async () => {
+    // The worker lost its lease (a long GC pause, say), the reconciler took the claim back, and the same
+    // worker claimed the task again. The first attempt's result then arrives: same worker, same task,
+    // the instance's current version; only its epoch is old.
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'own-stale' });
+    const [first] = await claim('w');
+    await pool.query(`update baton.tasks set lease_expires_at = now() - interval '1 second' where workflow_id = 'own-stale'`);
+    await pool.query(`select baton.reclaim_expired(5, 100)`);
+    const [second] = await claim('w');
+    assert.ok(first && second && second.epoch > first.epoch);
+    const completion = (epoch: number, output: string): CommitBatch => ({
+      items: [{ wf: 'own-stale', key: '0', epoch, status: 'completed', paused: false, output, error: null, delayMs: null, eventId: null }],
+      instances: [{ id: 'own-stale', parent: null, version: second.workflow.version, status: 'completed', state: { par: {}, done: 1 }, bump: 1, done: 1, output, error: null, step: null, finished: true, after: false }],
+      history: [{ wf: 'own-stale', version: second.workflow.version + 1, kind: 'completed', detail: { key: '0' } }],
+      schedule: [],
+    });
+    const before = await loadInstance(pool, 'own-stale');
+    const { results } = await commitBatch(pool, 'w', completion(first.epoch, 'old'));
+    assert.ok(results.some((r) => r.result === 'refused' && r.workflowId === 'own-stale'), JSON.stringify(results));
+    assert.deepEqual(await loadInstance(pool, 'own-stale'), before, 'the old attempt wrote nothing');
+    assert.deepEqual((await commitBatch(pool, 'w', completion(second.epoch, 'new'))).results, [], 'the current attempt commits');
+    assert.deepEqual([(await loadInstance(pool, 'own-stale'))!.status, (await loadInstance(pool, 'own-stale'))!.output], ['completed', 'new']);
+  });
+
   it('saves results of parallel branches finishing at once on two workers without overwriting each other', async () => {
     await startInstance(pool, { name: 'branchy', id: 'par-1', input: 'x' });
     const [[t1], [t2]] = await Promise.all([claim('w1'), claim('w2')]);

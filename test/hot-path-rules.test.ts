@@ -2,8 +2,9 @@
  * Rules of the hot path that a rewrite of the SQL could break without any
  * other test noticing: every way a task becomes ready gives it
  * ready_key = (when it became ready) + priority * aging interval, whichever
- * function did it (a single start, a bulk start, a retry committed by a
- * worker, a timer, a release), and the claim hands tasks out in that order.
+ * function did it (a single start, a bulk start, a step a commit schedules,
+ * a retry committed by a worker on either path of the commit, a timer, a
+ * release), and the claim hands tasks out in that order.
  */
 import assert from 'node:assert/strict';
 import type pg from 'pg';
@@ -78,6 +79,33 @@ describe('hot path rules', () => {
     const [t] = await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes, ttlMs: 60_000 });
     assert.equal((await commitBatch(pool, 'w', retryNow('retry', t!.epoch, t!.workflow.version))).results.length, 0, 'applied');
     assert.deepEqual(await agingOffsets(pool, 'updated_at'), { retry: 4 * AGING_S });
+  });
+
+  it('a retry committed on the slow path (a child instance\'s batch) keeps its priority too', async () => {
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'mom' });
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'kid', priority: 3 });
+    await pool.query(`update baton.tasks set status = 'waiting', ready_key = null, available_at = null where workflow_id = 'mom'`);
+    await pool.query(`update baton.workflows set parent_id = 'mom', parent_key = '0' where id = 'kid'`);
+    const [t] = await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes, ttlMs: 60_000 });
+    assert.equal(t!.workflowId, 'kid');
+    const batch = retryNow('kid', t!.epoch, t!.workflow.version);
+    batch.instances[0]!.parent = 'mom'; // a batch with a parent to lock takes the commit's slow path
+    assert.equal((await commitBatch(pool, 'w', batch)).results.length, 0, 'applied');
+    assert.deepEqual(await agingOffsets(pool, 'updated_at'), { kid: 3 * AGING_S });
+  });
+
+  it('a step that a commit schedules gets its priority in ready_key', async () => {
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'two-steps', priority: 2 });
+    const [t] = await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes, ttlMs: 60_000 });
+    const version = t!.workflow.version;
+    const batch: CommitBatch = {
+      items: [{ wf: 'two-steps', key: '0', epoch: t!.epoch, status: 'completed', paused: false, output: 1, error: null, delayMs: null, eventId: null }],
+      instances: [{ id: 'two-steps', parent: null, version, status: 'running', state: { par: {}, done: 1 }, bump: 1, done: 1, output: null, error: null, step: 'noop', finished: false, after: false }],
+      history: [{ wf: 'two-steps', version: version + 1, kind: 'completed', detail: { key: '0' } }],
+      schedule: [{ wf: 'two-steps', key: '1', kind: 'task', name: 'noop', hash: noopWorkflow.hash, input: 1, priority: 2, tags: [], maxAttempts: 1, delayMs: null, timeoutMs: null, held: false, child: null }],
+    };
+    assert.equal((await commitBatch(pool, 'w', batch)).results.length, 0, 'applied');
+    assert.deepEqual(await agingOffsets(pool, 'available_at'), { 'two-steps': 2 * AGING_S });
   });
 
   it('a timer that becomes due, and a released claim, keep priority in ready_key', async () => {
