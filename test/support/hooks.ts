@@ -33,7 +33,9 @@ export async function mochaGlobalSetup(): Promise<void> {
   if (process.env.DATABASE_URL) {
     adminUrl = databaseUrl(process.env.DATABASE_URL, 'postgres');
   } else {
-    embedded = await startEmbedded({ dataDir: TEST_DATA_DIR, port: TEST_PORT, database: 'postgres' });
+    // Unless BATON_TEST_PORT chose it, the port is a default: a suite already running in another
+    // checkout holds it, and this one's server starts on a free port instead.
+    embedded = await startEmbedded({ dataDir: TEST_DATA_DIR, port: TEST_PORT, portIsDefault: !process.env.BATON_TEST_PORT, database: 'postgres' });
     adminUrl = embedded.url;
   }
   const template = `baton_tpl_${process.pid}`;
