@@ -239,6 +239,7 @@ describe('retry a failed or cancelled instance', function () {
     const one = await cli('retry', 'cli-r1');
     assert.equal(one.code, 0, one.stderr);
     assert.equal(one.stdout.trim(), 'retried cli-r1 (was failed): steps 0');
+    assert.match((await cli('history', 'cli-r1')).stdout, /\s+retried\s+running\s+error: the gate is closed; runs again: 0\n/);
     const again = await cli('retry', 'cli-r1');
     assert.equal(again.code, 1);
     assert.match(oneLine(again), /^baton: workflow instance "cli-r1" is running: only a failed or cancelled instance can be retried$/);
