@@ -26,6 +26,10 @@ export {
   type ClientOptions,
   type StartOptions,
   type Started,
+  type StartManyOptions,
+  type StartedMany,
+  type Retried,
+  type RetryManyOptions,
   type InstanceView,
   type RebuiltState,
   type TransactionLike,
@@ -37,6 +41,7 @@ export type { HistoryEntry } from './store/history.ts';
 export type { AvailableTask } from './store/claims.ts';
 export type { DefinitionSummary } from './store/definitions.ts';
 export type { ScheduleView } from './store/schedules.ts';
+export type { RetryManyResult, RetryResult } from './store/retry.ts';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
 export { startWorker } from './start-worker.ts';
 export type { WorkerEvents, WorkerEmitter, TaskEventInfo, Listener as WorkerEventListener } from './worker/emitter.ts';

@@ -42,9 +42,11 @@ export const SIGNAL_KINDS = ['cancel', 'pause'] as const;
 /**
  * What a history row records: `started`; a step's outcome (`completed`,
  * `branch`, `timed_out`, `retry`, `task_failed`); `lease_lost`; an instance
- * ended from outside a step (`failed`, `cancelled`); `paused`, `resumed`.
+ * ended from outside a step (`failed`, `cancelled`); `paused`, `resumed`;
+ * `retried` (a failed or cancelled instance made to run again, its reset
+ * steps in `detail.steps`).
  */
-export const HISTORY_KINDS = ['started', 'completed', 'branch', 'timed_out', 'retry', 'task_failed', 'lease_lost', 'failed', 'cancelled', 'paused', 'resumed'] as const;
+export const HISTORY_KINDS = ['started', 'completed', 'branch', 'timed_out', 'retry', 'task_failed', 'lease_lost', 'failed', 'cancelled', 'paused', 'resumed', 'retried'] as const;
 export type HistoryKind = (typeof HISTORY_KINDS)[number];
 
 /** What a schedule does with ticks missed while no worker ran it (see src/workflow/schedule.ts). */

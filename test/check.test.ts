@@ -67,4 +67,22 @@ describe('invariant checker (baton check)', function () {
     assert.match(r.stdout, /child-not-own\s+v11\s+c\s+waits on "v11\/c", which does not exist/);
     assert.match(r.stderr.trim(), /^baton: \d+ violation\(s\) in \d+ instances$/);
   });
+  it('accepts a step that finished, was retried and finished again, and still flags a double finish', async () => {
+    for (const id of ['r1', 'r2', 'r3']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
+    // r1: failed, retried (the 'retried' checkpoint lists step 0), completed: one finish per run.
+    // r2: finished twice with a retry between that did not reset step 0: a real double finish.
+    // r3: finished twice with no retry at all.
+    await db.pool.query(`update baton.tasks set status = 'completed' where workflow_id in ('r1', 'r2', 'r3');
+      update baton.workflows set version = 4, completed_task_count = 1, status = 'completed' where id in ('r1', 'r2');
+      update baton.workflows set version = 3, completed_task_count = 1, status = 'completed' where id = 'r3';
+      insert into baton.history (workflow_id, version, kind, detail) values
+        ('r1', 2, 'task_failed', '{"key":"0","status":"failed"}'), ('r1', 3, 'retried', '{"status":"running","steps":["0"]}'),
+        ('r1', 4, 'completed', '{"key":"0","status":"completed"}'),
+        ('r2', 2, 'task_failed', '{"key":"0","status":"failed"}'), ('r2', 3, 'retried', '{"status":"running","steps":["1"]}'),
+        ('r2', 4, 'completed', '{"key":"0","status":"completed"}'),
+        ('r3', 2, 'completed', '{"key":"0"}'), ('r3', 3, 'completed', '{"key":"0"}')`);
+    const v = (await checkInvariants(db.pool)).violations.filter((x) => ['r1', 'r2', 'r3'].includes(x.workflowId));
+    assert.deepEqual(v.map((x) => `${x.invariant} ${x.workflowId} ${x.taskKey}`), ['finished-twice r2 0', 'finished-twice r3 0']);
+    assert.match(v[0]!.detail, /2 finishing checkpoints with no retry between them/);
+  });
 });

@@ -1,16 +1,26 @@
--- Many instances of one definition in one call (generated ids): one row per
--- input, in order. p_inputs is a JSON array. Set-based: one INSERT per table
--- for the whole batch (the instances, their first steps, their history), so a
--- bulk start costs about what a plain queue's bulk insert does. Definitions
--- whose first steps start child workflows go through start_workflow per input.
+-- Many instances of one definition in one call: one row per input, in order,
+-- with whether it was created. p_inputs is a JSON array. Set-based: one INSERT
+-- per table for the whole batch (the instances, their first steps, their
+-- history), so a bulk start costs about what a plain queue's bulk insert does.
+-- Definitions whose first steps start child workflows go through
+-- start_workflow per input.
+-- p_ids: NULL (every id generated), or one id per input (NULL: generated);
+-- an id that is taken follows p_on_conflict as start_workflow does (fail:
+-- BTC01 and nothing is written; useExisting: created false;
+-- terminateExisting: the old instance is cancelled and replaced). The
+-- taken ones go through start_workflow one by one; the rest stay set-based.
+DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.start_many(
   p_name text,
   p_inputs jsonb,
   p_kind text DEFAULT 'workflow',
   p_priority integer DEFAULT NULL,
   p_tags text[] DEFAULT NULL,
-  p_hash text DEFAULT NULL
-) RETURNS TABLE (workflow_id text)
+  p_hash text DEFAULT NULL,
+  p_ids text[] DEFAULT NULL,
+  p_on_conflict text DEFAULT 'fail'
+) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE plpgsql
 -- Generic plans for every statement inside (see insert_first_steps).
 SET plan_cache_mode = force_generic_plan
@@ -19,19 +29,48 @@ AS $$
 DECLARE
   v_def baton.definitions%ROWTYPE;
   v_tags text[];
+  v_given text[];
   v_ids text[];
   v_inputs jsonb[];
+  v_new text[];
+  v_new_inputs jsonb[];
+  v_created boolean[];
   v_limit bigint := coalesce(nullif(current_setting('baton.max_payload_bytes', true), ''), '1048576')::bigint;
   v_big record;
+  v_n integer;
+  v_one boolean;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
   IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
     RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
   END IF;
+  IF p_on_conflict IS NULL OR p_on_conflict NOT IN ('fail', 'useExisting', 'terminateExisting') THEN
+    RAISE EXCEPTION 'on_conflict must be fail, useExisting or terminateExisting (got %)', coalesce(p_on_conflict, 'null')
+      USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_ids IS NOT NULL THEN
+    IF cardinality(p_ids) <> jsonb_array_length(p_inputs) THEN
+      RAISE EXCEPTION 'ids has % entries for % inputs: give one id (or null) per input', cardinality(p_ids), jsonb_array_length(p_inputs)
+        USING ERRCODE = 'BTV01';
+    END IF;
+    SELECT x.n INTO v_n FROM unnest(p_ids) WITH ORDINALITY AS x(id, n)
+    WHERE x.id IS NOT NULL AND (length(x.id) = 0 OR length(x.id) > 255 OR x.id ~ '[[:cntrl:]]')
+    ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'ids[%] must be 1-255 characters without control characters', v_n - 1 USING ERRCODE = 'BTV01';
+    END IF;
+    SELECT min(x.n) AS first, max(x.n) AS second, x.id INTO v_big FROM unnest(p_ids) WITH ORDINALITY AS x(id, n)
+    WHERE x.id IS NOT NULL GROUP BY x.id HAVING count(*) > 1 ORDER BY min(x.n) LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'ids[%] repeats ids[%] ("%"): each instance needs its own id', v_big.second - 1, v_big.first - 1, v_big.id
+        USING ERRCODE = 'BTV01';
+    END IF;
+  END IF;
   v_def := baton.start_definition(p_name, p_kind, p_hash);
 
-  SELECT array_agg(gen_random_uuid()::text ORDER BY x.n), array_agg(x.input ORDER BY x.n)
-  INTO v_ids, v_inputs
+  SELECT array_agg(p_ids[x.n] ORDER BY x.n), array_agg(coalesce(p_ids[x.n], gen_random_uuid()::text) ORDER BY x.n),
+    array_agg(x.input ORDER BY x.n)
+  INTO v_given, v_ids, v_inputs
   FROM jsonb_array_elements(p_inputs) WITH ORDINALITY AS x(input, n);
   IF v_ids IS NULL THEN
     RETURN;
@@ -46,19 +85,51 @@ BEGIN
 
   IF v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
     RETURN QUERY
-    SELECT s.workflow_id FROM unnest(v_inputs) WITH ORDINALITY AS x(input, n)
-    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, NULL, p_priority, v_tags, 'fail', v_def.hash, NULL, p_kind) s
+    SELECT s.workflow_id, s.created FROM unnest(v_given, v_inputs) WITH ORDINALITY AS x(id, input, n)
+    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s
     ORDER BY x.n;
     RETURN;
   END IF;
 
-  INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
-  SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
-  FROM unnest(v_ids, v_inputs) AS i(id, input)
-  CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
-  IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+  IF p_ids IS NULL THEN
+    -- Generated ids only: nothing can be taken.
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    FROM unnest(v_ids, v_inputs) AS i(id, input)
+    CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
+    IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+      PERFORM pg_notify('baton_ready', '');
+    END IF;
+    RETURN QUERY SELECT i, true FROM unnest(v_ids) i;
+    RETURN;
+  END IF;
+
+  IF v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
+    -- Pairs with send_event, as in start_workflow: a buffered event is seen, or the waiting step is.
+    PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || i, 0)) FROM unnest(v_given) i WHERE i IS NOT NULL ORDER BY i;
+  END IF;
+  WITH inserted AS (
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    FROM unnest(v_ids, v_inputs) AS i(id, input)
+    CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, input
+  )
+  SELECT coalesce(array_agg(i.id), '{}'), coalesce(array_agg(i.input), '{}') INTO v_new, v_new_inputs FROM inserted i;
+  IF cardinality(v_new) > 0 AND baton.insert_first_steps(v_new, v_new_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
-  RETURN QUERY SELECT unnest(v_ids);
+
+  -- The taken ids: each by start_workflow, with the caller's policy (in input order).
+  SELECT array_agg(n.id IS NOT NULL ORDER BY x.n) INTO v_created
+  FROM unnest(v_ids) WITH ORDINALITY AS x(id, n) LEFT JOIN unnest(v_new) AS n(id) ON n.id = x.id;
+  FOR v_n IN 1 .. cardinality(v_ids) LOOP
+    CONTINUE WHEN v_created[v_n];
+    SELECT s.created INTO v_one
+    FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s;
+    v_created[v_n] := v_one;
+  END LOOP;
+  RETURN QUERY SELECT x.id, x.created FROM unnest(v_ids, v_created) WITH ORDINALITY AS x(id, created, n) ORDER BY x.n;
 END
 $$;

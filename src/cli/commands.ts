@@ -14,6 +14,7 @@ import {
   startCommandDef,
   statusCommand,
 } from './commands/instances.ts';
+import { retryCommand } from './commands/retry.ts';
 import { schedulesCommand } from './commands/schedules.ts';
 import { workerCommand } from './commands/worker.ts';
 
@@ -27,6 +28,7 @@ export const commands: Record<string, Command> = {
   cancel: cancelCommand,
   pause: pauseCommand,
   resume: resumeCommand,
+  retry: retryCommand,
   send: sendCommand,
   history: historyCommand,
   definitions: definitionsCommand,

@@ -132,6 +132,9 @@ export function historyTable(entries: HistoryEntry[]): string {
         Array.isArray(d.scheduled) && d.scheduled.length ? `-> ${d.scheduled.map(safe).join(', ')}` : '',
         d.error ? `error: ${safe(((d.error as { message?: string }).message ?? '').split('\n')[0])}` : '',
         d.retryInMs !== undefined ? `retry in ${duration(Number(d.retryInMs))}` : '',
+        Array.isArray(d.steps) && d.steps.length ? `runs again: ${d.steps.map(safe).join(', ')}` : '',
+        Array.isArray(d.children) && d.children.length ? `with children ${d.children.map(safe).join(', ')}` : '',
+        d.via ? `retried with ${safe(d.via)}` : '',
       ].filter(Boolean);
       return [String(h.version), h.at.toISOString(), h.kind, safe(d.key ?? ''), show(d.status), extra.join('; ')];
     }),

@@ -17,6 +17,7 @@ import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
+import { retryInstance, retryMatching, type RetryManyResult, type RetryResult } from '../store/retry.ts';
 import { listSchedules, type ScheduleView } from '../store/schedules.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
 import { listTasks, type TaskRow } from '../store/tasks.ts';
@@ -27,6 +28,7 @@ import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
+import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
 export interface ClientOptions {
@@ -58,6 +60,24 @@ export interface Started<O> {
   /** False when onConflict 'useExisting' returned an instance that already existed. */
   created: boolean;
   /** Wait for this instance's end (see Client.result). */
+  result(options?: { timeoutMs?: number }): Promise<O>;
+}
+
+export interface StartManyOptions extends Pick<StartOptions, 'priority' | 'tags' | 'tx'> {
+  /** One id per input (null or undefined: generated). Given ids make the result say, per item, whether it was created. */
+  ids?: readonly (string | null | undefined)[];
+  /** When an id is taken, as in start: fail (ConflictError, nothing written; default), useExisting, or terminateExisting. */
+  onConflict?: OnConflict;
+}
+
+export interface StartedMany {
+  id: string;
+  /** False when onConflict 'useExisting' found an instance with this id. */
+  created: boolean;
+}
+
+export interface Retried<O = unknown> extends RetryResult {
+  /** Wait for the retried instance's end (see Client.result). */
   result(options?: { timeoutMs?: number }): Promise<O>;
 }
 
@@ -165,35 +185,64 @@ export class Client {
     return this.startAny('task', typeof task === 'string' ? task : taskWorkflow(task), input, options);
   }
 
-  /** Start many instances of one workflow in one round trip (generated ids, in input order). */
-  startMany<I>(workflow: Workflow<I, unknown> | string, inputs: I[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'> = {}): Promise<string[]> {
+  /**
+   * Start many instances of one workflow in one round trip, in input order: their ids (generated), or,
+   * with `ids`, each item's id and whether it was created.
+   */
+  startMany<I>(workflow: Workflow<I, unknown> | string, inputs: I[], options: StartManyOptions & { ids: StartManyOptions['ids'] & {} }): Promise<StartedMany[]>;
+  startMany<I>(workflow: Workflow<I, unknown> | string, inputs: I[], options?: Omit<StartManyOptions, 'ids'>): Promise<string[]>;
+  startMany(workflow: Workflow | string, inputs: unknown[], options: StartManyOptions = {}): Promise<string[] | StartedMany[]> {
     return this.startManyAny('workflow', workflow, inputs, options);
   }
 
-  /** Enqueue many one-task jobs in one round trip. */
-  enqueueMany<I>(task: Task<I, unknown> | string, inputs: I[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'> = {}): Promise<string[]> {
+  /** Enqueue many one-task jobs in one round trip (ids as in startMany). */
+  enqueueMany<I>(task: Task<I, unknown> | string, inputs: I[], options: StartManyOptions & { ids: StartManyOptions['ids'] & {} }): Promise<StartedMany[]>;
+  enqueueMany<I>(task: Task<I, unknown> | string, inputs: I[], options?: Omit<StartManyOptions, 'ids'>): Promise<string[]>;
+  enqueueMany(task: Task | string, inputs: unknown[], options: StartManyOptions = {}): Promise<string[] | StartedMany[]> {
     if (typeof task !== 'string' && !isTask(task)) return Promise.reject(new ValidationError('enqueueMany() takes a task or the name of a registered one'));
     return this.startManyAny('task', typeof task === 'string' ? task : taskWorkflow(task), inputs, options);
   }
 
-  private async startManyAny(kind: DefinitionKind, target: Workflow | string, inputs: unknown[], options: Pick<StartOptions, 'priority' | 'tags' | 'tx'>): Promise<string[]> {
+  private async startManyAny(kind: DefinitionKind, target: Workflow | string, inputs: unknown[], options: StartManyOptions): Promise<string[] | StartedMany[]> {
     if (typeof target !== 'string' && !isWorkflow(target)) throw new ValidationError('startMany() takes a built workflow or the name of a registered one');
     if (!Array.isArray(inputs)) throw new ValidationError('inputs must be an array');
     this.checkStart(options);
+    const ids = options.ids === undefined ? null : checkIds(options.ids, inputs.length);
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
     const parse = typeof target === 'string' ? undefined : target.parseInput;
     if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${name}" inputs[${i}]`));
     const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);
-    return startMany(options.tx ? toExecutor(options.tx) : this.db.pool, {
+    const started = await startMany(options.tx ? toExecutor(options.tx) : this.db.pool, {
       name,
       kind,
       inputs: encoded,
       priority: options.priority ?? null,
       tags: normalizeTags(options.tags ?? []),
       hash: typeof target === 'string' ? null : target.hash,
+      ids,
+      onConflict: options.onConflict ?? 'fail',
     });
+    return ids ? started : started.map((s) => s.id);
+  }
+
+  /**
+   * Run a failed or cancelled instance again from the steps that failed (or were cancelled): completed
+   * steps keep their outputs, attempts start fresh, its failed or cancelled child instances are retried
+   * with it, and history records the retry. NotFoundError when there is no such instance;
+   * InvalidStateError (nothing written) when it is running, paused or completed, is a child (retry its
+   * parent), or failed outside any step (a branch or loop error: no step to run again).
+   */
+  async retry<O = unknown>(id: string): Promise<Retried<O>> {
+    validateId(id);
+    const retried = await retryInstance(this.db.pool, id);
+    return { ...retried, result: (o) => this.result<O>(id, o) };
+  }
+
+  /** Retry every top-level instance with the given status (and name, and end time), each on its own; those that cannot be are skipped with why. */
+  async retryMany(options: RetryManyOptions): Promise<RetryManyResult> {
+    return retryMatching(this.db.pool, retryFilter(options));
   }
 
   /** Cancel an instance and its running children; running tasks see their AbortSignal fire. Returns the status it had. */

@@ -1,3 +1,4 @@
-export { Client, createClient, type ClientOptions, type InstanceView, type StartOptions, type Started } from './client.ts';
+export { Client, createClient, type ClientOptions, type InstanceView, type Retried, type StartManyOptions, type StartOptions, type Started, type StartedMany } from './client.ts';
+export type { RetryManyOptions } from './retry.ts';
 export { stateAt, type RebuiltState } from './history.ts';
 export type { DrizzleTransactionLike, TransactionLike } from './tx.ts';

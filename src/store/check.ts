@@ -6,7 +6,8 @@
  *   running-without-claim   a running task has no worker or lease
  *   claim-on-finished       a finished task still names a worker
  *   claim-expired           a lease expired longer ago than TTL + tick allows
- *   finished-twice          a finished task has more than one finishing checkpoint
+ *   finished-twice          a task finished twice with no retry of it between (a 'retried'
+ *                           checkpoint listing its key in detail.steps makes it runnable again)
  *   finished-unrecorded     a task a worker finished has no finishing checkpoint
  *   scheduled-twice         a step (a join, say) was scheduled more than once
  *   history-gap             history versions are not 1..version
@@ -63,9 +64,16 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        select 'claim-expired', workflow_id, task_key, 'lease of ' || claimed_by || ' expired ' || round(extract(epoch from now() - lease_expires_at) * 1000) || ' ms ago'
        from baton.tasks where status = 'running' and lease_expires_at < now() - $1 * interval '1 millisecond'
      union all
-       select 'finished-twice', h.workflow_id, h.detail ->> 'key', count(*) || ' finishing checkpoints'
-       from baton.history h where h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')
-       group by h.workflow_id, h.detail ->> 'key' having count(*) > 1
+       select 'finished-twice', f.workflow_id, f.key, count(*) + 1 || ' finishing checkpoints with no retry between them'
+       from (
+         select h.workflow_id, h.detail ->> 'key' as key, h.version,
+           lag(h.version) over (partition by h.workflow_id, h.detail ->> 'key' order by h.version) as previous
+         from baton.history h where h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')
+       ) f
+       where f.previous is not null
+         and not exists (select 1 from baton.history r where r.workflow_id = f.workflow_id and r.kind = 'retried'
+                           and r.version > f.previous and r.version < f.version and coalesce(r.detail -> 'steps', '[]') ? f.key)
+       group by f.workflow_id, f.key
      union all
        select 'finished-unrecorded', t.workflow_id, t.task_key, 'task ' || t.status || ' without a finishing checkpoint'
        from baton.tasks t

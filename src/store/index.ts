@@ -11,3 +11,4 @@ export * from './tasks.ts';
 export * from './workers.ts';
 export * from './maintenance.ts';
 export * from './check.ts';
+export * from './retry.ts';

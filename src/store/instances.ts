@@ -44,20 +44,30 @@ export async function startInstance(ex: Executor, p: StartParams): Promise<{ id:
   return { id: rows[0]!.workflow_id, created: rows[0]!.created };
 }
 
-/** Many instances of one definition, one round trip, generated ids (in input order). */
+/**
+ * Many instances of one definition, one round trip, in input order. `ids`: none (all generated), or one
+ * per input (null: generated); a taken id follows `onConflict` as a single start does.
+ */
 export async function startMany(
   ex: Executor,
-  p: { name: string; kind?: DefinitionKind; inputs: unknown[]; priority?: number | null; tags?: string[]; hash?: string | null },
-): Promise<string[]> {
-  const rows = await prepared<{ workflow_id: string }>(ex, 'baton_start_many_v1', `select workflow_id from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6)`, [
-    p.name,
-    JSON.stringify(p.inputs),
-    p.kind ?? 'workflow',
-    p.priority ?? null,
-    p.tags ?? [],
-    p.hash ?? null,
-  ]);
-  return rows.map((r) => r.workflow_id);
+  p: {
+    name: string;
+    kind?: DefinitionKind;
+    inputs: unknown[];
+    priority?: number | null;
+    tags?: string[];
+    hash?: string | null;
+    ids?: (string | null)[] | null;
+    onConflict?: OnConflict;
+  },
+): Promise<{ id: string; created: boolean }[]> {
+  const rows = await prepared<{ workflow_id: string; created: boolean }>(
+    ex,
+    'baton_start_many_v2',
+    `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8)`,
+    [p.name, JSON.stringify(p.inputs), p.kind ?? 'workflow', p.priority ?? null, p.tags ?? [], p.hash ?? null, p.ids ?? null, p.onConflict ?? 'fail'],
+  );
+  return rows.map((r) => ({ id: r.workflow_id, created: r.created }));
 }
 
 export interface InstanceRow {

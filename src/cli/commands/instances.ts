@@ -8,7 +8,7 @@ import { jsonOption, type Command } from '../command.ts';
 import { historyTable, listTable, progressLine, safe, statusText } from '../format.ts';
 import type { Output } from '../output.ts';
 
-async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   // Loaded here, not at start-up: `baton --help` must not pay for the driver and the store.
   const { createClient } = await import('../../client/client.ts');
   const client = await createClient({ logger: silentLogger });

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { ConflictError, ValidationError, type Client } from '../src/index.ts';
+import { useTestDatabase } from './support/db.ts';
+import { assertInvariants, fixtureClient, register } from './support/fixtures.ts';
+import { chain10, inc, parentWf, patientWaiter } from './support/workflows.ts';
+import { taskWorkflow } from '../src/workflow/index.ts';
+
+describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', function () {
+  this.timeout(30_000);
+  const db = useTestDatabase();
+  let client: Client;
+  const count = async (where = 'true') => (await db.pool.query(`select count(*)::int as n from baton.workflows where ${where}`)).rows[0].n as number;
+
+  before(async () => {
+    client = await fixtureClient(db.url);
+    await register(db.pool, chain10, parentWf, patientWaiter, taskWorkflow(inc));
+  });
+  after(async () => {
+    await client.close();
+  });
+
+  it('starts one instance per item under its id, in input order, and says each was created', async () => {
+    const started = await client.enqueueMany(inc, [1, 2, 3], { ids: ['m-1', null, 'm-3'] });
+    assert.equal(started.length, 3);
+    assert.deepEqual([started[0], started[2]], [{ id: 'm-1', created: true }, { id: 'm-3', created: true }]);
+    assert.equal(started[1]!.created, true);
+    assert.match(started[1]!.id, /^[0-9a-f-]{36}$/, 'a null id is generated');
+    const inputs = await db.pool.query(`select id, input from baton.workflows where id = any($1) order by input`, [started.map((s) => s.id)]);
+    assert.deepEqual(inputs.rows.map((r) => [r.id, r.input]), [['m-1', 1], [started[1]!.id, 2], ['m-3', 3]]);
+    // Without ids the result stays a list of ids.
+    const plain = await client.enqueueMany(inc, [4]);
+    assert.equal(typeof plain[0], 'string');
+    await assertInvariants(db.pool);
+  });
+
+  it("useExisting: a taken id keeps its instance and says created false; the others are started", async () => {
+    await client.start(chain10, 100, { id: 'u-1' });
+    const started = await client.startMany(chain10, [1, 2], { ids: ['u-1', 'u-2'], onConflict: 'useExisting' });
+    assert.deepEqual(started, [{ id: 'u-1', created: false }, { id: 'u-2', created: true }]);
+    assert.equal((await client.get('u-1'))!.input, 100, 'the existing instance is untouched');
+    assert.equal((await client.history('u-1')).length, 1);
+    assert.equal((await client.get('u-2'))!.input, 2);
+  });
+
+  it('fail (the default): a taken id is a ConflictError and nothing of the batch is written', async () => {
+    await client.start(chain10, 0, { id: 'f-1' });
+    const before = await count();
+    await assert.rejects(
+      client.startMany(chain10, [1, 2, 3], { ids: ['f-0', 'f-1', 'f-2'] }),
+      (e: unknown) => e instanceof ConflictError && e.code === 'CONFLICT' && /"f-1" already exists/.test(e.message),
+    );
+    assert.equal(await count(), before, 'f-0 and f-2 were not started either');
+    assert.equal(await count(`id in ('f-0', 'f-2')`), 0);
+  });
+
+  it('terminateExisting: the old instance is cancelled and replaced, the item says created', async () => {
+    await client.start(chain10, 0, { id: 't-1' });
+    const started = await client.startMany(chain10, [9], { ids: ['t-1'], onConflict: 'terminateExisting' });
+    assert.deepEqual(started, [{ id: 't-1', created: true }]);
+    const view = (await client.get('t-1'))!;
+    assert.equal(view.input, 9);
+    assert.equal(view.status, 'running');
+    assert.deepEqual((await client.history('t-1')).map((h) => h.kind), ['started'], 'a new run with its own history');
+  });
+
+  it('definitions with a first child step and with an event wait take ids too', async () => {
+    const parents = await client.startMany(parentWf, [1, 2], { ids: ['pc-1', 'pc-2'] });
+    assert.deepEqual(parents, [{ id: 'pc-1', created: true }, { id: 'pc-2', created: true }]);
+    const again = await client.startMany(parentWf, [1, 2], { ids: ['pc-2', 'pc-3'], onConflict: 'useExisting' });
+    assert.deepEqual(again, [{ id: 'pc-2', created: false }, { id: 'pc-3', created: true }]);
+    // A definition that waits for events takes the events lock per given id (as start does); an event sent first is kept.
+    await client.sendEvent('ev-1', 'go', { v: 1 });
+    assert.deepEqual(await client.startMany(patientWaiter, [1], { ids: ['ev-1'] }), [{ id: 'ev-1', created: true }]);
+    assert.equal((await db.pool.query(`select count(*)::int as n from baton.events where workflow_id = 'ev-1'`)).rows[0].n, 1);
+    await assertInvariants(db.pool);
+  });
+
+  it('the SQL API takes ids and the policy and returns created per row', async () => {
+    const rows = await db.pool.query(
+      `select * from baton.start_many('inc', '[1, 2]', 'task', null, null, null, array['sql-1', 'sql-2'], 'useExisting')`,
+    );
+    assert.deepEqual(rows.rows, [{ workflow_id: 'sql-1', created: true }, { workflow_id: 'sql-2', created: true }]);
+    const again = await db.pool.query(`select * from baton.start_many('inc', '[1, 2]', 'task', null, null, null, array['sql-2', 'sql-3'], 'useExisting')`);
+    assert.deepEqual(again.rows, [{ workflow_id: 'sql-2', created: false }, { workflow_id: 'sql-3', created: true }]);
+    // The old call shape still works: generated ids, all created.
+    const plain = await db.pool.query(`select * from baton.start_many('inc', '[5]', 'task')`);
+    assert.equal(plain.rows[0].created, true);
+    await assert.rejects(db.pool.query(`select * from baton.start_many('inc', '[1, 2]', 'task', null, null, null, array['x'])`), /ids has 1 entries for 2 inputs/);
+    await assert.rejects(db.pool.query(`select * from baton.start_many('inc', '[1, 2]', 'task', null, null, null, array['d', 'd'])`), /ids\[1\] repeats ids\[0\]/);
+    await assert.rejects(db.pool.query(`select * from baton.start_many('inc', '[1]', 'task', null, null, null, array['y'], 'merge')`), /on_conflict must be/);
+  });
+
+  it('refuses bad ids before anything is written', async () => {
+    const before = await count();
+    const bad: [unknown, RegExp][] = [
+      [['a'], /ids has 1 entries for 2 inputs/],
+      [['b', 'b'], /ids\[1\] repeats ids\[0\]/],
+      [['c', ''], /ids\[1\] must not be empty/],
+      [['c', 'x'.repeat(256)], /ids\[1\] must be at most 255 characters/],
+      [['c', 'a\nb'], /ids\[1\] must not contain control characters/],
+      [['c', 5], /ids\[1\] must be a string/],
+      ['c', /ids must be an array/],
+    ];
+    for (const [ids, message] of bad) {
+      await assert.rejects(client.enqueueMany(inc, [1, 2], { ids: ids as string[] }), (e: unknown) => e instanceof ValidationError && message.test(e.message), String(ids));
+    }
+    await assert.rejects(client.enqueueMany(inc, [1], { ids: ['ok'], onConflict: 'merge' as never }), ValidationError);
+    assert.equal(await count(), before);
+  });
+});
