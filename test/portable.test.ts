@@ -177,6 +177,29 @@ describe('portable benchmark adapter (driven as the harness drives it)', functio
     assert.equal(rows[0]!.n, done.enqueued, 'what it counted is what is in the database');
   });
 
+  it('depth-target mode holds TARGET_DEPTH ready jobs, and says so in queue_depth', async () => {
+    const target = 400;
+    const adapter = start({
+      ...harnessEnv(db!.url, { rate: 0, controlFile: path.join(work, 'none'), instance: 0 }),
+      PRODUCER_MODE: 'depth-target',
+      TARGET_DEPTH: String(target),
+      WORKER_COUNT: '4',
+      JOB_WORK_MS: '5',
+    });
+    await adapter.waitFor((l) => l.kind === 'descriptor', 30_000);
+    const from = Date.now() + 2_000;
+    await sleep(10_000);
+    const stopped = await adapter.stop();
+    assert.equal(stopped.code, 0, adapter.stderr());
+    const steady = [...checkTicks(adapter, 0)].filter(([t]) => Date.parse(t) >= from);
+    assert.ok(steady.length >= 3, `${steady.length} ticks after the first 2 s`);
+    for (const [t, tick] of steady) {
+      near(value(tick, 'queue_depth'), target, 0.25, `queue depth at ${t}`);
+      assert.ok(value(tick, 'completion_rate') > 0, `completions at ${t}`);
+      assert.equal(value(tick, 'producer_target_rate'), 0);
+    }
+  });
+
   it('two replicas on one database: one killed and restarted, every job completes once, totals add up', async () => {
     const rate = 100;
     const controlFile = path.join(work, 'producer_rate.txt');
