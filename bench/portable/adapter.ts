@@ -51,6 +51,14 @@ try {
   process.exit(2);
 }
 
+// A signal during start-up (migrating, connecting) ends the process at once: nothing is running yet.
+let onSignal: (signal: string) => void = (signal) => {
+  log(`${signal} during start-up: exiting`);
+  process.exit(0);
+};
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+process.on('SIGINT', () => onSignal('SIGINT'));
+
 const now = () => performance.timeOrigin + performance.now();
 const write = (record: object) => process.stdout.write(`${JSON.stringify({ ...record, instance_id: env.instanceId })}\n`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -72,7 +80,13 @@ const job = defineTask(TASK, async (input: { at: number }, ctx) => {
   return null;
 });
 
-const worker = await startWorker({ tasks: [job], connectionString: env.url, concurrency: env.workers, config: { logLevel: 'warn' } });
+/** Start-up errors (an unreachable database, a schema from a newer Baton) in one line; Baton's messages redact the password. */
+function startFailed(error: unknown): never {
+  log(`could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const worker = await startWorker({ tasks: [job], connectionString: env.url, concurrency: env.workers, config: { logLevel: 'warn' } }).catch(startFailed);
 worker.events.on('task:success', (t) => {
   if (t.name !== TASK) return;
   completed += 1;
@@ -86,7 +100,7 @@ worker.events.on('task:success', (t) => {
 for (const event of ['task:failure', 'task:lost', 'task:released', 'task:refused'] as const) {
   worker.events.on(event, (t) => startedAt.delete(t.workflowId));
 }
-const client = await createClient({ connectionString: env.url, config: { logLevel: 'warn' } });
+const client = await createClient({ connectionString: env.url, config: { logLevel: 'warn' } }).catch(startFailed);
 const depthPool = createPool(env.url, { max: 1, applicationName: 'baton:adapter-depth', onError: (e) => log(`depth pool: ${e.message}`) });
 
 async function schemaVersion(): Promise<string> {
@@ -286,8 +300,7 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+onSignal = (signal) => void shutdown(signal);
 
 // Depth is polled where it is reported (instance 0) or where it drives the producer (depth-target).
 if (observes || (env.mode === 'depth-target' && env.produces)) {
