@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { claimTasks, commitBatch, promoteDue, releaseClaims, startInstance, startMany, type CommitBatch } from '../src/store/index.ts';
+import { claimTasks, commitBatch, promoteDue, releaseClaims, retryInstance, startInstance, startMany, type CommitBatch } from '../src/store/index.ts';
 import { taskWorkflow } from '../src/workflow/index.ts';
 import { useTestDatabase } from './support/db.ts';
 import { batonPool, noop, noopWorkflow, register } from './support/fixtures.ts';
@@ -106,6 +106,22 @@ describe('hot path rules', () => {
     };
     assert.equal((await commitBatch(pool, 'w', batch)).results.length, 0, 'applied');
     assert.deepEqual(await agingOffsets(pool, 'available_at'), { 'two-steps': 2 * AGING_S });
+  });
+
+  it('a retried instance\'s failed step is ready again with its priority in ready_key', async () => {
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'retried', priority: 3 });
+    const [t] = await claimTasks(pool, { workerId: 'w', limit: 1, tags: [], hashes, ttlMs: 60_000 });
+    const version = t!.workflow.version;
+    const error = { name: 'Error', message: 'boom', step: '0' };
+    const failed: CommitBatch = {
+      items: [{ wf: 'retried', key: '0', epoch: t!.epoch, status: 'failed', paused: false, output: null, error, delayMs: null, eventId: null }],
+      instances: [{ id: 'retried', parent: null, version, status: 'failed', state: { par: {}, done: 0 }, bump: 1, done: 0, output: null, error, step: null, finished: true, after: true }],
+      history: [{ wf: 'retried', version: version + 1, kind: 'failed', detail: { key: '0' } }],
+      schedule: [],
+    };
+    assert.equal((await commitBatch(pool, 'w', failed)).results.length, 0, 'applied');
+    await retryInstance(pool, 'retried');
+    assert.deepEqual(await agingOffsets(pool, 'updated_at'), { retried: 3 * AGING_S });
   });
 
   it('a timer that becomes due, and a released claim, keep priority in ready_key', async () => {
