@@ -700,10 +700,28 @@ BEGIN
     CROSS JOIN (SELECT jsonb_build_object('status', v_status, 'definition', p_hash, 'state', p_plan -> 'state',
         'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(p_plan -> 'steps') s),
         'priority', p_priority, 'tags', to_jsonb(p_tags), 'parent', p_parent_id) AS detail) d
+    WHERE p_held
   )
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
   RETURN v_ready;
 END
+$$;
+
+--
+-- Name: instance_history(text, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_limit integer DEFAULT NULL::integer) RETURNS TABLE(version integer, kind text, detail jsonb, at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT c.version, c.kind, c.detail, c.at
+  FROM (
+    SELECT s.version, s.kind, s.detail, s.at FROM baton.started_checkpoint(p_id) s WHERE p_after < 1
+    UNION ALL
+    SELECT h.version, h.kind, h.detail, h.at FROM baton.history h WHERE h.workflow_id = p_id AND h.version > p_after
+  ) c
+  ORDER BY c.version
+  LIMIT p_limit
 $$;
 
 --
@@ -1491,6 +1509,24 @@ BEGIN
   RETURN QUERY SELECT v_id, true;
 END
 $_$;
+
+--
+-- Name: started_checkpoint(text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.started_checkpoint(p_id text) RETURNS TABLE(workflow_id text, version integer, kind text, detail jsonb, at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT w.id, 1, 'started',
+    jsonb_build_object('status', 'running', 'definition', w.definition_hash, 'state', d.plan -> 'state',
+      'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(d.plan -> 'steps') s),
+      'priority', w.priority, 'tags', to_jsonb(w.tags), 'parent', w.parent_id),
+    w.created_at
+  FROM baton.workflows w
+  JOIN baton.definitions d ON d.hash = w.definition_hash
+  WHERE w.id = p_id
+    AND NOT EXISTS (SELECT 1 FROM baton.history h WHERE h.workflow_id = w.id AND h.version = 1)
+$$;
 
 --
 -- Name: __migrations; Type: TABLE; Schema: baton; Owner: -

@@ -31,7 +31,7 @@ describe('SQL API', function () {
   async function shape(id: string) {
     const wf = (await db.pool.query(`select name, definition_hash, status, input, output, error, priority, tags, state, current_step, completed_task_count, version from baton.workflows where id = $1`, [id])).rows[0];
     const tasks = (await db.pool.query(`select task_key, kind, name, definition_hash, status, paused, priority, tags, attempts, max_attempts, input, output from baton.tasks where workflow_id = $1 order by task_key`, [id])).rows;
-    const history = (await db.pool.query(`select version, kind, detail - 'worker' - 'epoch' as detail from baton.history where workflow_id = $1 order by version`, [id])).rows;
+    const history = (await db.pool.query(`select version, kind, detail - 'worker' - 'epoch' as detail from baton.instance_history($1)`, [id])).rows;
     return { wf, tasks, history };
   }
 

@@ -233,6 +233,28 @@ describe('store', () => {
     await pool.query(`select baton.delete_instances(array['once-1'])`);
   });
 
+  it('stores no started row for an instance that starts running, and reads the same checkpoint from the instance', async () => {
+    const input = { n: 1 };
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'derived-1', input, priority: 2, tags: ['t1'] });
+    // An instance that starts paused keeps its started row, written by the start as before: the reference.
+    await pool.query(`select * from baton.start_workflow('noop', $1::jsonb, 'stored-1', 2, array['t1'], 'fail', null, null, 'task', null, null, true)`, [input]);
+    const stored = (id: string) => pool.query(`select version, kind from baton.history where workflow_id = $1`, [id]).then((r) => r.rows);
+    assert.deepEqual(await stored('derived-1'), [], 'no history row written by the start');
+    assert.deepEqual(await stored('stored-1'), [{ version: 1, kind: 'started' }]);
+    const [derived] = await listHistory(pool, 'derived-1');
+    const [reference] = await listHistory(pool, 'stored-1');
+    assert.deepEqual([derived!.version, derived!.kind], [1, 'started']);
+    assert.deepEqual(derived!.detail.scheduled, ['0']);
+    assert.deepEqual([derived!.detail.priority, derived!.detail.tags, derived!.detail.parent], [2, ['t1'], null]);
+    assert.equal(reference!.detail.status, 'paused');
+    assert.deepEqual(derived!.detail, { ...reference!.detail, status: 'running' });
+    const { created_at } = (await pool.query(`select created_at from baton.workflows where id = 'derived-1'`)).rows[0];
+    assert.equal(derived!.at.getTime(), created_at.getTime());
+    assert.deepEqual(await listHistory(pool, 'derived-1', { afterVersion: 1 }), [], 'after version 1: nothing');
+    assert.deepEqual(await listHistory(pool, 'no-such-instance'), []);
+    await pool.query(`select baton.delete_instances(array['derived-1', 'stored-1'])`);
+  });
+
   it('releases claims at once, giving back the attempt of a task that never started', async () => {
     await enqueueMany(pool, 2, { prefix: 'rel-' });
     const claimed = await claimTasks(pool, { workerId: 'w', limit: 2, tags: [], hashes: hashes(), ttlMs: 60_000 });

@@ -1,6 +1,8 @@
 -- The first steps of freshly inserted instances, set-based: one INSERT for the
--- task rows of all of them (a plan's steps x the instances), one for their
--- 'started' history rows. The instances' rows exist already (the caller
+-- task rows of all of them (a plan's steps x the instances). Their 'started'
+-- checkpoint is stored only for instances that start paused (p_held); for the
+-- others it is read from the instance (baton.started_checkpoint), one history
+-- row fewer per start. The instances' rows exist already (the caller
 -- inserted them, so it knows they are new). Child steps are left to the
 -- caller (each starts an instance of its own). This is what makes a bulk
 -- start cost a few statements instead of a function call per instance.
@@ -66,6 +68,7 @@ BEGIN
     CROSS JOIN (SELECT jsonb_build_object('status', v_status, 'definition', p_hash, 'state', p_plan -> 'state',
         'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(p_plan -> 'steps') s),
         'priority', p_priority, 'tags', to_jsonb(p_tags), 'parent', p_parent_id) AS detail) d
+    WHERE p_held
   )
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
   RETURN v_ready;

@@ -40,6 +40,10 @@ export interface CheckOptions {
 
 /** A SQL list of literals: the vocabulary's words are plain identifiers, nothing to escape. */
 const list = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).join(', ')})`;
+/** Every checkpoint: the stored ones, and each instance's 'started' one where it is not stored (baton.started_checkpoint). */
+const CHECKPOINTS = `(select workflow_id, version, detail from baton.history
+   union all select s.workflow_id, s.version, s.detail from baton.workflows w cross join lateral baton.started_checkpoint(w.id) s)`;
+
 /** The history kinds that finish a task's attempt (a lost lease that fails the task also does). */
 const FINISHING = list(['completed', 'task_failed', 'timed_out', 'branch'] satisfies HistoryKind[]);
 const FINISHED = list(FINISHED_STATUSES);
@@ -82,12 +86,12 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
                            and (h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')))
      union all
        select 'scheduled-twice', h.workflow_id, k.key, count(*) || ' checkpoints scheduled it'
-       from baton.history h cross join lateral jsonb_array_elements_text(coalesce(h.detail -> 'scheduled', '[]')) k(key)
+       from ${CHECKPOINTS} h cross join lateral jsonb_array_elements_text(coalesce(h.detail -> 'scheduled', '[]')) k(key)
        group by h.workflow_id, k.key having count(*) > 1
      union all
        select 'history-gap', w.id, null, 'versions ' || coalesce(h.n, 0) || ' rows, ' || coalesce(h.lo, 0) || '..' || coalesce(h.hi, 0) || ', instance at ' || w.version
        from baton.workflows w
-       left join (select workflow_id, count(*) as n, min(version) as lo, max(version) as hi from baton.history group by workflow_id) h on h.workflow_id = w.id
+       left join (select workflow_id, count(*) as n, min(version) as lo, max(version) as hi from ${CHECKPOINTS} c group by workflow_id) h on h.workflow_id = w.id
        where h.n is distinct from w.version or h.lo is distinct from 1 or h.hi is distinct from w.version
      union all
        select 'counter-mismatch', w.id, null, 'completed_task_count ' || w.completed_task_count || ', completed tasks ' || coalesce(t.n, 0)

@@ -1,0 +1,124 @@
+-- Written by `npm run sql:generate` from drizzle/functions/: edit those files, not this one.
+-- function: insert_first_steps
+-- The first steps of freshly inserted instances, set-based: one INSERT for the
+-- task rows of all of them (a plan's steps x the instances). Their 'started'
+-- checkpoint is stored only for instances that start paused (p_held); for the
+-- others it is read from the instance (baton.started_checkpoint), one history
+-- row fewer per start. The instances' rows exist already (the caller
+-- inserted them, so it knows they are new). Child steps are left to the
+-- caller (each starts an instance of its own). This is what makes a bulk
+-- start cost a few statements instead of a function call per instance.
+-- p_ids and p_inputs are parallel arrays; p_plan is definitions.plan.
+-- A first step's input is its instance's: it is stored once, on the instance,
+-- and the task row's input is NULL (the claim reads it from the instance).
+-- Returns how many task rows became ready at once.
+CREATE OR REPLACE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer,
+  p_tags text[], p_run_at timestamptz, p_held boolean, p_parent_id text)
+RETURNS integer
+LANGUAGE plpgsql
+-- The planner sees plan steps x instances with unknown sizes and estimates costs high enough to
+-- JIT-compile this statement: 1.5 s for a 5,000-row insert that takes 0.2 s without it (PG 15).
+-- Those estimates also make plpgsql judge its generic plan worse than a custom one, so it planned
+-- the statement again at every call: 1.4 ms per single start, 0.16 ms with the generic plan.
+SET jit = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  v_now timestamptz := now();
+  v_ready integer;
+  v_status text := CASE WHEN p_held THEN 'paused' ELSE 'running' END;
+BEGIN
+  WITH steps AS (
+    SELECT s ->> 'key' AS key, s ->> 'kind' AS kind, s ->> 'name' AS name,
+      coalesce(p_priority, (s ->> 'priority')::integer, 0) AS priority,
+      ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
+      coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
+      CASE s ->> 'kind'
+        WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
+        WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
+        ELSE greatest(v_now, coalesce(p_run_at, v_now))
+      END AS available_at
+    FROM jsonb_array_elements(p_plan -> 'steps') s
+    WHERE s ->> 'kind' <> 'child'
+  ), decided AS (
+    SELECT i.id, st.*,
+      CASE
+        WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
+        WHEN st.kind = 'event' THEN
+          CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = i.id AND e.name = st.name) THEN 'ready' ELSE 'waiting' END
+        WHEN st.available_at > v_now THEN 'waiting'
+        ELSE 'ready'
+      END AS status
+    FROM unnest(p_ids, p_inputs) AS i(id, input)
+    CROSS JOIN steps st
+  ), inserted AS (
+    INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
+      available_at, max_attempts, input, created_at, updated_at)
+    SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
+      CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
+      d.available_at, d.max_attempts, NULL, v_now, v_now
+    FROM decided d
+    RETURNING status, tags
+  ), tag_sets AS (
+    INSERT INTO baton.tag_sets (tags)
+    SELECT DISTINCT i.tags FROM inserted i
+    ON CONFLICT DO NOTHING
+  ), started AS (
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT i.id, 1, 'started', d.detail
+    FROM unnest(p_ids) AS i(id)
+    CROSS JOIN (SELECT jsonb_build_object('status', v_status, 'definition', p_hash, 'state', p_plan -> 'state',
+        'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(p_plan -> 'steps') s),
+        'priority', p_priority, 'tags', to_jsonb(p_tags), 'parent', p_parent_id) AS detail) d
+    WHERE p_held
+  )
+  SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
+  RETURN v_ready;
+END
+$$;
+--> statement-breakpoint
+-- function: started_checkpoint
+-- The first checkpoint of an instance that started running: version 1,
+-- 'started'. It is not stored (one history row fewer per start: the
+-- set-based enqueue went from about 18k to 23k jobs/s on PostgreSQL 15), since
+-- everything in it is on the instance and its definition: the definition's
+-- hash, its initial state and first steps, the priority, tags and parent the
+-- start gave, and the start's time. An instance that started paused (a child
+-- of a paused parent, say) has its 'started' row stored, as before; so has
+-- every instance started before this function existed. Returns no row for an
+-- instance whose version 1 is stored, or that does not exist.
+CREATE OR REPLACE FUNCTION baton.started_checkpoint(p_id text)
+RETURNS TABLE (workflow_id text, version integer, kind text, detail jsonb, at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+  SELECT w.id, 1, 'started',
+    jsonb_build_object('status', 'running', 'definition', w.definition_hash, 'state', d.plan -> 'state',
+      'scheduled', (SELECT jsonb_agg(s ->> 'key') FROM jsonb_array_elements(d.plan -> 'steps') s),
+      'priority', w.priority, 'tags', to_jsonb(w.tags), 'parent', w.parent_id),
+    w.created_at
+  FROM baton.workflows w
+  JOIN baton.definitions d ON d.hash = w.definition_hash
+  WHERE w.id = p_id
+    AND NOT EXISTS (SELECT 1 FROM baton.history h WHERE h.workflow_id = w.id AND h.version = 1)
+$$;
+--> statement-breakpoint
+-- function: instance_history
+-- An instance's checkpoints in version order, after version p_after, at most
+-- p_limit (NULL: all): the rows of baton.history, with the 'started'
+-- checkpoint that is not stored (baton.started_checkpoint). Read history
+-- through this function, not from the table: the table has no version 1 for
+-- most instances.
+-- after: started_checkpoint
+CREATE OR REPLACE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_limit integer DEFAULT NULL)
+RETURNS TABLE (version integer, kind text, detail jsonb, at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+  SELECT c.version, c.kind, c.detail, c.at
+  FROM (
+    SELECT s.version, s.kind, s.detail, s.at FROM baton.started_checkpoint(p_id) s WHERE p_after < 1
+    UNION ALL
+    SELECT h.version, h.kind, h.detail, h.at FROM baton.history h WHERE h.workflow_id = p_id AND h.version > p_after
+  ) c
+  ORDER BY c.version
+  LIMIT p_limit
+$$;
