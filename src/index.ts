@@ -52,6 +52,7 @@ export {
   LeaseLostError,
   NonRetryableError,
   NotFoundError,
+  PortInUseError,
   SchemaVersionError,
   TimeoutError,
   ValidationError,
