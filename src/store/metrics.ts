@@ -9,7 +9,10 @@
  *   history of finished tasks, however large, is never scanned;
  * - a statement_timeout (a backlog of millions of ready tasks takes longer
  *   to count than a scrape should: the caller reports nothing then);
- * - at most `names` task names, the largest queues first.
+ * - at most `names` task names, the largest queues first;
+ * - one process (no parallel workers: a scrape must not take the server's cores).
+ * Measured (PostgreSQL 15, 300k finished tasks): 0.6 ms at 1,000 ready tasks,
+ * an index scan; 56 ms at 100,000, a bitmap scan of tasks_ready_idx.
  */
 import type { Executor } from './executor.ts';
 import { inTransaction, query } from './executor.ts';
@@ -31,7 +34,7 @@ order by ready desc, t.name
 limit $1`;
 
 /** The settings the statement runs under (transaction-local). */
-export const READY_TASKS_SETTINGS = `select set_config('statement_timeout', $1, true), set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)`;
+export const READY_TASKS_SETTINGS = `select set_config('statement_timeout', $1, true), set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`;
 
 export async function readyTaskStats(ex: Executor, o: { names: number; timeoutMs: number }): Promise<ReadyTaskStat[]> {
   return inTransaction(ex, async (tx) => {
