@@ -269,7 +269,7 @@ export class WorkerMetrics {
 
   private async queryReady(): Promise<ReadyTaskStat[] | undefined> {
     const pool = this.o.now().pool;
-    if (!pool) return undefined;
+    if (!pool || pool.ended) return undefined; // not started, or stopped: nothing to read, nothing to warn about
     try {
       return await readyTaskStats(pool, { names: READY_NAMES, timeoutMs: READY_TIMEOUT_MS });
     } catch (error) {
