@@ -54,6 +54,10 @@ export interface BatonConfig {
   /** Connections per process. */
   poolSize: number;
   logLevel: LogLevel;
+  /** Serve Prometheus metrics on this port (GET /metrics); undefined: not served. */
+  metricsPort: number | undefined;
+  /** Where the metrics server listens: loopback unless asked otherwise. */
+  metricsHost: string;
 }
 
 export const defaults: BatonConfig = {
@@ -74,6 +78,8 @@ export const defaults: BatonConfig = {
   workersDir: 'workers',
   poolSize: 8,
   logLevel: 'info',
+  metricsPort: undefined,
+  metricsHost: '127.0.0.1',
 };
 
 /** Environment variables, as process.env holds them. */
@@ -132,6 +138,16 @@ export function validateDatabaseUrl(raw: string, variable = 'DATABASE_URL'): str
   return raw;
 }
 
+// A host name or an IP address (v6 without brackets), nothing that could carry a path or credentials.
+const HOST = /^[A-Za-z0-9.:-]{1,253}$/;
+
+function metricsHost(env: Env): string {
+  const raw = env.BATON_METRICS_HOST?.trim();
+  if (!raw) return defaults.metricsHost;
+  if (!HOST.test(raw)) throw new ConfigError('BATON_METRICS_HOST', `BATON_METRICS_HOST must be a host name or IP address, e.g. 0.0.0.0 (got ${JSON.stringify(raw)})`);
+  return raw;
+}
+
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** Build the configuration from defaults and the environment. Throws ConfigError on a bad value. */
@@ -164,6 +180,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
     workersDir: env.BATON_WORKERS_DIR?.trim() || defaults.workersDir,
     poolSize: intVar(env, 'BATON_POOL_SIZE', defaults.poolSize, 2, 1000),
     logLevel,
+    metricsPort: env.BATON_METRICS_PORT?.trim() ? intVar(env, 'BATON_METRICS_PORT', 0, 1, 65535, 'a TCP port') : defaults.metricsPort,
+    metricsHost: metricsHost(env),
     ...overrides,
   };
   return config;

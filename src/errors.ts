@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'NON_RETRYABLE'
   | 'TASK_FAILED'
   | 'WORKFLOW_FAILED'
-  | 'USAGE';
+  | 'USAGE'
+  | 'PORT_IN_USE';
 
 export class BatonError extends Error {
   readonly code: ErrorCode;
@@ -73,6 +74,19 @@ export class ConfigError extends BatonError {
   constructor(variable: string, message: string) {
     super('CONFIG', message, { details: { variable } });
     this.variable = variable;
+  }
+}
+
+/** A port Baton was asked to listen on (the metrics server's) is taken by another process. */
+export class PortInUseError extends BatonError {
+  readonly port: number;
+  readonly host: string;
+  constructor(what: string, host: string, port: number) {
+    super('PORT_IN_USE', `${what} cannot listen on ${host}:${port}: the port is in use by another process (choose another port)`, {
+      details: { host, port },
+    });
+    this.port = port;
+    this.host = host;
   }
 }
 

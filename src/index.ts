@@ -57,6 +57,7 @@ export {
   LeaseLostError,
   NonRetryableError,
   NotFoundError,
+  PortInUseError,
   SchemaVersionError,
   TimeoutError,
   ValidationError,

@@ -3,19 +3,27 @@
  * it on its pool. Composition lives here, above them, so that none imports another.
  */
 import { startReconciler } from './reconciler/index.ts';
+import { serveMetrics } from './worker/metrics-server.ts';
 import { Scheduler } from './worker/scheduler.ts';
 import { Worker, type WorkerOptions } from './worker/worker.ts';
 import type { MaintenanceContext } from './worker/options.ts';
 
 type Service = { stop(): Promise<void> };
 
-/** The reconciler (unless turned off) and, when the worker has schedules, the scheduler; stopped in reverse order. */
+/**
+ * The metrics server (when a port is configured: first, so that a taken port fails the start before
+ * anything else runs), the reconciler (unless turned off) and, when the worker has schedules, the
+ * scheduler; stopped in reverse order.
+ */
 async function startServices(ctx: MaintenanceContext, reconciler: boolean): Promise<Service> {
   const started: Service[] = [];
   const stop = async () => {
     for (const s of started.reverse()) await s.stop();
   };
   try {
+    if (ctx.metrics && ctx.config.metricsPort !== undefined) {
+      started.push(await serveMetrics(ctx.metrics, { port: ctx.config.metricsPort, host: ctx.config.metricsHost }, ctx.log));
+    }
     if (reconciler) {
       const { config } = ctx;
       started.push(

@@ -17,7 +17,11 @@ describe('configuration', () => {
       BATON_TAGS: 'gpu, eu ,gpu',
       BATON_CLAIM_TTL_MS: '5000',
       BATON_EMBEDDED_PORT: '6000',
+      BATON_METRICS_PORT: '9464',
+      BATON_METRICS_HOST: '0.0.0.0',
     });
+    assert.equal(config.metricsPort, 9464);
+    assert.equal(config.metricsHost, '0.0.0.0');
     assert.equal(config.databaseUrl, 'postgres://u@127.0.0.1:5432/db');
     assert.equal(config.concurrency, 32);
     assert.deepEqual(config.tags, ['eu', 'gpu']);
@@ -37,6 +41,9 @@ describe('configuration', () => {
     [{ BATON_TAGS: 'gpu,bell\u0007' }, 'BATON_TAGS', /BATON_TAGS must be a comma-separated list/],
     [{ BATON_EMBEDDED_PORT: '80' }, 'BATON_EMBEDDED_PORT', /a TCP port from 1024 to 65535/],
     [{ BATON_LOG_LEVEL: 'loud' }, 'BATON_LOG_LEVEL', /BATON_LOG_LEVEL must be one of/],
+    [{ BATON_METRICS_PORT: 'http' }, 'BATON_METRICS_PORT', /BATON_METRICS_PORT must be a TCP port from 1 to 65535 \(got "http"\)/],
+    [{ BATON_METRICS_PORT: '70000' }, 'BATON_METRICS_PORT', /from 1 to 65535/],
+    [{ BATON_METRICS_HOST: 'http://0.0.0.0/' }, 'BATON_METRICS_HOST', /BATON_METRICS_HOST must be a host name or IP address/],
   ];
   for (const [env, variable, message] of bad) {
     it(`rejects ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} with a message that names the variable`, () => {

@@ -160,6 +160,8 @@ export const baton: System = {
       concurrency: config.concurrency,
       tags: config.tags ?? [],
       config: { logLevel: 'warn' },
+      // BENCH_METRICS=off: no metrics at all, to measure what they cost (BATON_METRICS_PORT also serves them).
+      ...(process.env.BENCH_METRICS === 'off' ? { metrics: false as const } : {}),
     });
     // One per instance (job or workflow), after the commit that finished it.
     worker.events.on('workflow:finished', ({ status }) => (status === 'completed' ? hooks.completed(1) : hooks.failed(1)));

@@ -32,6 +32,8 @@ export interface CommitterOptions {
   log: Logger;
   onSettled(f: Finished, how: Settlement, finishedStatus?: string): void;
   onError(error: unknown): void;
+  /** Each commit round trip's duration in ms (for metrics). */
+  onRoundTrip?(ms: number): void;
   /** How many tasks to claim along with this commit (the worker reserves room for them). */
   claimAlong?(): Omit<ClaimParams, 'workerId'> | undefined;
   /** The tasks claimed along (also called with [] when a claim was asked for and none came). */
@@ -139,9 +141,11 @@ export class Committer {
         const reply = await commitBatch(this.o.pool, this.o.workerId, plan, claim);
         results = reply.results;
         if (claim) this.o.onClaimed?.(reply.claimed, claim.limit);
+        const ms = performance.now() - t0;
+        this.o.onRoundTrip?.(ms);
         this.counts.calls += 1;
         this.counts.items += plan.items.length;
-        this.counts.ms += performance.now() - t0;
+        this.counts.ms += ms;
         this.counts.conflicts += results.filter((r) => r.result === 'conflict').length;
         this.failures = 0;
       } catch (error) {

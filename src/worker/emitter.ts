@@ -7,6 +7,7 @@ import type { Logger, WorkflowStatus } from '../types.ts';
 import type { Codec } from '../codec.ts';
 import type { Settlement } from './committer.ts';
 import type { Held } from './held.ts';
+import type { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import type { RunnerDeps } from './runner.ts';
 
@@ -97,7 +98,7 @@ export function taskInfo(held: Held): TaskEventInfo {
 
 /** What the runner needs from its worker: announcing starts, and counting and reporting time-outs. */
 export function runnerDeps(
-  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter },
+  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined },
   counters: { runaway: number },
 ): RunnerDeps {
   return {
@@ -107,6 +108,7 @@ export function runnerDeps(
     now: () => Date.now(),
     random: () => Math.random(),
     onStart(held) {
+      o.metrics?.started(held);
       if (o.events.has('task:start')) o.events.emit('task:start', taskInfo(held));
     },
     onTimeout: (held, timeoutMs, settled) => {
@@ -132,17 +134,20 @@ export function reportSettlement(
   counters: { completed: number; failed: number; retried: number; refused: number },
   f: Finished,
   how: Settlement,
-  finishedStatus?: string,
+  finishedStatus: string | undefined,
+  metrics: WorkerMetrics | undefined,
 ): void {
   const { held, outcome } = f;
   const t = held.task;
   if (how === 'refused') {
     counters.refused += 1;
+    metrics?.settled(held, 'refused');
     log.warn(taskInfo(held), 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
     events.emit('task:refused', { workflowId: t.workflowId, taskKey: t.taskKey, epoch: t.epoch });
   } else if (outcome.kind === 'error') {
     if (outcome.final) counters.failed += 1;
     else counters.retried += 1;
+    metrics?.settled(held, outcome.final ? 'failed' : 'retried');
     // An operator watching the worker sees every failed attempt (the message, not the stack:
     // `baton history` keeps that), and what happens next.
     const where = { workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts, error: outcome.error.message };
@@ -153,6 +158,7 @@ export function reportSettlement(
     }
   } else if (outcome.kind !== 'rewait') {
     counters.completed += 1;
+    metrics?.settled(held, 'completed');
     if (t.kind === 'task' && events.has('task:success')) {
       const durationMs = Date.now() - (held.startedAt ?? Date.now());
       events.emit('task:success', { workflowId: t.workflowId, taskKey: t.taskKey, name: t.name, attempt: t.attempts, durationMs });

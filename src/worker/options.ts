@@ -1,5 +1,6 @@
 /** What startWorker() takes, and what worker.stats() reports. */
 import type pg from 'pg';
+import type { Registry } from 'prom-client';
 import { loadConfig, type BatonConfig } from '../config.ts';
 import { ValidationError } from '../errors.ts';
 import type { Codec } from '../codec.ts';
@@ -27,6 +28,12 @@ export interface WorkerOptions {
   config?: Partial<BatonConfig>;
   logger?: Logger;
   codec?: Codec;
+  /**
+   * Prometheus metrics. Counted in memory by default (worker.metrics() is the registry); `port`
+   * also serves GET /metrics, on 127.0.0.1 unless `host` says otherwise (as BATON_METRICS_PORT and
+   * BATON_METRICS_HOST do); false counts nothing and serves nothing.
+   */
+  metrics?: { port?: number; host?: string } | false;
   /** Install SIGINT/SIGTERM handlers: first signal stops gracefully, the second forces. */
   handleSignals?: boolean;
   /** Run the reconciler (graphile-worker) in this process (default true; used by startWorker()). */
@@ -48,6 +55,8 @@ export interface MaintenanceContext {
   codec: Codec;
   /** The worker's schedules, checked (names unique). */
   schedules: readonly Schedule[];
+  /** The worker's metrics registry (undefined with `metrics: false`); served when config.metricsPort is set. */
+  metrics: Registry | undefined;
 }
 
 export interface WorkerStats {
@@ -70,10 +79,14 @@ export interface WorkerStats {
 /** The worker's configuration: the environment, overridden by options; checked. */
 /** The configuration, checked; prefetch undefined means adaptive (see prefetch.ts). */
 export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConfig; prefetch: number | undefined } {
+  const m = options.metrics;
   const config = loadConfig(process.env, {
     ...options.config,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    ...(m === false ? { metricsPort: undefined } : {}),
+    ...(m && m.port !== undefined ? { metricsPort: m.port } : {}),
+    ...(m && m.host !== undefined ? { metricsHost: m.host } : {}),
   });
   if (!Number.isInteger(config.concurrency) || config.concurrency < 1) {
     throw new ValidationError(`concurrency must be a whole number >= 1 (got ${config.concurrency})`);
@@ -81,6 +94,13 @@ export function resolveWorkerConfig(options: WorkerOptions): { config: BatonConf
   const prefetch = config.prefetch;
   if (prefetch !== undefined && (!Number.isInteger(prefetch) || prefetch < 0)) {
     throw new ValidationError(`prefetch must be a whole number >= 0 (got ${prefetch})`);
+  }
+  const port = config.metricsPort;
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+    throw new ValidationError(`metrics.port must be a TCP port from 1 to 65535 (got ${port})`);
+  }
+  if (typeof config.metricsHost !== 'string' || config.metricsHost.trim() === '') {
+    throw new ValidationError(`metrics.host must be a host name or IP address (got ${JSON.stringify(config.metricsHost)})`);
   }
   return { config, prefetch };
 }

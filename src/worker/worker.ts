@@ -42,6 +42,7 @@ import { announceWorker, definitionLabels } from './startup.ts';
 import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
 import { HeldTask, type Held, type Outcome } from './held.ts';
+import { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
 import { buildRegistry, checkSchedules } from './registry.ts';
@@ -92,6 +93,7 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   private removeSignalHandlers: () => void = () => undefined;
   private readonly runnerDeps: RunnerDeps;
+  private readonly meter: WorkerMetrics | undefined;
   private resolveClosed!: () => void;
   /** Resolves when the worker has stopped (by stop() or a signal). */
   readonly closed: Promise<void> = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -108,7 +110,8 @@ export class Worker {
     this.hashes = [...this.defs.keys()];
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
-    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events }, this.counters);
+    this.meter = WorkerMetrics.create(options.metrics, this.config.concurrency, this.log, () => ({ pool: this.db?.pool, slotsBusy: this.slots.running, leasesHeld: this.held.size }));
+    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events, metrics: this.meter }, this.counters);
     this.slots = new Slots({
       size: this.config.concurrency,
       deps: this.runnerDeps,
@@ -147,6 +150,7 @@ export class Worker {
         log: this.log,
         onSettled: (f, how, status) => this.settled(f, how, status),
         onError: (error) => this.internalError('commit', error),
+        onRoundTrip: this.meter && ((ms) => this.meter!.commitRoundTrip(ms)),
         claimAlong: () => {
           const want = this.room();
           if (want < 1 || this.phase !== 'running') return undefined;
@@ -171,7 +175,7 @@ export class Worker {
         await this.listener.start();
       }
       if (this.options.maintenance) {
-        const ctx = { pool: this.db.pool, workerId: this.id, config: c, log: this.log, codec: this.codec, schedules: this.schedules };
+        const ctx = { pool: this.db.pool, workerId: this.id, config: c, log: this.log, codec: this.codec, schedules: this.schedules, metrics: this.meter?.registry };
         this.maintenance = await this.options.maintenance(ctx);
       }
     } catch (error) {
@@ -203,6 +207,11 @@ export class Worker {
 
   get pool(): pg.Pool {
     return this.db.pool;
+  }
+
+  /** The prom-client registry of this worker's metrics, for apps that serve their own (empty with `metrics: false`). */
+  metrics() {
+    return this.meter?.registry ?? WorkerMetrics.emptyRegistry();
   }
 
   stats(): WorkerStats {
@@ -287,6 +296,7 @@ export class Worker {
           this.claimStats.calls += 1;
           this.claimStats.tasks += claimed.length;
           this.claimStats.ms += performance.now() - t0;
+          this.meter?.claimRoundTrip(performance.now() - t0);
           if (claimed.length > 0 && this.events.has('task:claim')) this.events.emit('task:claim', { workerId: this.id, count: claimed.length });
           for (const task of claimed) this.dispatch(task);
           full = claimed.length === want;
@@ -311,6 +321,7 @@ export class Worker {
   private dispatch(task: ClaimedTask): void {
     const held = new HeldTask(task, this.defs.get(task.definitionHash)!, Date.now() + this.config.claimTtlMs);
     this.held.set(held.id, held);
+    this.meter?.claimed(task);
     // Claimed while stopping: leave it buffered; shutdown releases it.
     if (this.phase !== 'running') return;
     const isolated = task.leaseLosses >= this.isolateFrom();
@@ -349,6 +360,7 @@ export class Worker {
   }
 
   private finish(held: Held, outcome: Outcome): void {
+    this.meter?.ended(held);
     if (this.held.get(held.id) !== held || held.lost === 'shutdown') return;
     held.phase = 'committing';
     this.committer.add({ held, outcome });
@@ -370,7 +382,7 @@ export class Worker {
     if (f.held.task.leaseLosses >= this.isolateFrom()) this.mayHaveMore = true;
     // The loop may be waiting for the commit backlog to shrink: it just did.
     this.wakeIfRoom();
-    reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus);
+    reportSettlement(this.events, this.log, this.counters, f, how, finishedStatus, this.meter);
   }
 
   // ---- leases -------------------------------------------------------------
@@ -379,6 +391,7 @@ export class Worker {
     if (held.lost) return;
     held.lost = reason;
     this.counters.lost += 1;
+    this.meter?.lost(held, reason);
     if (this.events.has('task:lost')) this.events.emit('task:lost', { ...taskInfo(held), reason });
     held.abort.abort(reason === 'cancelled' ? new CancelledError() : new LeaseLostError());
     // Not started yet: nothing to run or commit.
