@@ -59,17 +59,11 @@ export async function advanceSchedule(ex: Executor, name: string, p: { lastTick:
   );
 }
 
-export interface ScheduleView {
-  name: string;
-  cron: string;
-  timezone: string;
-  catchUp: CatchUp;
-  kind: DefinitionKind;
-  workflowName: string;
+/** What `baton schedules` shows: the schedule as defined, and what became of its ticks. */
+export interface ScheduleView extends Pick<ScheduleRecord, 'name' | 'cron' | 'timezone' | 'catchUp' | 'kind' | 'workflowName' | 'nextTick'> {
   lastTick: Date | null;
   lastRunId: string | null;
   lastRunAt: Date | null;
-  nextTick: Date | null;
   firstSeen: Date;
   lastSeen: Date;
   /** Live workers that fire it (heartbeat within the window); 0 means it does not fire (removed from code, or no worker runs). */
