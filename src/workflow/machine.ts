@@ -106,6 +106,18 @@ export function initialState(): MachineState {
 
 const SYSTEM_STEP_ATTEMPTS = 1_000;
 
+/**
+ * A copy of the state that a step may change without touching the snapshot: the parallel frames
+ * (their counters and outputs) are what it changes, so those are copied; anything else is kept
+ * as it is. structuredClone of the whole state made the machine's step 4% of a worker's busy CPU
+ * in an S1-like drain (CPU profile); with this copy it is 1.5%.
+ */
+function copyState(state: MachineState): MachineState {
+  const par: Record<string, ParallelFrame> = {};
+  for (const [key, frame] of Object.entries(state.par)) par[key] = { ...frame, out: { ...frame.out } };
+  return { ...state, par };
+}
+
 const FINISHED: ReadonlySet<WorkflowStatus> = new Set(FINISHED_STATUSES);
 
 class Run {
@@ -121,7 +133,7 @@ class Run {
     readonly options: StepOptions,
   ) {
     this.status = snapshot.status;
-    this.state = structuredClone(snapshot.state);
+    this.state = copyState(snapshot.state);
   }
 
   get finished(): boolean {
