@@ -75,6 +75,7 @@ function checkTicks(adapter: AdapterProcess, instance: number): Map<string, Map<
 }
 
 const value = (tick: Map<string, AdapterLine>, metric: string) => tick.get(metric)!.value as number;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function near(actual: number, expected: number, tolerance: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= expected * tolerance, `${what}: ${actual.toFixed(1)} is not within ${tolerance * 100}% of ${expected}`);
@@ -193,8 +194,12 @@ describe('portable benchmark adapter (driven as the harness drives it)', functio
     assert.equal(stopped.code, 0, adapter.stderr());
     const steady = [...checkTicks(adapter, 0)].filter(([t]) => Date.parse(t) >= from);
     assert.ok(steady.length >= 3, `${steady.length} ticks after the first 2 s`);
+    // Each sample is one instantaneous read of a queue that the workers drain by up to 80 jobs between
+    // two of the producer's top-ups (every 100 ms): the depth it holds is the mean, and no sample may
+    // show the queue run down to less than half of the target.
+    near(mean(steady.map(([, tick]) => value(tick, 'queue_depth'))), target, 0.25, 'mean queue depth');
     for (const [t, tick] of steady) {
-      near(value(tick, 'queue_depth'), target, 0.25, `queue depth at ${t}`);
+      assert.ok(value(tick, 'queue_depth') >= target / 2, `queue depth at ${t}: ${value(tick, 'queue_depth')}, under half of ${target}`);
       assert.ok(value(tick, 'completion_rate') > 0, `completions at ${t}`);
       assert.equal(value(tick, 'producer_target_rate'), 0);
     }
