@@ -270,7 +270,10 @@ function sample(boundaryMs: number): void {
 /** Sample at every wall-clock multiple of SAMPLE_EVERY_S. */
 function scheduleSample(): void {
   const period = env.sampleEveryS * 1000;
-  const next = Math.ceil((Date.now() + 1) / period) * period;
+  let next = Math.ceil((Date.now() + 1) / period) * period;
+  // A sample whose timer fired late (a busy event loop) must not leave the next one a window of a
+  // few ms, whose rates would read 0: such a boundary is skipped, and its sample covers two.
+  if (next - last.at < period / 2) next += period;
   sampleTimer = setTimeout(() => {
     sample(next);
     if (running) scheduleSample();
