@@ -368,7 +368,7 @@ export class Client {
    * live workers that fire it: 0 means it does not fire (removed from the code, or no worker runs).
    */
   async schedules(): Promise<ScheduleView[]> {
-    return listSchedules(this.db.pool, Math.max(3 * this.config.claimTtlMs, 30_000));
+    return listSchedules(this.db.pool, this.liveWithinMs());
   }
 
   /** Every checkpoint, oldest first. */
