@@ -338,8 +338,10 @@ BEGIN
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
-      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok))
         AND t.epoch = c.epoch AND t.claimed_by = p_worker AND t.status = 'running';
       GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -436,8 +438,10 @@ BEGIN
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
-      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
 
       UPDATE baton.workflows w
@@ -645,6 +649,22 @@ END
 $$;
 
 --
+-- Name: finished_checkpoint(text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.finished_checkpoint(p_id text) RETURNS TABLE(workflow_id text, version integer, kind text, detail jsonb, at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT w.id, w.version, 'completed',
+    jsonb_build_object('key', t.task_key, 'attempt', t.attempts, 'worker', t.finished_by, 'epoch', t.epoch,
+      'status', 'completed', 'patch', jsonb_build_object('done', w.completed_task_count)),
+    t.finished_at
+  FROM baton.workflows w
+  JOIN baton.tasks t ON t.workflow_id = w.id
+  WHERE w.id = p_id AND t.finished_by IS NOT NULL AND t.status = 'completed' AND w.status = 'completed'
+$$;
+
+--
 -- Name: insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamp with time zone, boolean, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -719,6 +739,8 @@ CREATE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_l
     SELECT s.version, s.kind, s.detail, s.at FROM baton.started_checkpoint(p_id) s WHERE p_after < 1
     UNION ALL
     SELECT h.version, h.kind, h.detail, h.at FROM baton.history h WHERE h.workflow_id = p_id AND h.version > p_after
+    UNION ALL
+    SELECT f.version, f.kind, f.detail, f.at FROM baton.finished_checkpoint(p_id) f WHERE f.version > p_after
   ) c
   ORDER BY c.version
   LIMIT p_limit
@@ -1589,6 +1611,7 @@ CREATE TABLE baton.tasks (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_by text,
     CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text]))),
     CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),

@@ -17,8 +17,11 @@
 --
 -- Parameters are sets of JSON objects with named fields, so that no two of
 -- them can be swapped silently (src/store/commit.ts builds them):
---   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId}
+--   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId, quiet}
 --     status: the task's new status (completed, failed, ready, waiting);
+--     quiet: the attempt completed a one-task job, whose checkpoint is not stored (the worker sends no
+--       history row for it, and null as the task's output: it is the instance's): the task row keeps
+--       the committing worker in finished_by, from which baton.finished_checkpoint derives the row;
 --     delayMs: for a retry, available again after this many ms (null: keep);
 --     eventId: the id of the event a waitForEvent step consumed.
 --     A re-wait (a waitForEvent step that got no event: status waiting, no error) is made ready
@@ -115,8 +118,10 @@ BEGIN
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
-      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok))
         AND t.epoch = c.epoch AND t.claimed_by = p_worker AND t.status = 'running';
       GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -213,8 +218,10 @@ BEGIN
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
-      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint)
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
 
       UPDATE baton.workflows w

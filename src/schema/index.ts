@@ -98,8 +98,17 @@ export const tasks = baton.table(
     claimedAt: tstz('claimed_at'),
     leaseExpiresAt: tstz('lease_expires_at'),
     input: jsonb('input'),
+    /**
+     * NULL for the step of a one-task job that completed quietly (finished_by set): its output is
+     * its instance's, stored once there.
+     */
     output: jsonb('output'),
     lastError: jsonb('last_error'),
+    /**
+     * The worker whose commit completed a one-task job quietly: no history row was written for
+     * it, baton.finished_checkpoint derives that checkpoint from this row and its instance.
+     */
+    finishedBy: text('finished_by'),
     lastFailedWorker: text('last_failed_worker'),
     progress: real('progress'),
     progressMessage: text('progress_message'),

@@ -40,9 +40,17 @@ export interface CheckOptions {
 
 /** A SQL list of literals: the vocabulary's words are plain identifiers, nothing to escape. */
 const list = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).join(', ')})`;
-/** Every checkpoint: the stored ones, and each instance's 'started' one where it is not stored (baton.started_checkpoint). */
+/** The quiet completions of one-task jobs, whose checkpoint is derived, not stored (baton.finished_checkpoint). */
+const QUIET = `(select f.workflow_id, f.version, f.kind, f.detail from baton.tasks t cross join lateral baton.finished_checkpoint(t.workflow_id) f
+   where t.finished_by is not null)`;
+const STORED_AND_QUIET = `(select workflow_id, version, kind, detail from baton.history union all select * from ${QUIET} q)`;
+/**
+ * Every checkpoint: the stored ones, each instance's 'started' one where it is not stored
+ * (baton.started_checkpoint), and the quiet completions.
+ */
 const CHECKPOINTS = `(select workflow_id, version, detail from baton.history
-   union all select s.workflow_id, s.version, s.detail from baton.workflows w cross join lateral baton.started_checkpoint(w.id) s)`;
+   union all select s.workflow_id, s.version, s.detail from baton.workflows w cross join lateral baton.started_checkpoint(w.id) s
+   union all select workflow_id, version, detail from ${QUIET} q)`;
 
 /** The history kinds that finish a task's attempt (a lost lease that fails the task also does). */
 const FINISHING = list(['completed', 'task_failed', 'timed_out', 'branch'] satisfies HistoryKind[]);
@@ -72,7 +80,8 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        from (
          select h.workflow_id, h.detail ->> 'key' as key, h.version,
            lag(h.version) over (partition by h.workflow_id, h.detail ->> 'key' order by h.version) as previous
-         from baton.history h where h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')
+         from ${STORED_AND_QUIET} h
+         where h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')
        ) f
        where f.previous is not null
          and not exists (select 1 from baton.history r where r.workflow_id = f.workflow_id and r.kind = 'retried'
@@ -82,7 +91,7 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        select 'finished-unrecorded', t.workflow_id, t.task_key, 'task ' || t.status || ' without a finishing checkpoint'
        from baton.tasks t
        where (t.status = 'completed' or (t.status = 'failed' and t.attempts > 0))
-         and not exists (select 1 from baton.history h where h.workflow_id = t.workflow_id and h.detail ->> 'key' = t.task_key
+         and not exists (select 1 from ${STORED_AND_QUIET} h where h.workflow_id = t.workflow_id and h.detail ->> 'key' = t.task_key
                            and (h.kind in ${FINISHING} or (h.kind = 'lease_lost' and h.detail ->> 'task' = 'failed')))
      union all
        select 'scheduled-twice', h.workflow_id, k.key, count(*) || ' checkpoints scheduled it'

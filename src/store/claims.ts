@@ -265,7 +265,10 @@ export async function loadTaskResult(
 ): Promise<{ status: TaskStatus; output: unknown; error: unknown; attempts: number } | null> {
   const rows = await query(
     ex,
-    `select status, output, last_error as error, attempts from baton.tasks where workflow_id = $1 and task_key = $2`,
+    // A quiet job's output is stored once, on its instance (see baton.finished_checkpoint).
+    `select status, case when t.finished_by is null then t.output else (select w.output from baton.workflows w where w.id = t.workflow_id) end as output,
+       last_error as error, attempts
+     from baton.tasks t where workflow_id = $1 and task_key = $2`,
     [workflowId, taskKey],
   );
   return (rows[0] as { status: TaskStatus; output: unknown; error: unknown; attempts: number }) ?? null;

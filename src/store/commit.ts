@@ -22,6 +22,8 @@ export interface CommitItem {
   /** A retry: available again after this many ms; null keeps available_at (a re-wait). */
   delayMs: number | null;
   eventId: number | null;
+  /** A one-task job's completion whose checkpoint is derived, not stored (see baton.finished_checkpoint). */
+  quiet?: boolean;
 }
 
 export interface CommitInstance {

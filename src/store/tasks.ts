@@ -34,10 +34,13 @@ export async function listTasks(ex: Executor, workflowId: string): Promise<TaskR
     ex,
     `select task_key as "taskKey", kind, name, status, paused, priority, tags, attempts, max_attempts as "maxAttempts",
        lease_losses as "leaseLosses", epoch, claimed_by as "claimedBy", lease_expires_at as "leaseExpiresAt",
-       available_at as "availableAt", output, last_error as "lastError", last_failed_worker as "lastFailedWorker",
+       available_at as "availableAt",
+       -- A quiet job's output is stored once, on its instance (see baton.finished_checkpoint).
+       case when t.finished_by is null then t.output else (select w.output from baton.workflows w where w.id = t.workflow_id) end as output,
+       last_error as "lastError", last_failed_worker as "lastFailedWorker",
        progress, progress_message as "progressMessage", created_at as "createdAt", started_at as "startedAt",
        finished_at as "finishedAt"
-     from baton.tasks where workflow_id = $1 order by created_at, task_key`,
+     from baton.tasks t where workflow_id = $1 order by created_at, task_key`,
     [workflowId],
   );
 }

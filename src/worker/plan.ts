@@ -178,13 +178,20 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
 
   const finished = (status === 'completed' || status === 'failed') && base.status !== status;
   const parent = group[0]!.held.task.workflow.parentId;
+  const bump = history.length;
+  if (finished && status === 'completed' && isQuietJob(group, history, schedule)) {
+    // A one-task job that only started and completed: its checkpoint is not stored, and its output is
+    // stored once, on the instance. The task row keeps who committed it (baton.finished_checkpoint).
+    items[0] = { ...items[0]!, output: null, quiet: true };
+    history.length = 0;
+  }
   const instance: CommitInstance = {
     id,
     parent,
     version: base.version,
     status,
     state,
-    bump: history.length,
+    bump,
     done: items.filter((i) => i.status === 'completed').length,
     output,
     error,
@@ -193,6 +200,21 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     after: finished && (status === 'failed' || parent !== null),
   };
   return { instance, items, history, schedule };
+}
+
+/**
+ * The commit of a one-task job's only step that completed it, with the one checkpoint that
+ * baton.finished_checkpoint derives exactly: 'completed', its patch one step done, nothing scheduled
+ * or ignored, no event consumed.
+ */
+function isQuietJob(group: Finished[], history: HistoryRow[], schedule: ScheduleRow[]): boolean {
+  if (group.length !== 1 || history.length !== 1 || schedule.length !== 0) return false;
+  const { held, outcome } = group[0]!;
+  if (held.def.kind !== 'task' || outcome.kind !== 'completed' || outcome.eventId != null) return false;
+  const row = history[0]!;
+  const detail = row.detail as { patch?: { done?: unknown }; ignored?: unknown; error?: unknown };
+  return row.kind === 'completed' && detail.ignored === undefined && detail.error === undefined
+    && detail.patch !== undefined && Object.keys(detail.patch).length === 1 && detail.patch.done === 1;
 }
 
 /** Group finished attempts by instance, in arrival order, and plan them all. */

@@ -1,0 +1,1 @@
+ALTER TABLE "baton"."tasks" ADD COLUMN "finished_by" text;
