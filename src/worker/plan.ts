@@ -94,23 +94,44 @@ function machineEvent(f: Finished): MachineEvent | null {
   }
 }
 
+function item(f: Finished, status: CommitItem['status'], output: unknown, error: unknown, delayMs: number | null, paused: boolean): CommitItem {
+  const task = f.held.task;
+  const eventId = f.outcome.kind === 'completed' ? (f.outcome.eventId ?? null) : null;
+  return { wf: task.workflowId, key: task.taskKey, epoch: task.epoch, status, paused, output, error, delayMs, eventId };
+}
+
 function commitItem(f: Finished, t: Transition | null, paused: boolean): CommitItem {
-  const { held, outcome } = f;
-  const base = { wf: held.task.workflowId, key: held.task.taskKey, epoch: held.task.epoch, output: null, error: null, delayMs: null, eventId: null, paused: false };
+  const { outcome } = f;
   switch (outcome.kind) {
     case 'completed':
-      return { ...base, status: 'completed', output: outcome.output, eventId: outcome.eventId ?? null };
+      return item(f, 'completed', outcome.output, null, null, false);
     case 'branch':
-      return { ...base, status: 'completed' };
+      return item(f, 'completed', null, null, null, false);
     case 'timedOut':
-      return t?.error ? { ...base, status: 'failed', error: t.error } : { ...base, status: 'completed' };
+      return t?.error ? item(f, 'failed', null, t.error, null, false) : item(f, 'completed', null, null, null, false);
     case 'error':
-      if (outcome.final) return { ...base, status: 'failed', error: outcome.error };
+      if (outcome.final) return item(f, 'failed', null, outcome.error, null, false);
       // A retry: ready again at once, or after its back-off; held while the instance is paused.
-      return { ...base, status: outcome.delayMs === 0 && !paused ? 'ready' : 'waiting', error: outcome.error, delayMs: outcome.delayMs, paused };
+      return item(f, outcome.delayMs === 0 && !paused ? 'ready' : 'waiting', null, outcome.error, outcome.delayMs, paused);
     case 'rewait':
-      return { ...base, status: 'waiting', paused };
+      return item(f, 'waiting', null, null, null, paused);
   }
+}
+
+/**
+ * The commit of a one-task job's step that completes it, whose one checkpoint baton.finished_checkpoint
+ * derives exactly: 'completed', its patch one step done (a job's state has no parallel frames), nothing
+ * scheduled or ignored, no event consumed. Its history row is not stored, nor its output on the task row.
+ */
+function isQuietJob(f: Finished, base: InstanceSnapshot, t: Transition): boolean {
+  return f.held.def.kind === 'task' && f.outcome.kind === 'completed' && f.outcome.eventId == null && base.status === 'running'
+    && t.status === 'completed' && t.schedule.length === 0 && !t.error && !t.ignored
+    && base.state.done === 0 && (t.state as MachineState).done === 1 && isEmpty(base.state.par) && isEmpty((t.state as MachineState).par);
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 export interface PlannedInstance {
@@ -133,6 +154,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   const steps: string[] = [];
   let output: unknown = null;
   let error: SerializedError | null = null;
+  let quiet = false;
 
   for (const f of group) {
     const { held, outcome } = f;
@@ -148,6 +170,14 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
         // A definition that cannot place this step: fail the instance rather than lose the result.
         t = step(held.def, { status, state }, { type: 'failed', key, error: serializeError(e) });
       }
+    }
+    if (t && group.length === 1 && isQuietJob(f, base, t)) {
+      items.push({ ...commitItem(f, t, false), output: null, quiet: true });
+      output = t.output ?? null;
+      status = t.status;
+      state = t.state;
+      quiet = true;
+      continue;
     }
     items.push(commitItem(f, t, status === 'paused'));
     if (outcome.kind === 'rewait') continue;
@@ -178,20 +208,14 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
 
   const finished = (status === 'completed' || status === 'failed') && base.status !== status;
   const parent = group[0]!.held.task.workflow.parentId;
-  const bump = history.length;
-  if (finished && status === 'completed' && isQuietJob(group, history, schedule)) {
-    // A one-task job that only started and completed: its checkpoint is not stored, and its output is
-    // stored once, on the instance. The task row keeps who committed it (baton.finished_checkpoint).
-    items[0] = { ...items[0]!, output: null, quiet: true };
-    history.length = 0;
-  }
   const instance: CommitInstance = {
     id,
     parent,
     version: base.version,
     status,
     state,
-    bump,
+    // A quiet job's one checkpoint is derived, not stored (baton.finished_checkpoint).
+    bump: quiet ? 1 : history.length,
     done: items.filter((i) => i.status === 'completed').length,
     output,
     error,
@@ -200,21 +224,6 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     after: finished && (status === 'failed' || parent !== null),
   };
   return { instance, items, history, schedule };
-}
-
-/**
- * The commit of a one-task job's only step that completed it, with the one checkpoint that
- * baton.finished_checkpoint derives exactly: 'completed', its patch one step done, nothing scheduled
- * or ignored, no event consumed.
- */
-function isQuietJob(group: Finished[], history: HistoryRow[], schedule: ScheduleRow[]): boolean {
-  if (group.length !== 1 || history.length !== 1 || schedule.length !== 0) return false;
-  const { held, outcome } = group[0]!;
-  if (held.def.kind !== 'task' || outcome.kind !== 'completed' || outcome.eventId != null) return false;
-  const row = history[0]!;
-  const detail = row.detail as { patch?: { done?: unknown }; ignored?: unknown; error?: unknown };
-  return row.kind === 'completed' && detail.ignored === undefined && detail.error === undefined
-    && detail.patch !== undefined && Object.keys(detail.patch).length === 1 && detail.patch.done === 1;
 }
 
 /** Group finished attempts by instance, in arrival order, and plan them all. */
