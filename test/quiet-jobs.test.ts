@@ -20,13 +20,16 @@ describe('quiet jobs: a completed job stores no history row and its output once'
 
   before(async () => {
     client = await fixtureClient(db.url);
+  });
+  // A worker per test, stopped before the test ends: its timers must not outlive the test.
+  beforeEach(async () => {
     worker = await inProcessWorker(db.url);
   });
-  after(async () => {
+  afterEach(async () => {
     await worker.stop({ graceMs: 500 });
-    await client.close();
+    await assertInvariants(db.pool);
   });
-  afterEach(() => assertInvariants(db.pool));
+  after(() => client.close());
 
   const stored = (id: string) =>
     db.pool.query(`select version, kind from baton.history where workflow_id = $1 order by version`, [id]).then((r) => r.rows);
