@@ -10,6 +10,8 @@ import type { Held } from './held.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import type { RunnerDeps } from './runner.ts';
+import { batonTracer } from '../tracing.ts';
+import { AttemptSpans } from './tracing.ts';
 
 export interface TaskEventInfo {
   workflowId: string;
@@ -98,13 +100,14 @@ export function taskInfo(held: Held): TaskEventInfo {
 
 /** What the runner needs from its worker: announcing starts, and counting and reporting time-outs. */
 export function runnerDeps(
-  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined },
+  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined; workerId: string },
   counters: { runaway: number },
 ): RunnerDeps {
   return {
     codec: o.codec,
     maxPayloadBytes: o.maxPayloadBytes,
     log: o.log,
+    spans: new AttemptSpans(batonTracer(), o.workerId),
     now: () => Date.now(),
     random: () => Math.random(),
     onStart(held) {
