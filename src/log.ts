@@ -2,7 +2,8 @@
  * A small structured logger (pino-compatible surface; pass a pino instance as
  * `logger` to use pino instead). JSON lines when stderr is not a terminal,
  * short readable lines when it is. Values under keys that look like secrets
- * are never written.
+ * are never written, at any depth (to 5 levels), nor the password of a URL
+ * in any string.
  */
 import type { Logger } from './types.ts';
 
@@ -10,8 +11,20 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 const SECRET = /pass(word)?|secret|token|authorization|database_?url|connectionstring/i;
 
+/** The password of a URL's user info (`postgres://user:secret@host`). */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]*@/gi;
+
+/** A string with the passwords of the URLs in it replaced (a connection string inside an error message). */
+function cleanText(text: string): string {
+  return text.includes('://') ? text.replace(URL_PASSWORD, '$1[redacted]@') : text;
+}
+
 function clean(value: unknown, depth = 0): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, stack: value.stack };
+  if (typeof value === 'string') return cleanText(value);
+  if (value instanceof Error) {
+    const stack = value.stack === undefined ? undefined : cleanText(value.stack);
+    return { name: value.name, message: cleanText(value.message), code: (value as { code?: unknown }).code, stack };
+  }
   if (depth > 4 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
   const out: Record<string, unknown> = {};
@@ -80,7 +93,7 @@ function members(fields: Record<string, unknown>): string {
 function emit(sink: Sink, bound: Bound, level: Level, obj: object | string, msg?: string): void {
   if (ORDER[level] < sink.threshold) return;
   const fields = typeof obj === 'string' ? null : (clean(obj) as Record<string, unknown>);
-  const message = typeof obj === 'string' ? obj : (msg ?? '');
+  const message = cleanText(typeof obj === 'string' ? obj : (msg ?? ''));
   if (sink.pretty) {
     const extras = Object.entries({ ...bound.fields, ...fields })
       .filter(([k]) => k !== 'err' && k !== 'error')

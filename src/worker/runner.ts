@@ -322,6 +322,7 @@ class Context implements TaskContext {
   static readonly #logProperty: PropertyDescriptor = {
     get(this: Context) {
       const t = this.#held.task;
+      // The fields of the worker's own lines about this task (taskFields), and its workerId through the parent.
       return (this.#log ??= this.#parentLog.child({ workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts }));
     },
     set(this: Context, value: Logger) {
