@@ -10,10 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Client } from '../src/index.ts';
+import type { Held } from '../src/worker/held.ts';
+import { AttemptSpans } from '../src/worker/tracing.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient } from './support/fixtures.ts';
 import { registerTracing, type SpanJson } from './support/tracing.ts';
-import { childWorker } from './support/workers.ts';
+import { childWorker, inProcessWorker } from './support/workers.ts';
 import { closeMarkPools, fatal, flaky, inc, parentWf } from './support/workflows.ts';
 
 describe('traces', function () {
@@ -153,5 +155,31 @@ describe('traces', function () {
     assert.equal(span!.attributes['messaging.batch.message_count'], 3);
     const { rows } = await db.pool.query(`select distinct trace_context from baton.workflows where id = any($1)`, [ids]);
     assert.deepEqual(rows.map((r) => r.trace_context), [`00-${span!.traceId}-${span!.spanId}-01`]);
+  });
+});
+
+describe('traces without an SDK', function () {
+  this.timeout(60_000);
+  const db = useTestDatabase();
+
+  it('makes no span: every attempt shares one non-recording span, a start stores no trace context', async () => {
+    const spans = new AttemptSpans('w');
+    const held = { task: { workflowId: 'x', taskKey: '0', name: 'inc', attempts: 1, maxAttempts: 1, workflow: { name: 'inc', traceContext: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01` } } } as unknown as Held;
+    const a = spans.start(held);
+    const b = spans.start(held);
+    assert.equal(a, b, 'one shared span, nothing made per attempt');
+    assert.equal(a.isRecording(), false);
+    assert.equal(held.trace, undefined, 'no trace context for children');
+
+    const client = await fixtureClient(db.url);
+    const worker = await inProcessWorker(db.url, { tasks: [inc], workflows: [] });
+    try {
+      const job = await client.enqueue(inc, 1);
+      assert.equal(await job.result({ timeoutMs: 20_000 }), 2);
+      assert.equal((await db.pool.query(`select trace_context from baton.workflows where id = $1`, [job.id])).rows[0].trace_context, null);
+    } finally {
+      await worker.stop();
+      await client.close();
+    }
   });
 });

@@ -12,7 +12,7 @@ import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { batonTracer, producerSpan } from '../tracing.ts';
+import { producerSpan, TracerRef } from '../tracing.ts';
 import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
@@ -106,7 +106,7 @@ export class Client {
   private listener: Listener | undefined;
   private readonly waiters = new Map<string, Set<() => void>>();
   private closing: Promise<void> | undefined;
-  private readonly tracer = batonTracer();
+  private readonly tracer = new TracerRef();
 
   /** @internal */
   constructor(

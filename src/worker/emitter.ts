@@ -10,7 +10,6 @@ import type { Held } from './held.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import type { RunnerDeps } from './runner.ts';
-import { batonTracer } from '../tracing.ts';
 import { AttemptSpans } from './tracing.ts';
 
 export interface TaskEventInfo {
@@ -115,7 +114,7 @@ export function runnerDeps(
     codec: o.codec,
     maxPayloadBytes: o.maxPayloadBytes,
     log: o.log,
-    spans: new AttemptSpans(batonTracer(), o.workerId),
+    spans: new AttemptSpans(o.workerId),
     now: () => Date.now(),
     random: () => Math.random(),
     onStart(held) {

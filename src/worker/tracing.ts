@@ -4,38 +4,41 @@
  * for the whole structure). System steps (sleep, waitForEvent, child, branch)
  * run no user code and get no span.
  *
- * Without an SDK the API's tracer returns a non-recording span at once: an
- * attempt then costs one startSpan call with shared options and the root
- * context (no context lookup), and nothing else is built: no attributes, no
- * link, no trace context for children, no context switch around the handler.
+ * Without an SDK no span is made: every attempt gets one shared
+ * non-recording span, and nothing else is built: no attributes, no link, no
+ * trace context for children, no context switch around the handler. With an
+ * SDK whose sampler drops the span, the same is skipped (isRecording()).
  */
-import { context, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Span, type SpanOptions, type Tracer } from '@opentelemetry/api';
-import { parseTraceContext, recordError, traceHeaders } from '../tracing.ts';
+import { context, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Span, type SpanOptions } from '@opentelemetry/api';
+import { parseTraceContext, recordError, traceHeaders, TracerRef } from '../tracing.ts';
 import type { Held, Outcome } from './held.ts';
 
-const CONSUMER: SpanOptions = { kind: SpanKind.CONSUMER };
+/** An attempt of an instance started untraced: a root span (not a child of whatever the worker's context holds). */
+const ROOT_CONSUMER: SpanOptions = { kind: SpanKind.CONSUMER, root: true };
 
 export class AttemptSpans {
-  constructor(
-    private readonly tracer: Tracer,
-    private readonly workerId: string,
-  ) {}
+  private readonly tracer = new TracerRef();
+  /** What every attempt gets while no SDK is registered: one non-recording span, shared (its methods do nothing). */
+  private readonly none: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
-  /** Start the span of `held`'s attempt. Ended by end(), whichever way the attempt ends. */
+  constructor(private readonly workerId: string) {}
+
+  /** Start the span of `held`'s attempt; endAttemptSpan() ends it, whichever way the attempt ends. */
   start(held: Held): Span {
+    const tracer = this.tracer.get();
+    if (!tracer) return this.none;
     const t = held.task;
     const stored = t.workflow.traceContext;
     let span: Span;
     if (stored === null) {
-      // Started without a trace: a root span (not a child of whatever the worker's context holds).
-      span = this.tracer.startSpan(`process ${t.name}`, CONSUMER, ROOT_CONTEXT);
+      span = tracer.startSpan(`process ${t.name}`, ROOT_CONSUMER, ROOT_CONTEXT);
       if (!span.isRecording()) return span;
       span.setAttributes(this.attributes(held));
     } else {
       const producer = parseTraceContext(stored);
       const options: SpanOptions = { kind: SpanKind.CONSUMER, attributes: this.attributes(held) };
       if (producer) options.links = [{ context: producer }];
-      span = this.tracer.startSpan(`process ${t.name}`, options, producer ? trace.setSpanContext(ROOT_CONTEXT, producer) : ROOT_CONTEXT);
+      span = tracer.startSpan(`process ${t.name}`, options, producer ? trace.setSpanContext(ROOT_CONTEXT, producer) : ROOT_CONTEXT);
       if (!span.isRecording()) return span;
     }
     // Child workflows this attempt's commit starts are children of this span.
