@@ -7,11 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { startWorker } from '../../src/index.ts';
-import { registerTracing } from './tracing.ts';
 import { all, closeMarkPools } from './workflows.ts';
 
 const spansFile = process.env.BATON_TEST_SPANS;
-const tracing = spansFile ? registerTracing() : undefined;
+// Loaded only when asked for: the SDK would add to every test worker's start-up.
+const tracing = spansFile ? (await import('./tracing.ts')).registerTracing() : undefined;
 const worker = await startWorker({ ...all, handleSignals: true });
 worker.events.on('task:refused', (e) => process.stdout.write(`refused ${e.workflowId} ${e.taskKey}\n`));
 process.stdout.write(`ready ${worker.id}\n`);
