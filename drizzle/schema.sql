@@ -131,7 +131,7 @@ $$;
 -- Name: claim_tasks(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
@@ -203,7 +203,7 @@ BEGIN
     RETURN QUERY
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -244,7 +244,7 @@ BEGIN
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-    w.parent_id, g.id, g.payload
+    w.parent_id, g.id, g.payload, w.trace_context
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
@@ -256,7 +256,7 @@ $$;
 -- Name: claim_tasks_async_commit(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -526,13 +526,14 @@ END
 $$;
 
 --
--- Name: enqueue(text, jsonb, text, integer, text[], text, timestamp with time zone, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: enqueue(text, jsonb, text, integer, text[], text, timestamp with time zone, text, text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.enqueue(p_task text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hash text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.enqueue(p_task text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hash text DEFAULT NULL::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE sql
     AS $$
-  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task')
+  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task',
+    p_traceparent => p_traceparent, p_tracestate => p_tracestate)
 $$;
 
 --
@@ -1171,13 +1172,15 @@ BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
 
   FOR v_child IN
-    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags
+    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, input jsonb, held boolean, child jsonb)
-    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[])
+    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text)
     WHERE r.kind = 'child'
   LOOP
+    -- The child's trace context: the span of the attempt that scheduled it, else (untraced) its parent's.
     PERFORM baton.start_workflow(v_child.name, v_child.input, v_child.wf || '/' || v_child.key, v_child.priority,
-      v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE);
+      v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE,
+      v_child.traceparent, v_child.tracestate);
   END LOOP;
 
   IF v_ready > 0 THEN
@@ -1313,10 +1316,10 @@ END
 $$;
 
 --
--- Name: start_many(text, jsonb, text, integer, text[], text, text[], text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: start_many(text, jsonb, text, integer, text[], text, text[], text, text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text, p_ids text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text, p_ids text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
@@ -1334,8 +1337,12 @@ DECLARE
   v_big record;
   v_n integer;
   v_one boolean;
+  v_trace text;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_traceparent IS NOT NULL OR p_tracestate IS NOT NULL THEN
+    v_trace := baton.trace_context(p_traceparent, p_tracestate);
+  END IF;
   IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
     RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
   END IF;
@@ -1381,15 +1388,17 @@ BEGIN
   IF v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
     RETURN QUERY
     SELECT s.workflow_id, s.created FROM unnest(v_given, v_inputs) WITH ORDINALITY AS x(id, input, n)
-    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s
+    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s
     ORDER BY x.n;
     RETURN;
   END IF;
 
   IF p_ids IS NULL THEN
     -- Generated ids only: nothing can be taken.
-    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
-    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at,
+      trace_context)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
     IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
@@ -1404,8 +1413,9 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || i, 0)) FROM unnest(v_given) i WHERE i IS NOT NULL ORDER BY i;
   END IF;
   WITH inserted AS (
-    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
-    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at,
+      trace_context)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step
     ON CONFLICT (id) DO NOTHING
@@ -1422,7 +1432,8 @@ BEGIN
   FOR v_n IN 1 .. cardinality(v_ids) LOOP
     CONTINUE WHEN v_created[v_n];
     SELECT s.created INTO v_one
-    FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s;
+    FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s;
     v_created[v_n] := v_one;
   END LOOP;
   RETURN QUERY SELECT x.id, x.created FROM unnest(v_ids, v_created) WITH ORDINALITY AS x(id, created, n) ORDER BY x.n;
@@ -1430,10 +1441,10 @@ END
 $_$;
 
 --
--- Name: start_workflow(text, jsonb, text, integer, text[], text, text, timestamp with time zone, text, text, text, boolean); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: start_workflow(text, jsonb, text, integer, text[], text, text, timestamp with time zone, text, text, text, boolean, text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
@@ -1446,8 +1457,14 @@ DECLARE
   v_parent text;
   v_parent_key text;
   v_child record;
+  v_trace text;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_traceparent IS NOT NULL OR p_tracestate IS NOT NULL THEN
+    v_trace := baton.trace_context(p_traceparent, p_tracestate);
+  ELSIF p_parent_id IS NOT NULL THEN
+    SELECT w.trace_context INTO v_trace FROM baton.workflows w WHERE w.id = p_parent_id;
+  END IF;
   IF p_on_conflict IS NULL OR p_on_conflict NOT IN ('fail', 'useExisting', 'terminateExisting') THEN
     RAISE EXCEPTION 'on_conflict must be fail, useExisting or terminateExisting (got %)', coalesce(p_on_conflict, 'null')
       USING ERRCODE = 'BTV01';
@@ -1470,10 +1487,10 @@ BEGIN
 
   LOOP
     INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, parent_id, parent_key, state, current_step,
-      version, created_at, updated_at)
+      version, created_at, updated_at, trace_context)
     VALUES (v_id, p_name, v_def.hash, CASE WHEN p_paused THEN 'paused' ELSE 'running' END, p_input, p_priority, v_tags, p_parent_id,
       p_parent_key, v_def.plan -> 'state', (SELECT string_agg(s ->> 'name', ', ') FROM jsonb_array_elements(v_def.plan -> 'steps') s),
-      1, now(), now())
+      1, now(), now(), v_trace)
     ON CONFLICT (id) DO NOTHING;
     EXIT WHEN FOUND;
 
@@ -1526,7 +1543,7 @@ BEGIN
       coalesce((s ->> 'maxAttempts')::integer, 1), p_input
     FROM jsonb_array_elements(v_def.plan -> 'steps') s WHERE s ->> 'key' = v_child.key;
     PERFORM baton.start_workflow(v_child.name, p_input, v_id || '/' || v_child.key, p_priority, v_tags, 'useExisting', v_child.hash,
-      NULL, 'workflow', v_id, v_child.key, p_paused);
+      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate);
   END LOOP;
   RETURN QUERY SELECT v_id, true;
 END
@@ -1549,6 +1566,29 @@ CREATE FUNCTION baton.started_checkpoint(p_id text) RETURNS TABLE(workflow_id te
   WHERE w.id = p_id
     AND NOT EXISTS (SELECT 1 FROM baton.history h WHERE h.workflow_id = w.id AND h.version = 1)
 $$;
+
+--
+-- Name: trace_context(text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.trace_context(p_traceparent text, p_tracestate text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+BEGIN
+  IF p_traceparent IS NULL THEN
+    RAISE EXCEPTION 'tracestate was given without a traceparent' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_traceparent !~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' OR p_traceparent ~ '^ff-'
+     OR p_traceparent ~ '^..-0{32}-' OR p_traceparent ~ '-0{16}-..$' THEN
+    RAISE EXCEPTION 'traceparent must be a W3C traceparent, 00-<32 hex trace id>-<16 hex span id>-<2 hex flags> (got "%")',
+      left(p_traceparent, 80) USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_tracestate IS NOT NULL AND (length(p_tracestate) > 512 OR p_tracestate ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'tracestate must be at most 512 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  RETURN p_traceparent || coalesce(' ' || nullif(p_tracestate, ''), '');
+END
+$_$;
 
 --
 -- Name: __migrations; Type: TABLE; Schema: baton; Owner: -
@@ -1805,6 +1845,7 @@ CREATE TABLE baton.workflows (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
+    trace_context text,
     CONSTRAINT workflows_priority_check CHECK ((priority >= 0)),
     CONSTRAINT workflows_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 )

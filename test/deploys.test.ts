@@ -62,7 +62,7 @@ describe('deploying a changed workflow', function () {
         const line = ready ? undefined : err.split('\n').find((l) => l.includes('"msg":"worker started"'));
         if (line) {
           ready = true;
-          const id = (JSON.parse(line) as { worker: string }).worker;
+          const id = (JSON.parse(line) as { workerId: string }).workerId;
           resolve({ proc, id, pid: proc.pid!, stop: () => (proc.kill('SIGTERM'), exited) });
         }
       });

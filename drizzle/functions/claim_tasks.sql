@@ -12,6 +12,8 @@
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
 -- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
+-- workflow_trace_context: the instance's stored trace context (null unless its start was traced),
+-- read from the instance row the claim joins anyway.
 -- Each row comes with its instance's snapshot (status, state, version), for
 -- the optimistic commit, and for a waitForEvent step an event of its own:
 -- the n-th wait claimed here for one (instance, name), in line order, gets
@@ -24,12 +26,14 @@
 -- (FOR UPDATE SKIP LOCKED, never waiting), re-read at its newest version, and
 -- its fresh held_until keeps it out even though the tasks read here predate
 -- that claim. A wait that finds no free event gets none and re-waits.
+DROP FUNCTION IF EXISTS baton.claim_tasks(text, integer, text[], text[], integer, integer, integer);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
   p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0)
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
   max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
-  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb)
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
 LANGUAGE plpgsql
 -- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT.
 SET enable_seqscan = off
@@ -102,7 +106,7 @@ BEGIN
     RETURN QUERY
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -143,7 +147,7 @@ BEGIN
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-    w.parent_id, g.id, g.payload
+    w.parent_id, g.id, g.payload, w.trace_context
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key

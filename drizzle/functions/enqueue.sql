@@ -1,4 +1,7 @@
 -- A one-task job: the workflow behind a task a worker registered.
+-- p_traceparent, p_tracestate: as in start_workflow.
+DROP FUNCTION IF EXISTS baton.enqueue(text, jsonb, text, integer, text[], text, timestamptz, text);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.enqueue(
   p_task text,
   p_input jsonb DEFAULT NULL,
@@ -7,8 +10,11 @@ CREATE OR REPLACE FUNCTION baton.enqueue(
   p_tags text[] DEFAULT NULL,
   p_on_conflict text DEFAULT 'fail',
   p_run_at timestamptz DEFAULT NULL,
-  p_hash text DEFAULT NULL
+  p_hash text DEFAULT NULL,
+  p_traceparent text DEFAULT NULL,
+  p_tracestate text DEFAULT NULL
 ) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE sql AS $$
-  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task')
+  SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task',
+    p_traceparent => p_traceparent, p_tracestate => p_tracestate)
 $$;

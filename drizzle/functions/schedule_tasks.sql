@@ -1,6 +1,6 @@
 -- Insert scheduled steps as task rows and start child instances.
 -- p_rows: [{wf, key, kind, name, hash, input, priority, tags, maxAttempts,
---           delayMs, timeoutMs, runAt, held, child: {name, hash, priority, tags}}]
+--           delayMs, timeoutMs, runAt, held, child: {name, hash, priority, tags, traceparent, tracestate}}]
 -- Returns how many rows became ready at once.
 CREATE OR REPLACE FUNCTION baton.schedule_tasks(p_rows jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -47,13 +47,15 @@ BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
 
   FOR v_child IN
-    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags
+    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, input jsonb, held boolean, child jsonb)
-    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[])
+    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text)
     WHERE r.kind = 'child'
   LOOP
+    -- The child's trace context: the span of the attempt that scheduled it, else (untraced) its parent's.
     PERFORM baton.start_workflow(v_child.name, v_child.input, v_child.wf || '/' || v_child.key, v_child.priority,
-      v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE);
+      v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE,
+      v_child.traceparent, v_child.tracestate);
   END LOOP;
 
   IF v_ready > 0 THEN

@@ -9,7 +9,10 @@
 -- BTC01 and nothing is written; useExisting: created false;
 -- terminateExisting: the old instance is cancelled and replaced). The
 -- taken ones go through start_workflow one by one; the rest stay set-based.
+-- p_traceparent, p_tracestate: as in start_workflow, the same for every instance.
 DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text);
+--> statement-breakpoint
+DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text, text[], text);
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.start_many(
   p_name text,
@@ -19,7 +22,9 @@ CREATE OR REPLACE FUNCTION baton.start_many(
   p_tags text[] DEFAULT NULL,
   p_hash text DEFAULT NULL,
   p_ids text[] DEFAULT NULL,
-  p_on_conflict text DEFAULT 'fail'
+  p_on_conflict text DEFAULT 'fail',
+  p_traceparent text DEFAULT NULL,
+  p_tracestate text DEFAULT NULL
 ) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE plpgsql
 -- Generic plans for every statement inside (see insert_first_steps).
@@ -39,8 +44,12 @@ DECLARE
   v_big record;
   v_n integer;
   v_one boolean;
+  v_trace text;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_traceparent IS NOT NULL OR p_tracestate IS NOT NULL THEN
+    v_trace := baton.trace_context(p_traceparent, p_tracestate);
+  END IF;
   IF p_inputs IS NULL OR jsonb_typeof(p_inputs) <> 'array' THEN
     RAISE EXCEPTION 'inputs must be a JSON array (got %)', coalesce(jsonb_typeof(p_inputs), 'null') USING ERRCODE = 'BTV01';
   END IF;
@@ -86,15 +95,17 @@ BEGIN
   IF v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
     RETURN QUERY
     SELECT s.workflow_id, s.created FROM unnest(v_given, v_inputs) WITH ORDINALITY AS x(id, input, n)
-    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s
+    CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s
     ORDER BY x.n;
     RETURN;
   END IF;
 
   IF p_ids IS NULL THEN
     -- Generated ids only: nothing can be taken.
-    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
-    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at,
+      trace_context)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
     IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
@@ -109,8 +120,9 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || i, 0)) FROM unnest(v_given) i WHERE i IS NOT NULL ORDER BY i;
   END IF;
   WITH inserted AS (
-    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at)
-    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now()
+    INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, state, current_step, version, created_at, updated_at,
+      trace_context)
+    SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step
     ON CONFLICT (id) DO NOTHING
@@ -127,7 +139,8 @@ BEGIN
   FOR v_n IN 1 .. cardinality(v_ids) LOOP
     CONTINUE WHEN v_created[v_n];
     SELECT s.created INTO v_one
-    FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind) s;
+    FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s;
     v_created[v_n] := v_one;
   END LOOP;
   RETURN QUERY SELECT x.id, x.created FROM unnest(v_ids, v_created) WITH ORDINALITY AS x(id, created, n) ORDER BY x.n;

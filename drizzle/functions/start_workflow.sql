@@ -7,6 +7,11 @@
 -- alone, and the parent's child step is told the child failed, so the parent
 -- fails with a clear error instead of waiting for an instance that will never
 -- settle it.
+-- p_traceparent, p_tracestate: the W3C trace context of the caller's span
+-- (stored in trace_context; each attempt's span is its child and links to it).
+-- A child started without one takes its parent's.
+DROP FUNCTION IF EXISTS baton.start_workflow(text, jsonb, text, integer, text[], text, text, timestamptz, text, text, text, boolean);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_name text,
   p_input jsonb DEFAULT NULL,
@@ -19,7 +24,9 @@ CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_kind text DEFAULT 'workflow',
   p_parent_id text DEFAULT NULL,
   p_parent_key text DEFAULT NULL,
-  p_paused boolean DEFAULT false
+  p_paused boolean DEFAULT false,
+  p_traceparent text DEFAULT NULL,
+  p_tracestate text DEFAULT NULL
 ) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE plpgsql
 -- Generic plans for every statement inside (see insert_first_steps).
@@ -34,8 +41,14 @@ DECLARE
   v_parent text;
   v_parent_key text;
   v_child record;
+  v_trace text;
 BEGIN
   v_tags := baton.start_checks(p_name, p_kind, p_priority, p_tags);
+  IF p_traceparent IS NOT NULL OR p_tracestate IS NOT NULL THEN
+    v_trace := baton.trace_context(p_traceparent, p_tracestate);
+  ELSIF p_parent_id IS NOT NULL THEN
+    SELECT w.trace_context INTO v_trace FROM baton.workflows w WHERE w.id = p_parent_id;
+  END IF;
   IF p_on_conflict IS NULL OR p_on_conflict NOT IN ('fail', 'useExisting', 'terminateExisting') THEN
     RAISE EXCEPTION 'on_conflict must be fail, useExisting or terminateExisting (got %)', coalesce(p_on_conflict, 'null')
       USING ERRCODE = 'BTV01';
@@ -58,10 +71,10 @@ BEGIN
 
   LOOP
     INSERT INTO baton.workflows (id, name, definition_hash, status, input, priority, tags, parent_id, parent_key, state, current_step,
-      version, created_at, updated_at)
+      version, created_at, updated_at, trace_context)
     VALUES (v_id, p_name, v_def.hash, CASE WHEN p_paused THEN 'paused' ELSE 'running' END, p_input, p_priority, v_tags, p_parent_id,
       p_parent_key, v_def.plan -> 'state', (SELECT string_agg(s ->> 'name', ', ') FROM jsonb_array_elements(v_def.plan -> 'steps') s),
-      1, now(), now())
+      1, now(), now(), v_trace)
     ON CONFLICT (id) DO NOTHING;
     EXIT WHEN FOUND;
 
@@ -114,7 +127,7 @@ BEGIN
       coalesce((s ->> 'maxAttempts')::integer, 1), p_input
     FROM jsonb_array_elements(v_def.plan -> 'steps') s WHERE s ->> 'key' = v_child.key;
     PERFORM baton.start_workflow(v_child.name, p_input, v_id || '/' || v_child.key, p_priority, v_tags, 'useExisting', v_child.hash,
-      NULL, 'workflow', v_id, v_child.key, p_paused);
+      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate);
   END LOOP;
   RETURN QUERY SELECT v_id, true;
 END

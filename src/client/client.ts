@@ -12,6 +12,7 @@ import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { producerSpan, TracerRef } from '../tracing.ts';
 import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
@@ -105,6 +106,7 @@ export class Client {
   private listener: Listener | undefined;
   private readonly waiters = new Map<string, Set<() => void>>();
   private closing: Promise<void> | undefined;
+  private readonly tracer = new TracerRef();
 
   /** @internal */
   constructor(
@@ -153,17 +155,16 @@ export class Client {
     const encoded = encodePayload(this.codec, input, 'input', this.config.maxPayloadBytes);
     const ex: Executor = options.tx ? toExecutor(options.tx) : this.db.pool;
     if (typeof target !== 'string') await this.ensureRegistered(target);
-    const { id, created } = await startInstance(ex, {
+    const tags = normalizeTags(options.tags ?? []);
+    const hash = typeof target === 'string' ? null : target.hash;
+    const { id, created } = await producerSpan(
+      this.tracer,
+      kind === 'task' ? 'enqueue' : 'start',
       name,
-      kind,
-      input: encoded,
-      id: options.id ?? null,
-      priority: options.priority ?? null,
-      tags: normalizeTags(options.tags ?? []),
-      onConflict: options.onConflict ?? 'fail',
-      hash: typeof target === 'string' ? null : target.hash,
-      runAt: options.runAt ?? null,
-    });
+      null,
+      (trace) => startInstance(ex, { name, kind, input: encoded, id: options.id ?? null, priority: options.priority ?? null, tags, onConflict: options.onConflict ?? 'fail', hash, runAt: options.runAt ?? null, trace }),
+      (r) => r.id,
+    );
     return { id, created, result: (o) => this.result<O>(id, o) };
   }
 
@@ -214,16 +215,17 @@ export class Client {
     const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);
-    const started = await startMany(options.tx ? toExecutor(options.tx) : this.db.pool, {
+    const ex = options.tx ? toExecutor(options.tx) : this.db.pool;
+    const tags = normalizeTags(options.tags ?? []);
+    const hash = typeof target === 'string' ? null : target.hash;
+    const started = await producerSpan(
+      this.tracer,
+      kind === 'task' ? 'enqueue' : 'start',
       name,
-      kind,
-      inputs: encoded,
-      priority: options.priority ?? null,
-      tags: normalizeTags(options.tags ?? []),
-      hash: typeof target === 'string' ? null : target.hash,
-      ids,
-      onConflict: options.onConflict ?? 'fail',
-    });
+      encoded.length,
+      (trace) => startMany(ex, { name, kind, inputs: encoded, priority: options.priority ?? null, tags, hash, ids, onConflict: options.onConflict ?? 'fail', trace }),
+      () => null,
+    );
     return ids ? started : started.map((s) => s.id);
   }
 

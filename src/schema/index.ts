@@ -61,6 +61,11 @@ export const workflows = baton.table(
     createdAt: tstz('created_at').notNull().defaultNow(),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
     finishedAt: tstz('finished_at'),
+    /**
+     * The W3C trace context of the span that started this instance (`traceparent`, then a space and
+     * `tracestate` if any); null when the start was not traced. Each attempt's span links to it.
+     */
+    traceContext: text('trace_context'),
   },
   (t) => [
     check('workflows_status_check', oneOf(t.status, WORKFLOW_STATUSES)),

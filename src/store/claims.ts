@@ -38,6 +38,8 @@ export interface ClaimedTask {
     priority: number | null;
     tags: string[];
     parentId: string | null;
+    /** The instance's stored trace context (traceparent, then a space and tracestate if any); null when its start was not traced. */
+    traceContext: string | null;
   };
   /** A waitForEvent step: the oldest buffered event, if any. */
   event: { id: number; payload: unknown } | null;
@@ -80,6 +82,7 @@ export interface ClaimRow {
   workflow_parent: string | null;
   event_id: number | null;
   event_payload: unknown;
+  workflow_trace_context: string | null;
 }
 
 /**
@@ -131,6 +134,7 @@ export function claimedTask(r: ClaimRow): ClaimedTask {
       priority: r.workflow_priority,
       tags: r.workflow_tags,
       parentId: r.workflow_parent,
+      traceContext: r.workflow_trace_context ?? null,
     },
     event: r.event_id === null ? null : { id: Number(r.event_id), payload: r.event_payload },
   };

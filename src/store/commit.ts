@@ -67,7 +67,8 @@ export interface ScheduleRow {
   timeoutMs: number | null;
   runAt?: string | null;
   held: boolean;
-  child: { name: string; hash: string; priority: number | null; tags: string[] } | null;
+  /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced). */
+  child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null } | null;
 }
 
 export interface CommitBatch {

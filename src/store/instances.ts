@@ -21,14 +21,23 @@ export interface StartParams {
   hash?: string | null;
   /** Do not run before this time. */
   runAt?: Date | null;
+  /** The W3C trace context of the span that starts it (see src/tracing.ts); null: not traced. */
+  trace?: TraceHeaders | null;
+}
+
+/** A W3C trace context as a start passes it: `traceparent`, and `tracestate` (null when empty). */
+export interface TraceHeaders {
+  traceparent: string;
+  tracestate: string | null;
 }
 
 /** Start an instance through the SQL API function, so that every caller gets the same result. */
 export async function startInstance(ex: Executor, p: StartParams): Promise<{ id: string; created: boolean }> {
   const rows = await prepared<{ workflow_id: string; created: boolean }>(
     ex,
-    'baton_start_v1',
-    `select workflow_id, created from baton.start_workflow($1, $2::jsonb, $3, $4, $5::text[], $6, $7, $8, $9)`,
+    'baton_start_v2',
+    `select workflow_id, created from baton.start_workflow($1, $2::jsonb, $3, $4, $5::text[], $6, $7, $8, $9,
+       p_traceparent => $10, p_tracestate => $11)`,
     [
       p.name,
       JSON.stringify(p.input ?? null),
@@ -39,6 +48,8 @@ export async function startInstance(ex: Executor, p: StartParams): Promise<{ id:
       p.hash ?? null,
       p.runAt ?? null,
       p.kind ?? 'workflow',
+      p.trace?.traceparent ?? null,
+      p.trace?.tracestate ?? null,
     ],
   );
   return { id: rows[0]!.workflow_id, created: rows[0]!.created };
@@ -59,13 +70,25 @@ export async function startMany(
     hash?: string | null;
     ids?: (string | null)[] | null;
     onConflict?: OnConflict;
+    trace?: TraceHeaders | null;
   },
 ): Promise<{ id: string; created: boolean }[]> {
   const rows = await prepared<{ workflow_id: string; created: boolean }>(
     ex,
-    'baton_start_many_v2',
-    `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8)`,
-    [p.name, JSON.stringify(p.inputs), p.kind ?? 'workflow', p.priority ?? null, p.tags ?? [], p.hash ?? null, p.ids ?? null, p.onConflict ?? 'fail'],
+    'baton_start_many_v3',
+    `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8, $9, $10)`,
+    [
+      p.name,
+      JSON.stringify(p.inputs),
+      p.kind ?? 'workflow',
+      p.priority ?? null,
+      p.tags ?? [],
+      p.hash ?? null,
+      p.ids ?? null,
+      p.onConflict ?? 'fail',
+      p.trace?.traceparent ?? null,
+      p.trace?.tracestate ?? null,
+    ],
   );
   return rows.map((r) => ({ id: r.workflow_id, created: r.created }));
 }

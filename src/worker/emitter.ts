@@ -10,6 +10,7 @@ import type { Held } from './held.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import type { RunnerDeps } from './runner.ts';
+import { AttemptSpans } from './tracing.ts';
 
 export interface TaskEventInfo {
   workflowId: string;
@@ -96,15 +97,24 @@ export function taskInfo(held: Held): TaskEventInfo {
   return { workflowId: held.task.workflowId, taskKey: held.task.taskKey, name: held.task.name, attempt: held.task.attempts };
 }
 
+/**
+ * The fields of every log line about a task (the worker's logger adds `workerId`; `ctx.log` has
+ * the same fields): which instance, which step, which task, which attempt.
+ */
+export function taskFields(held: Held): { workflowId: string; taskKey: string; task: string; attempt: number } {
+  return { workflowId: held.task.workflowId, taskKey: held.task.taskKey, task: held.task.name, attempt: held.task.attempts };
+}
+
 /** What the runner needs from its worker: announcing starts, and counting and reporting time-outs. */
 export function runnerDeps(
-  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined },
+  o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined; workerId: string },
   counters: { runaway: number },
 ): RunnerDeps {
   return {
     codec: o.codec,
     maxPayloadBytes: o.maxPayloadBytes,
     log: o.log,
+    spans: new AttemptSpans(o.workerId),
     now: () => Date.now(),
     random: () => Math.random(),
     onStart(held) {
@@ -119,7 +129,7 @@ export function runnerDeps(
         counters.runaway -= 1;
       });
       o.log.warn(
-        { workflowId: held.task.workflowId, taskKey: held.task.taskKey, task: held.task.name, timeoutMs },
+        { ...taskFields(held), timeoutMs },
         'task timed out; its slot is freed. If its handler ignores the AbortSignal it keeps running in the background',
       );
       setImmediate(() => o.events.emit('task:timeout', { ...taskInfo(held), timeoutMs, settled: done }));
@@ -142,7 +152,7 @@ export function reportSettlement(
   if (how === 'refused') {
     counters.refused += 1;
     metrics?.settled(held, 'refused');
-    log.warn(taskInfo(held), 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
+    log.warn({ ...taskFields(held), epoch: t.epoch }, 'result refused: this worker no longer held the claim (it expired or the instance was cancelled)');
     events.emit('task:refused', { workflowId: t.workflowId, taskKey: t.taskKey, epoch: t.epoch });
   } else if (outcome.kind === 'error') {
     if (outcome.final) counters.failed += 1;
@@ -150,7 +160,7 @@ export function reportSettlement(
     metrics?.settled(held, outcome.final ? 'failed' : 'retried');
     // An operator watching the worker sees every failed attempt (the message, not the stack:
     // `baton history` keeps that), and what happens next.
-    const where = { workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts, error: outcome.error.message };
+    const where = { ...taskFields(held), error: outcome.error.message };
     if (outcome.final) log.warn(where, `task "${t.name}" failed (attempt ${t.attempts}); no retries left`);
     else log.warn({ ...where, retryInMs: outcome.delayMs }, `task "${t.name}" failed (attempt ${t.attempts}); retrying in ${outcome.delayMs} ms`);
     if (events.has('task:failure')) {
@@ -164,6 +174,6 @@ export function reportSettlement(
       events.emit('task:success', { workflowId: t.workflowId, taskKey: t.taskKey, name: t.name, attempt: t.attempts, durationMs });
     }
   }
-  if (finishedStatus === 'failed') log.error({ workflowId: t.workflowId, step: t.taskKey, task: t.name }, `workflow ${t.workflowId} failed at step ${t.taskKey} (${t.name})`);
+  if (finishedStatus === 'failed') log.error(taskFields(held), `workflow ${t.workflowId} failed at step ${t.taskKey} (${t.name})`);
   if (finishedStatus && events.has('workflow:finished')) events.emit('workflow:finished', { workflowId: t.workflowId, status: finishedStatus as WorkflowStatus });
 }

@@ -1,6 +1,7 @@
 /** What a worker holds: a claimed task, its definition, its abort controller, and where it is in its life. */
 import type { SerializedError } from '../errors.ts';
 import type { ClaimedTask } from '../store/claims.ts';
+import type { TraceHeaders } from '../store/instances.ts';
 import type { Workflow } from '../workflow/builder.ts';
 
 export type HeldPhase = 'buffered' | 'running' | 'committing';
@@ -18,6 +19,8 @@ export interface Held {
   expiresAt: number;
   startedAt?: number;
   progress?: { percent: number; message: string | null; dirty: boolean };
+  /** The trace context of this attempt's span, when it records: child workflows its commit starts are children of it. */
+  trace?: TraceHeaders;
 }
 
 export function heldId(workflowId: string, taskKey: string): string {
@@ -38,6 +41,7 @@ export class HeldTask implements Held {
   lost: LostReason | null = null;
   startedAt?: number;
   progress?: { percent: number; message: string | null; dirty: boolean };
+  trace?: TraceHeaders;
   private controller: AbortController | undefined = undefined;
   private onAbort: (() => void) | undefined = undefined;
 

@@ -59,7 +59,7 @@ function scheduleRow(held: Held, s: ScheduledStep): ScheduleRow {
     delayMs: s.delayMs,
     timeoutMs: s.timeoutMs,
     held: s.held,
-    child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags } : null,
+    child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags, ...held.trace } : null,
   };
 }
 

@@ -10,15 +10,18 @@
  */
 import { encodePayload, type Codec } from '../codec.ts';
 import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import { parseWith, type TaskContext } from '../workflow/task.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
+import { endAttemptSpan, inSpan, type AttemptSpans } from './tracing.ts';
 
 export interface RunnerDeps {
   codec: Codec;
   maxPayloadBytes: number;
   log: Logger;
+  spans: AttemptSpans;
   now(): number;
   random(): number;
   onStart(held: Held): void;
@@ -157,7 +160,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * time-out, and the only promise waited on is the handler's own.
  */
 function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
-  const attempt = new Attempt(held, deps, done);
+  const span = deps.spans.start(held);
+  const attempt = new Attempt(held, deps, done, span);
   const t = held.task;
   const task = held.def.tasks.get(t.name);
   if (!task) return attempt.failNow(new NonRetryableError(`definition "${held.def.name}" has no task "${t.name}"`));
@@ -182,7 +186,7 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
   if (timeoutMs === null) {
     let returned: unknown;
     try {
-      returned = task.handler(input, ctx);
+      returned = span.isRecording() ? inSpan(span, () => task.handler(input, ctx)) : task.handler(input, ctx);
     } catch (error) {
       return attempt.end({ ok: false, error }, true);
     }
@@ -191,7 +195,7 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
   } else {
     // The clock starts before the handler runs: a long synchronous start counts against its time.
     attempt.wait(
-      Promise.resolve().then(() => task.handler(input, ctx)),
+      Promise.resolve().then(span.isRecording() ? () => inSpan(span, () => task.handler(input, ctx)) : () => task.handler(input, ctx)),
       timeoutMs,
     );
   }
@@ -211,6 +215,7 @@ class Attempt {
     private readonly held: Held,
     private readonly deps: RunnerDeps,
     private readonly done: AttemptDone,
+    private readonly span: Span,
   ) {}
 
   wait(handler: Promise<unknown>, timeoutMs: number | null): void {
@@ -226,7 +231,9 @@ class Attempt {
   /** Failed before its handler ran: final, no retry. */
   failNow(error: Error): void {
     this.ended = true;
-    queueMicrotask(() => this.done(this.held, failure(error, this.held, this.deps, true)));
+    const outcome = failure(error, this.held, this.deps, true);
+    endAttemptSpan(this.span, outcome, error);
+    queueMicrotask(() => this.done(this.held, outcome));
   }
 
   private timeOut(handler: Promise<unknown>, timeoutMs: number): void {
@@ -251,14 +258,17 @@ class Attempt {
   private report(result: Settled): void {
     const { held, deps } = this;
     let outcome: Outcome;
-    if (!result.ok) outcome = failure(result.error, held, deps);
+    let error: unknown = undefined;
+    if (!result.ok) outcome = failure((error = result.error), held, deps);
     else {
       try {
         outcome = { kind: 'completed', output: encodePayload(deps.codec, result.value, `output of task "${held.task.name}"`, deps.maxPayloadBytes) };
-      } catch (error) {
-        outcome = failure(new NonRetryableError((error as Error).message), held, deps, true);
+      } catch (e) {
+        error = new NonRetryableError((e as Error).message);
+        outcome = failure(error, held, deps, true);
       }
     }
+    endAttemptSpan(this.span, outcome, error);
     this.done(held, outcome);
   }
 }
@@ -312,6 +322,7 @@ class Context implements TaskContext {
   static readonly #logProperty: PropertyDescriptor = {
     get(this: Context) {
       const t = this.#held.task;
+      // The fields of the worker's own lines about this task (taskFields), and its workerId through the parent.
       return (this.#log ??= this.#parentLog.child({ workflowId: t.workflowId, taskKey: t.taskKey, task: t.name, attempt: t.attempts }));
     },
     set(this: Context, value: Logger) {

@@ -103,7 +103,7 @@ export class Worker {
     this.config = resolved.config;
     this.prefetch = new Prefetch(resolved.prefetch, this.config.concurrency);
     this.id = options.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ worker: this.id });
+    this.log = (options.logger ?? createLogger({ level: this.config.logLevel })).child({ workerId: this.id });
     this.events = new WorkerEmitter(this.log);
     this.schedules = checkSchedules(options.schedules);
     this.defs = buildRegistry([...(options.workflows ?? []), ...this.schedules.map((s) => s.workflow)], options.tasks);
@@ -111,7 +111,7 @@ export class Worker {
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
     this.meter = WorkerMetrics.create(options.metrics, this.config.concurrency, this.log, () => ({ pool: this.db?.pool, slotsBusy: this.slots.running, leasesHeld: this.held.size }));
-    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events, metrics: this.meter }, this.counters);
+    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events, metrics: this.meter, workerId: this.id }, this.counters);
     this.slots = new Slots({
       size: this.config.concurrency,
       deps: this.runnerDeps,

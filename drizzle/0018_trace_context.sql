@@ -1,0 +1,1 @@
+ALTER TABLE "baton"."workflows" ADD COLUMN "trace_context" text;
