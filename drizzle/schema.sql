@@ -11,6 +11,141 @@
 CREATE SCHEMA baton;
 
 --
+-- Name: admit(text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.admit(p_name text, p_key text) RETURNS integer
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+DECLARE
+  v_lim baton.task_limits%ROWTYPE;
+  v_per_key boolean;
+  v_free bigint := 2147483647;
+  v_now timestamptz := clock_timestamp();
+  v_n integer := 0;
+  v_rkey text;
+  v_blocked text[] := '{}';
+  r record;
+  v_cur refcursor;
+  v_last bigint;
+  v_first bigint;
+BEGIN
+  SELECT * INTO v_lim FROM baton.task_limits l WHERE l.name = p_name;
+  IF NOT FOUND OR (v_lim.concurrency IS NULL AND v_lim.rate IS NULL) THEN
+    WITH q AS (
+      SELECT t.workflow_id, t.task_key FROM baton.tasks t WHERE t.status = 'queued' AND t.name = p_name
+      FOR UPDATE SKIP LOCKED
+    ), a AS (
+      UPDATE baton.tasks t SET status = 'ready', updated_at = now()
+      FROM q WHERE t.workflow_id = q.workflow_id AND t.task_key = q.task_key
+      RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM a;
+    RETURN v_n;
+  END IF;
+  v_per_key := CASE WHEN v_lim.concurrency IS NOT NULL THEN v_lim.concurrency_keyed ELSE v_lim.rate_keyed END;
+
+  IF v_lim.concurrency IS NOT NULL THEN
+    IF v_per_key THEN
+      SELECT v_lim.concurrency - count(*) INTO v_free FROM baton.tasks t
+      WHERE t.name = p_name AND t.limit_key = p_key AND t.limit_key IS NOT NULL AND t.status IN ('ready', 'running');
+    ELSE
+      SELECT v_lim.concurrency - count(*) INTO v_free FROM baton.tasks t
+      WHERE t.name = p_name AND t.limit_key IS NOT NULL AND t.status IN ('ready', 'running');
+    END IF;
+    IF v_free <= 0 THEN
+      RETURN 0;
+    END IF;
+  END IF;
+
+  -- Candidates in aging order: one key's queue, or the task's whole queue (each by its own index).
+  IF v_per_key THEN
+    OPEN v_cur FOR SELECT t.workflow_id, t.task_key, t.limit_key FROM baton.tasks t
+      WHERE t.status = 'queued' AND t.name = p_name AND t.limit_key = p_key
+      ORDER BY t.ready_key LIMIT 1000 FOR UPDATE SKIP LOCKED;
+  ELSE
+    OPEN v_cur FOR SELECT t.workflow_id, t.task_key, t.limit_key FROM baton.tasks t
+      WHERE t.status = 'queued' AND t.name = p_name
+      ORDER BY t.ready_key LIMIT 1000 FOR UPDATE SKIP LOCKED;
+  END IF;
+  LOOP
+    EXIT WHEN v_n >= v_free;
+    FETCH v_cur INTO r;
+    EXIT WHEN NOT FOUND;
+    IF v_lim.rate IS NOT NULL THEN
+      v_rkey := CASE WHEN v_lim.rate_keyed THEN r.limit_key ELSE '' END;
+      CONTINUE WHEN v_rkey = ANY (v_blocked);
+      -- The window's count: admissions are numbered per key (n), so it is the newest n minus the
+      -- oldest n still inside the window, plus one; two index probes however high the rate.
+      SELECT l.n INTO v_last FROM baton.rate_log l WHERE l.name = p_name AND l.key = v_rkey ORDER BY l.at DESC, l.n DESC LIMIT 1;
+      SELECT l.n INTO v_first FROM baton.rate_log l
+      WHERE l.name = p_name AND l.key = v_rkey AND l.at > v_now - v_lim.rate_period_ms * interval '1 millisecond'
+      ORDER BY l.at, l.n LIMIT 1;
+      IF v_first IS NOT NULL AND v_last - v_first + 1 >= v_lim.rate THEN
+        -- Every later candidate of this rate key is held back too.
+        EXIT WHEN NOT v_lim.rate_keyed OR v_per_key;
+        v_blocked := v_blocked || v_rkey;
+        CONTINUE;
+      END IF;
+      INSERT INTO baton.rate_log (name, key, at, n) VALUES (p_name, v_rkey, v_now, coalesce(v_last, 0) + 1);
+    END IF;
+    UPDATE baton.tasks t SET status = 'ready', updated_at = now() WHERE t.workflow_id = r.workflow_id AND t.task_key = r.task_key;
+    v_n := v_n + 1;
+  END LOOP;
+  CLOSE v_cur;
+  RETURN v_n;
+END
+$$;
+
+--
+-- Name: admit_queued(integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.admit_queued(p_limit integer DEFAULT 100) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_names text[];
+  v_name text;
+  v_admitted integer := 0;
+  r record;
+BEGIN
+  DELETE FROM baton.rate_log l USING baton.task_limits lim
+  WHERE lim.name = l.name AND l.at <= clock_timestamp() - coalesce(lim.rate_period_ms, 0) * interval '1 millisecond';
+  v_names := ARRAY(
+    WITH RECURSIVE n AS (
+      (SELECT t.name FROM baton.tasks t WHERE t.status = 'queued' ORDER BY t.name LIMIT 1)
+      UNION ALL
+      SELECT (SELECT t.name FROM baton.tasks t WHERE t.status = 'queued' AND t.name > n.name ORDER BY t.name LIMIT 1)
+      FROM n WHERE n.name IS NOT NULL
+    )
+    SELECT n.name FROM n WHERE n.name IS NOT NULL LIMIT p_limit);
+  IF cardinality(v_names) = 0 THEN
+    RETURN 0;
+  END IF;
+  FOREACH v_name IN ARRAY v_names LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended('baton:limit:' || v_name, 0));
+  END LOOP;
+  FOR r IN
+    SELECT q.name, q.limit_key FROM (
+      SELECT DISTINCT t.name, CASE WHEN coalesce(CASE WHEN l.concurrency IS NOT NULL THEN l.concurrency_keyed ELSE l.rate_keyed END, false)
+        THEN t.limit_key END AS limit_key
+      FROM baton.tasks t LEFT JOIN baton.task_limits l ON l.name = t.name
+      WHERE t.status = 'queued' AND t.name = ANY (v_names)) q
+    ORDER BY q.name, q.limit_key
+  LOOP
+    v_admitted := v_admitted + baton.admit(r.name, r.limit_key);
+  END LOOP;
+  IF v_admitted > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_admitted;
+END
+$$;
+
+--
 -- Name: after_finish(text[]); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -25,7 +160,7 @@ BEGIN
   END IF;
   UPDATE baton.tasks t
   SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
-  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'ready', 'running');
+  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running');
   v_children := ARRAY(
     SELECT w.id FROM baton.workflows w
     WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')
@@ -86,7 +221,7 @@ BEGIN
 
   UPDATE baton.tasks t
   SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
-  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('waiting', 'ready', 'running');
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running');
 
   PERFORM pg_notify('baton_cancel', left(array_to_string(v_ids, ','), 7000));
   PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_ids, ',')) < 7000 THEN array_to_string(v_ids, ',') ELSE '*' END);
@@ -526,14 +661,14 @@ END
 $$;
 
 --
--- Name: enqueue(text, jsonb, text, integer, text[], text, timestamp with time zone, text, text, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: enqueue(text, jsonb, text, integer, text[], text, timestamp with time zone, text, text, text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.enqueue(p_task text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hash text DEFAULT NULL::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.enqueue(p_task text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_hash text DEFAULT NULL::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text, p_limit_key text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE sql
     AS $$
   SELECT * FROM baton.start_workflow(p_task, p_input, p_id, p_priority, p_tags, p_on_conflict, p_hash, p_run_at, 'task',
-    p_traceparent => p_traceparent, p_tracestate => p_tracestate)
+    p_traceparent => p_traceparent, p_tracestate => p_tracestate, p_limit_key => p_limit_key)
 $$;
 
 --
@@ -666,10 +801,10 @@ CREATE FUNCTION baton.finished_checkpoint(p_id text) RETURNS TABLE(workflow_id t
 $$;
 
 --
--- Name: insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamp with time zone, boolean, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamp with time zone, boolean, text, text[]); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer, p_tags text[], p_run_at timestamp with time zone, p_held boolean, p_parent_id text) RETURNS integer
+CREATE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer, p_tags text[], p_run_at timestamp with time zone, p_held boolean, p_parent_id text, p_limit_keys text[] DEFAULT NULL::text[]) RETURNS integer
     LANGUAGE plpgsql
     SET jit TO 'off'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -684,6 +819,7 @@ BEGIN
       coalesce(p_priority, (s ->> 'priority')::integer, 0) AS priority,
       ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
       coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
+      s -> 'limit' AS lim,
       CASE s ->> 'kind'
         WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
         WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
@@ -692,7 +828,7 @@ BEGIN
     FROM jsonb_array_elements(p_plan -> 'steps') s
     WHERE s ->> 'kind' <> 'child'
   ), decided AS (
-    SELECT i.id, st.*,
+    SELECT i.id, st.*, CASE WHEN st.lim IS NULL THEN NULL WHEN (st.lim ->> 'keyed')::boolean THEN i.limit_key ELSE '' END AS limit_key,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
         WHEN st.kind = 'event' THEN
@@ -700,14 +836,15 @@ BEGIN
         WHEN st.available_at > v_now THEN 'waiting'
         ELSE 'ready'
       END AS status
-    FROM unnest(p_ids, p_inputs) AS i(id, input)
+    FROM unnest(p_ids, p_inputs, coalesce(p_limit_keys, '{}')) AS i(id, input, limit_key)
     CROSS JOIN steps st
+    WHERE i.id IS NOT NULL
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, NULL, v_now, v_now
+      d.available_at, d.max_attempts, NULL, d.limit_key, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -745,6 +882,62 @@ CREATE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_l
   ) c
   ORDER BY c.version
   LIMIT p_limit
+$$;
+
+--
+-- Name: limit_admit(); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.limit_admit() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_notes text := current_setting('baton.admit', true);
+  v_name text;
+  v_admitted integer := 0;
+  r record;
+BEGIN
+  IF v_notes IS NULL OR v_notes = '' THEN
+    RETURN NULL;
+  END IF;
+  PERFORM set_config('baton.admit', '', true);
+  FOR v_name IN SELECT DISTINCT n ->> 0 FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended('baton:limit:' || v_name, 0));
+  END LOOP;
+  FOR r IN SELECT DISTINCT n ->> 0 AS name, n ->> 1 AS key FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1, 2 LOOP
+    v_admitted := v_admitted + baton.admit(r.name, r.key);
+  END LOOP;
+  IF v_admitted > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+--
+-- Name: limit_enter(); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.limit_enter() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_notes jsonb := coalesce(nullif(current_setting('baton.admit', true), ''), '[]')::jsonb;
+  v_note jsonb := jsonb_build_array(jsonb_build_array(NEW.name, NEW.limit_key));
+BEGIN
+  IF NOT v_notes @> v_note THEN
+    PERFORM set_config('baton.admit', (v_notes || v_note)::text, true);
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    NEW.status := 'queued';
+    RETURN NEW;
+  END IF;
+  IF NEW.status = 'ready' THEN
+    UPDATE baton.tasks t SET status = 'queued'
+    WHERE t.workflow_id = NEW.workflow_id AND t.task_key = NEW.task_key AND t.status = 'ready';
+  END IF;
+  RETURN NULL;
+END
 $$;
 
 --
@@ -787,7 +980,7 @@ BEGIN
   INSERT INTO baton.history (workflow_id, version, kind, detail)
   SELECT done.id, done.version, 'paused', jsonb_build_object('status', 'paused', 'requestedBy', p_requested_by) FROM done;
   UPDATE baton.tasks t SET paused = true, status = 'waiting', updated_at = now()
-  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'waiting') AND NOT t.paused;
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'queued', 'waiting') AND NOT t.paused;
   RETURN v_status;
 END
 $$;
@@ -1144,7 +1337,7 @@ BEGIN
         ELSE greatest(v_now, coalesce(r."runAt", v_now))
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
-      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean)
+      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text)
   ), decided AS (
     SELECT rows.*,
       CASE
@@ -1158,10 +1351,10 @@ BEGIN
     FROM rows
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey", v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -1172,15 +1365,16 @@ BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
 
   FOR v_child IN
-    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate
+    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate, c."limitKey"
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, input jsonb, held boolean, child jsonb)
-    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text)
+    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text,
+      "limitKey" text)
     WHERE r.kind = 'child'
   LOOP
     -- The child's trace context: the span of the attempt that scheduled it, else (untraced) its parent's.
     PERFORM baton.start_workflow(v_child.name, v_child.input, v_child.wf || '/' || v_child.key, v_child.priority,
       v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE,
-      v_child.traceparent, v_child.tracestate);
+      v_child.traceparent, v_child.tracestate, v_child."limitKey");
   END LOOP;
 
   IF v_ready > 0 THEN
@@ -1316,10 +1510,10 @@ END
 $$;
 
 --
--- Name: start_many(text, jsonb, text, integer, text[], text, text[], text, text, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: start_many(text, jsonb, text, integer, text[], text, text[], text, text, text, text[]); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text, p_ids text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.start_many(p_name text, p_inputs jsonb, p_kind text DEFAULT 'workflow'::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_hash text DEFAULT NULL::text, p_ids text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text, p_limit_keys text[] DEFAULT NULL::text[]) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
@@ -1332,6 +1526,7 @@ DECLARE
   v_inputs jsonb[];
   v_new text[];
   v_new_inputs jsonb[];
+  v_new_keys text[];
   v_created boolean[];
   v_limit bigint := coalesce(nullif(current_setting('baton.max_payload_bytes', true), ''), '1048576')::bigint;
   v_big record;
@@ -1369,6 +1564,18 @@ BEGIN
     END IF;
   END IF;
   v_def := baton.start_definition(p_name, p_kind, p_hash);
+  IF p_limit_keys IS NOT NULL AND cardinality(p_limit_keys) <> jsonb_array_length(p_inputs) THEN
+    RAISE EXCEPTION 'limit keys has % entries for % inputs: give one key per input', cardinality(p_limit_keys), jsonb_array_length(p_inputs)
+      USING ERRCODE = 'BTV01';
+  END IF;
+  IF v_def.plan @? '$.steps[*].limit ? (@.keyed == true)'
+     AND (p_limit_keys IS NULL OR array_position(p_limit_keys, NULL) IS NOT NULL) THEN
+    RAISE EXCEPTION '% "%" starts with a task whose limits count per key: pass one key per input (p_limit_keys)',
+      CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name USING ERRCODE = 'BTV01';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(p_limit_keys) k WHERE length(k) NOT BETWEEN 1 AND 255 OR k ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'each limit key must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
 
   SELECT array_agg(p_ids[x.n] ORDER BY x.n), array_agg(coalesce(p_ids[x.n], gen_random_uuid()::text) ORDER BY x.n),
     array_agg(x.input ORDER BY x.n)
@@ -1389,7 +1596,7 @@ BEGIN
     RETURN QUERY
     SELECT s.workflow_id, s.created FROM unnest(v_given, v_inputs) WITH ORDINALITY AS x(id, input, n)
     CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
-      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate, p_limit_key => p_limit_keys[x.n]) s
     ORDER BY x.n;
     RETURN;
   END IF;
@@ -1401,7 +1608,7 @@ BEGIN
     SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
-    IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+    IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL, p_limit_keys) > 0 THEN
       PERFORM pg_notify('baton_ready', '');
     END IF;
     RETURN QUERY SELECT i, true FROM unnest(v_ids) i;
@@ -1422,7 +1629,11 @@ BEGIN
     RETURNING id, input
   )
   SELECT coalesce(array_agg(i.id), '{}'), coalesce(array_agg(i.input), '{}') INTO v_new, v_new_inputs FROM inserted i;
-  IF cardinality(v_new) > 0 AND baton.insert_first_steps(v_new, v_new_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+  IF p_limit_keys IS NOT NULL THEN
+    v_new_keys := ARRAY(SELECT p_limit_keys[x.n] FROM unnest(v_new) n(id) JOIN unnest(v_ids) WITH ORDINALITY AS x(id, n) ON x.id = n.id);
+  END IF;
+  IF cardinality(v_new) > 0 AND baton.insert_first_steps(v_new, v_new_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL,
+       v_new_keys) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
@@ -1433,7 +1644,7 @@ BEGIN
     CONTINUE WHEN v_created[v_n];
     SELECT s.created INTO v_one
     FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
-      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s;
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate, p_limit_key => p_limit_keys[v_n]) s;
     v_created[v_n] := v_one;
   END LOOP;
   RETURN QUERY SELECT x.id, x.created FROM unnest(v_ids, v_created) WITH ORDINALITY AS x(id, created, n) ORDER BY x.n;
@@ -1441,10 +1652,10 @@ END
 $_$;
 
 --
--- Name: start_workflow(text, jsonb, text, integer, text[], text, text, timestamp with time zone, text, text, text, boolean, text, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: start_workflow(text, jsonb, text, integer, text[], text, text, timestamp with time zone, text, text, text, boolean, text, text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
+CREATE FUNCTION baton.start_workflow(p_name text, p_input jsonb DEFAULT NULL::jsonb, p_id text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_tags text[] DEFAULT NULL::text[], p_on_conflict text DEFAULT 'fail'::text, p_hash text DEFAULT NULL::text, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_kind text DEFAULT 'workflow'::text, p_parent_id text DEFAULT NULL::text, p_parent_key text DEFAULT NULL::text, p_paused boolean DEFAULT false, p_traceparent text DEFAULT NULL::text, p_tracestate text DEFAULT NULL::text, p_limit_key text DEFAULT NULL::text) RETURNS TABLE(workflow_id text, created boolean)
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
@@ -1477,7 +1688,15 @@ BEGIN
       USING ERRCODE = 'BTV01';
   END IF;
 
+  IF p_limit_key IS NOT NULL AND (length(p_limit_key) NOT BETWEEN 1 AND 255 OR p_limit_key ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'limit key must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+
   v_def := baton.start_definition(p_name, p_kind, p_hash);
+  IF p_limit_key IS NULL AND p_parent_id IS NULL AND v_def.plan @? '$.steps[*].limit ? (@.keyed == true)' THEN
+    RAISE EXCEPTION '% "%" starts with a task whose limits count per key: pass the key (p_limit_key)',
+      CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name USING ERRCODE = 'BTV01';
+  END IF;
 
   v_id := coalesce(p_id, gen_random_uuid()::text);
   IF p_id IS NOT NULL AND v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
@@ -1525,7 +1744,8 @@ BEGIN
     END IF;
   END LOOP;
 
-  IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id) > 0 THEN
+  IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id,
+       ARRAY[p_limit_key]) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
   IF NOT v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
@@ -1543,7 +1763,7 @@ BEGIN
       coalesce((s ->> 'maxAttempts')::integer, 1), p_input
     FROM jsonb_array_elements(v_def.plan -> 'steps') s WHERE s ->> 'key' = v_child.key;
     PERFORM baton.start_workflow(v_child.name, p_input, v_id || '/' || v_child.key, p_priority, v_tags, 'useExisting', v_child.hash,
-      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate);
+      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate, p_limit_key);
   END LOOP;
   RETURN QUERY SELECT v_id, true;
 END
@@ -1652,10 +1872,11 @@ CREATE TABLE baton.tasks (
     finished_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_by text,
+    limit_key text,
     CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text]))),
     CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),
-    CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+    CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'queued'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
 
 --
@@ -1721,6 +1942,17 @@ CREATE TABLE baton.history (
     kind text NOT NULL,
     detail jsonb NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: rate_log; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.rate_log (
+    name text NOT NULL,
+    key text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    n bigint NOT NULL
 );
 
 --
@@ -1804,6 +2036,20 @@ CREATE TABLE baton.stats (
 CREATE TABLE baton.tag_sets (
     tags text[] NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: task_limits; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.task_limits (
+    name text NOT NULL,
+    concurrency integer,
+    concurrency_keyed boolean DEFAULT false NOT NULL,
+    rate integer,
+    rate_period_ms integer,
+    rate_keyed boolean DEFAULT false NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
@@ -1921,6 +2167,13 @@ ALTER TABLE ONLY baton.tag_sets
     ADD CONSTRAINT tag_sets_pkey PRIMARY KEY (tags);
 
 --
+-- Name: task_limits task_limits_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.task_limits
+    ADD CONSTRAINT task_limits_pkey PRIMARY KEY (name);
+
+--
 -- Name: tasks tasks_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
 --
 
@@ -1954,10 +2207,22 @@ CREATE INDEX events_created_idx ON baton.events USING btree (created_at);
 CREATE INDEX events_lookup_idx ON baton.events USING btree (workflow_id, name, id);
 
 --
+-- Name: rate_log_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX rate_log_idx ON baton.rate_log USING btree (name, key, at, n);
+
+--
 -- Name: reconciler_ticks_started_idx; Type: INDEX; Schema: baton; Owner: -
 --
 
 CREATE INDEX reconciler_ticks_started_idx ON baton.reconciler_ticks USING btree (started_at);
+
+--
+-- Name: tasks_admitted_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_admitted_idx ON baton.tasks USING btree (name, limit_key) WHERE ((limit_key IS NOT NULL) AND (status = ANY (ARRAY['ready'::text, 'running'::text])));
 
 --
 -- Name: tasks_due_idx; Type: INDEX; Schema: baton; Owner: -
@@ -1970,6 +2235,18 @@ CREATE INDEX tasks_due_idx ON baton.tasks USING btree (available_at) WHERE ((sta
 --
 
 CREATE INDEX tasks_lease_idx ON baton.tasks USING btree (lease_expires_at) WHERE (status = 'running'::text);
+
+--
+-- Name: tasks_queued_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_queued_idx ON baton.tasks USING btree (name, limit_key, ready_key) WHERE (status = 'queued'::text);
+
+--
+-- Name: tasks_queued_name_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_queued_name_idx ON baton.tasks USING btree (name, ready_key) WHERE (status = 'queued'::text);
 
 --
 -- Name: tasks_ready_idx; Type: INDEX; Schema: baton; Owner: -
@@ -1994,6 +2271,30 @@ CREATE INDEX workflows_name_created_idx ON baton.workflows USING btree (name, cr
 --
 
 CREATE INDEX workflows_parent_idx ON baton.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
+
+--
+-- Name: tasks tasks_limit_admit_insert; Type: TRIGGER; Schema: baton; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER tasks_limit_admit_insert AFTER INSERT ON baton.tasks DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((new.limit_key IS NOT NULL) AND (new.status = 'queued'::text))) EXECUTE FUNCTION baton.limit_admit();
+
+--
+-- Name: tasks tasks_limit_admit_update; Type: TRIGGER; Schema: baton; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER tasks_limit_admit_update AFTER UPDATE ON baton.tasks DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((new.limit_key IS NOT NULL) AND (((new.status = 'ready'::text) AND (old.status <> ALL (ARRAY['ready'::text, 'queued'::text]))) OR ((old.status = ANY (ARRAY['ready'::text, 'running'::text])) AND (new.status <> ALL (ARRAY['ready'::text, 'running'::text])))))) EXECUTE FUNCTION baton.limit_admit();
+
+--
+-- Name: tasks tasks_limit_insert; Type: TRIGGER; Schema: baton; Owner: -
+--
+
+CREATE TRIGGER tasks_limit_insert BEFORE INSERT ON baton.tasks FOR EACH ROW WHEN (((new.limit_key IS NOT NULL) AND (new.status = 'ready'::text))) EXECUTE FUNCTION baton.limit_enter();
+
+--
+-- Name: tasks tasks_limit_update; Type: TRIGGER; Schema: baton; Owner: -
+--
+
+CREATE TRIGGER tasks_limit_update AFTER UPDATE ON baton.tasks FOR EACH ROW WHEN (((new.limit_key IS NOT NULL) AND (((new.status = 'ready'::text) AND (old.status <> ALL (ARRAY['ready'::text, 'queued'::text]))) OR ((old.status = ANY (ARRAY['ready'::text, 'running'::text])) AND (new.status <> ALL (ARRAY['ready'::text, 'running'::text])))))) EXECUTE FUNCTION baton.limit_enter();
 
 --
 -- PostgreSQL database dump complete

@@ -24,8 +24,11 @@ export type WorkflowStatus = (typeof WORKFLOW_STATUSES)[number];
 export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly WorkflowStatus[];
 export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
 
-/** A task row's status. */
-export const TASK_STATUSES = ['waiting', 'ready', 'running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * A task row's status. `queued`: a task with a concurrency or rate limit that could run but waits for
+ * its limit to admit it (then it is `ready`); see src/workflow/limits.ts.
+ */
+export const TASK_STATUSES = ['waiting', 'queued', 'ready', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** A task row's kind: `task` runs user code; the others are carried out by the worker itself. */

@@ -25,7 +25,7 @@ describe('invariant checker (baton check)', function () {
   });
 
   it('reports each broken invariant, and `baton check` exits 1 listing them', async () => {
-    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v10/c', 'v11']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
+    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v10/c', 'v11', 'v12', 'v13']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
     const q = (sql: string) => db.pool.query(sql);
     await q(`update baton.tasks set status = 'completed', claimed_by = 'ghost' where workflow_id = 'v1'`);
     await q(`update baton.tasks set status = 'running', claimed_by = 'w', epoch = 9, lease_expires_at = now() - interval '1 minute' where workflow_id = 'v2'`);
@@ -42,9 +42,13 @@ describe('invariant checker (baton check)', function () {
     // Child steps waiting on 'v10/c', an instance a caller started (not v10's child), and on 'v11/c', which does not exist.
     await q(`insert into baton.tasks (workflow_id, task_key, kind, name, definition_hash, status)
              select t.workflow_id, 'c', 'child', 'noop', t.definition_hash, 'waiting' from baton.tasks t where t.workflow_id in ('v10', 'v11')`);
+    // Two tasks admitted under a concurrency limit of 1 (as if admission had been bypassed).
+    await q(`insert into baton.task_limits (name, concurrency) values ('noop', 1) on conflict (name) do update set concurrency = 1;
+             update baton.tasks set limit_key = '' where workflow_id in ('v12', 'v13')`);
 
     const v = await found();
     for (const expected of [
+      'over-limit v12',
       'claim-on-finished v1',
       'claim-expired v2',
       'finished-twice v3',

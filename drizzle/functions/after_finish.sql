@@ -11,7 +11,7 @@ BEGIN
   END IF;
   UPDATE baton.tasks t
   SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
-  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'ready', 'running');
+  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running');
   v_children := ARRAY(
     SELECT w.id FROM baton.workflows w
     WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')

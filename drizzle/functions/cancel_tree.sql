@@ -35,7 +35,7 @@ BEGIN
 
   UPDATE baton.tasks t
   SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
-  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('waiting', 'ready', 'running');
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running');
 
   PERFORM pg_notify('baton_cancel', left(array_to_string(v_ids, ','), 7000));
   PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_ids, ',')) < 7000 THEN array_to_string(v_ids, ',') ELSE '*' END);

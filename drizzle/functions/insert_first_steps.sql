@@ -9,9 +9,14 @@
 -- p_ids and p_inputs are parallel arrays; p_plan is definitions.plan.
 -- A first step's input is its instance's: it is stored once, on the instance,
 -- and the task row's input is NULL (the claim reads it from the instance).
+-- p_limit_keys (NULL, or parallel to p_ids): each instance's key for its first steps that have
+-- limits counted per key (plan step `limit.keyed`); a step with limits not per key gets the key ''.
+-- A keyed step whose key is NULL gets no limit_key (the callers that must have one check for it).
 -- Returns how many task rows became ready at once.
+DROP FUNCTION IF EXISTS baton.insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamptz, boolean, text);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.insert_first_steps(p_ids text[], p_inputs jsonb[], p_plan jsonb, p_hash text, p_priority integer,
-  p_tags text[], p_run_at timestamptz, p_held boolean, p_parent_id text)
+  p_tags text[], p_run_at timestamptz, p_held boolean, p_parent_id text, p_limit_keys text[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 -- The planner sees plan steps x instances with unknown sizes and estimates costs high enough to
@@ -31,6 +36,7 @@ BEGIN
       coalesce(p_priority, (s ->> 'priority')::integer, 0) AS priority,
       ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
       coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
+      s -> 'limit' AS lim,
       CASE s ->> 'kind'
         WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
         WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
@@ -39,7 +45,7 @@ BEGIN
     FROM jsonb_array_elements(p_plan -> 'steps') s
     WHERE s ->> 'kind' <> 'child'
   ), decided AS (
-    SELECT i.id, st.*,
+    SELECT i.id, st.*, CASE WHEN st.lim IS NULL THEN NULL WHEN (st.lim ->> 'keyed')::boolean THEN i.limit_key ELSE '' END AS limit_key,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
         WHEN st.kind = 'event' THEN
@@ -47,14 +53,15 @@ BEGIN
         WHEN st.available_at > v_now THEN 'waiting'
         ELSE 'ready'
       END AS status
-    FROM unnest(p_ids, p_inputs) AS i(id, input)
+    FROM unnest(p_ids, p_inputs, coalesce(p_limit_keys, '{}')) AS i(id, input, limit_key)
     CROSS JOIN steps st
+    WHERE i.id IS NOT NULL
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, NULL, v_now, v_now
+      d.available_at, d.max_attempts, NULL, d.limit_key, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

@@ -35,7 +35,7 @@ BEGIN
   INSERT INTO baton.history (workflow_id, version, kind, detail)
   SELECT done.id, done.version, 'paused', jsonb_build_object('status', 'paused', 'requestedBy', p_requested_by) FROM done;
   UPDATE baton.tasks t SET paused = true, status = 'waiting', updated_at = now()
-  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'waiting') AND NOT t.paused;
+  WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'queued', 'waiting') AND NOT t.paused;
   RETURN v_status;
 END
 $$;

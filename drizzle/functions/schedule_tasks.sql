@@ -1,6 +1,8 @@
 -- Insert scheduled steps as task rows and start child instances.
 -- p_rows: [{wf, key, kind, name, hash, input, priority, tags, maxAttempts,
---           delayMs, timeoutMs, runAt, held, child: {name, hash, priority, tags, traceparent, tracestate}}]
+--           delayMs, timeoutMs, runAt, held, limitKey, child: {name, hash, priority, tags, traceparent, tracestate, limitKey}}]
+-- limitKey: for a task with limits, the key they count under ('' for the task as a whole; the worker
+-- computed it), else null; a child's is its first steps' (see start_workflow).
 -- Returns how many rows became ready at once.
 CREATE OR REPLACE FUNCTION baton.schedule_tasks(p_rows jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -19,7 +21,7 @@ BEGIN
         ELSE greatest(v_now, coalesce(r."runAt", v_now))
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
-      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean)
+      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text)
   ), decided AS (
     SELECT rows.*,
       CASE
@@ -33,10 +35,10 @@ BEGIN
     FROM rows
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey", v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -47,15 +49,16 @@ BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') INTO v_ready FROM inserted;
 
   FOR v_child IN
-    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate
+    SELECT r.wf, r.key, r.input, r.held, c.name, c.hash, c.priority, c.tags, c.traceparent, c.tracestate, c."limitKey"
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, input jsonb, held boolean, child jsonb)
-    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text)
+    CROSS JOIN LATERAL jsonb_to_record(r.child) AS c(name text, hash text, priority integer, tags text[], traceparent text, tracestate text,
+      "limitKey" text)
     WHERE r.kind = 'child'
   LOOP
     -- The child's trace context: the span of the attempt that scheduled it, else (untraced) its parent's.
     PERFORM baton.start_workflow(v_child.name, v_child.input, v_child.wf || '/' || v_child.key, v_child.priority,
       v_child.tags, 'useExisting', v_child.hash, NULL, 'workflow', v_child.wf, v_child.key, v_child.held IS TRUE,
-      v_child.traceparent, v_child.tracestate);
+      v_child.traceparent, v_child.tracestate, v_child."limitKey");
   END LOOP;
 
   IF v_ready > 0 THEN

@@ -10,9 +10,13 @@
 -- terminateExisting: the old instance is cancelled and replaced). The
 -- taken ones go through start_workflow one by one; the rest stay set-based.
 -- p_traceparent, p_tracestate: as in start_workflow, the same for every instance.
+-- p_limit_keys: NULL, or one key per input for first steps whose limits count per key (see
+-- start_workflow); required when there are such steps.
 DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text);
 --> statement-breakpoint
 DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text, text[], text);
+--> statement-breakpoint
+DROP FUNCTION IF EXISTS baton.start_many(text, jsonb, text, integer, text[], text, text[], text, text, text);
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.start_many(
   p_name text,
@@ -24,7 +28,8 @@ CREATE OR REPLACE FUNCTION baton.start_many(
   p_ids text[] DEFAULT NULL,
   p_on_conflict text DEFAULT 'fail',
   p_traceparent text DEFAULT NULL,
-  p_tracestate text DEFAULT NULL
+  p_tracestate text DEFAULT NULL,
+  p_limit_keys text[] DEFAULT NULL
 ) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE plpgsql
 -- Generic plans for every statement inside (see insert_first_steps).
@@ -39,6 +44,7 @@ DECLARE
   v_inputs jsonb[];
   v_new text[];
   v_new_inputs jsonb[];
+  v_new_keys text[];
   v_created boolean[];
   v_limit bigint := coalesce(nullif(current_setting('baton.max_payload_bytes', true), ''), '1048576')::bigint;
   v_big record;
@@ -76,6 +82,18 @@ BEGIN
     END IF;
   END IF;
   v_def := baton.start_definition(p_name, p_kind, p_hash);
+  IF p_limit_keys IS NOT NULL AND cardinality(p_limit_keys) <> jsonb_array_length(p_inputs) THEN
+    RAISE EXCEPTION 'limit keys has % entries for % inputs: give one key per input', cardinality(p_limit_keys), jsonb_array_length(p_inputs)
+      USING ERRCODE = 'BTV01';
+  END IF;
+  IF v_def.plan @? '$.steps[*].limit ? (@.keyed == true)'
+     AND (p_limit_keys IS NULL OR array_position(p_limit_keys, NULL) IS NOT NULL) THEN
+    RAISE EXCEPTION '% "%" starts with a task whose limits count per key: pass one key per input (p_limit_keys)',
+      CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name USING ERRCODE = 'BTV01';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(p_limit_keys) k WHERE length(k) NOT BETWEEN 1 AND 255 OR k ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'each limit key must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
 
   SELECT array_agg(p_ids[x.n] ORDER BY x.n), array_agg(coalesce(p_ids[x.n], gen_random_uuid()::text) ORDER BY x.n),
     array_agg(x.input ORDER BY x.n)
@@ -96,7 +114,7 @@ BEGIN
     RETURN QUERY
     SELECT s.workflow_id, s.created FROM unnest(v_given, v_inputs) WITH ORDINALITY AS x(id, input, n)
     CROSS JOIN LATERAL baton.start_workflow(p_name, x.input, x.id, p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
-      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate, p_limit_key => p_limit_keys[x.n]) s
     ORDER BY x.n;
     RETURN;
   END IF;
@@ -108,7 +126,7 @@ BEGIN
     SELECT i.id, p_name, v_def.hash, 'running', i.input, p_priority, v_tags, v_def.plan -> 'state', step.names, 1, now(), now(), v_trace
     FROM unnest(v_ids, v_inputs) AS i(id, input)
     CROSS JOIN (SELECT string_agg(s ->> 'name', ', ') AS names FROM jsonb_array_elements(v_def.plan -> 'steps') s) step;
-    IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+    IF baton.insert_first_steps(v_ids, v_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL, p_limit_keys) > 0 THEN
       PERFORM pg_notify('baton_ready', '');
     END IF;
     RETURN QUERY SELECT i, true FROM unnest(v_ids) i;
@@ -129,7 +147,11 @@ BEGIN
     RETURNING id, input
   )
   SELECT coalesce(array_agg(i.id), '{}'), coalesce(array_agg(i.input), '{}') INTO v_new, v_new_inputs FROM inserted i;
-  IF cardinality(v_new) > 0 AND baton.insert_first_steps(v_new, v_new_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL) > 0 THEN
+  IF p_limit_keys IS NOT NULL THEN
+    v_new_keys := ARRAY(SELECT p_limit_keys[x.n] FROM unnest(v_new) n(id) JOIN unnest(v_ids) WITH ORDINALITY AS x(id, n) ON x.id = n.id);
+  END IF;
+  IF cardinality(v_new) > 0 AND baton.insert_first_steps(v_new, v_new_inputs, v_def.plan, v_def.hash, p_priority, v_tags, NULL, false, NULL,
+       v_new_keys) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
@@ -140,7 +162,7 @@ BEGIN
     CONTINUE WHEN v_created[v_n];
     SELECT s.created INTO v_one
     FROM baton.start_workflow(p_name, v_inputs[v_n], v_ids[v_n], p_priority, v_tags, p_on_conflict, v_def.hash, NULL, p_kind,
-      p_traceparent => p_traceparent, p_tracestate => p_tracestate) s;
+      p_traceparent => p_traceparent, p_tracestate => p_tracestate, p_limit_key => p_limit_keys[v_n]) s;
     v_created[v_n] := v_one;
   END LOOP;
   RETURN QUERY SELECT x.id, x.created FROM unnest(v_ids, v_created) WITH ORDINALITY AS x(id, created, n) ORDER BY x.n;

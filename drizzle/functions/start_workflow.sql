@@ -10,7 +10,13 @@
 -- p_traceparent, p_tracestate: the W3C trace context of the caller's span
 -- (stored in trace_context; each attempt's span is its child and links to it).
 -- A child started without one takes its parent's.
+-- p_limit_key: the key of the first steps whose task has limits counted per key (defineTask's
+-- concurrency.key / rateLimit.key; the client computes it from the input). Required (BTV01) when a
+-- first step has such a limit, except for a child (a worker computes its children's keys; with none,
+-- the step is not limited, and its worker's check of the key fails it).
 DROP FUNCTION IF EXISTS baton.start_workflow(text, jsonb, text, integer, text[], text, text, timestamptz, text, text, text, boolean);
+--> statement-breakpoint
+DROP FUNCTION IF EXISTS baton.start_workflow(text, jsonb, text, integer, text[], text, text, timestamptz, text, text, text, boolean, text, text);
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_name text,
@@ -26,7 +32,8 @@ CREATE OR REPLACE FUNCTION baton.start_workflow(
   p_parent_key text DEFAULT NULL,
   p_paused boolean DEFAULT false,
   p_traceparent text DEFAULT NULL,
-  p_tracestate text DEFAULT NULL
+  p_tracestate text DEFAULT NULL,
+  p_limit_key text DEFAULT NULL
 ) RETURNS TABLE (workflow_id text, created boolean)
 LANGUAGE plpgsql
 -- Generic plans for every statement inside (see insert_first_steps).
@@ -61,7 +68,15 @@ BEGIN
       USING ERRCODE = 'BTV01';
   END IF;
 
+  IF p_limit_key IS NOT NULL AND (length(p_limit_key) NOT BETWEEN 1 AND 255 OR p_limit_key ~ '[[:cntrl:]]') THEN
+    RAISE EXCEPTION 'limit key must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+
   v_def := baton.start_definition(p_name, p_kind, p_hash);
+  IF p_limit_key IS NULL AND p_parent_id IS NULL AND v_def.plan @? '$.steps[*].limit ? (@.keyed == true)' THEN
+    RAISE EXCEPTION '% "%" starts with a task whose limits count per key: pass the key (p_limit_key)',
+      CASE WHEN p_kind = 'task' THEN 'task' ELSE 'workflow' END, p_name USING ERRCODE = 'BTV01';
+  END IF;
 
   v_id := coalesce(p_id, gen_random_uuid()::text);
   IF p_id IS NOT NULL AND v_def.plan @? '$.steps[*] ? (@.kind == "event")' THEN
@@ -109,7 +124,8 @@ BEGIN
     END IF;
   END LOOP;
 
-  IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id) > 0 THEN
+  IF baton.insert_first_steps(ARRAY[v_id], ARRAY[p_input], v_def.plan, v_def.hash, p_priority, v_tags, p_run_at, p_paused, p_parent_id,
+       ARRAY[p_limit_key]) > 0 THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
   IF NOT v_def.plan @? '$.steps[*] ? (@.kind == "child")' THEN
@@ -127,7 +143,7 @@ BEGIN
       coalesce((s ->> 'maxAttempts')::integer, 1), p_input
     FROM jsonb_array_elements(v_def.plan -> 'steps') s WHERE s ->> 'key' = v_child.key;
     PERFORM baton.start_workflow(v_child.name, p_input, v_id || '/' || v_child.key, p_priority, v_tags, 'useExisting', v_child.hash,
-      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate);
+      NULL, 'workflow', v_id, v_child.key, p_paused, p_traceparent, p_tracestate, p_limit_key);
   END LOOP;
   RETURN QUERY SELECT v_id, true;
 END

@@ -52,9 +52,9 @@ export function currentSteps(view: InstanceView): string {
       .map((t) => `${safe(t.name)}${t.progress !== null && t.progress < 100 ? ` ${Math.round(t.progress)}%` : ''}${t.progressMessage ? ` (${safe(t.progressMessage)})` : ''}`)
       .join(', ');
   }
-  const waiting = view.tasks.filter((t) => t.status === 'ready' || t.status === 'waiting');
+  const waiting = view.tasks.filter((t) => t.status === 'ready' || t.status === 'queued' || t.status === 'waiting');
   return waiting
-    .map((t) => (t.kind === 'sleep' ? 'sleeping' : t.kind === 'event' ? `waiting for "${safe(t.name)}"` : t.kind === 'child' ? `child ${safe(t.name)}` : `${safe(t.name)} (queued)`))
+    .map((t) => (t.kind === 'sleep' ? 'sleeping' : t.kind === 'event' ? `waiting for "${safe(t.name)}"` : t.kind === 'child' ? `child ${safe(t.name)}` : `${safe(t.name)} (${t.status === 'queued' ? 'held by its limit' : 'queued'})`))
     .join(', ');
 }
 

@@ -27,8 +27,10 @@ import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logge
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
+import { startLimitKey } from '../workflow/start-keys.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
+import { startManyLimitKeys } from './limits.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
@@ -54,6 +56,11 @@ export interface StartOptions {
   runAt?: Date;
   /** Start inside the caller's transaction: a pg client, or a Drizzle transaction. */
   tx?: TransactionLike;
+  /**
+   * The key for first steps whose concurrency or rate limit counts per key. Computed from the input by
+   * the task's key function when you pass the workflow or task itself; needed when you start one by name.
+   */
+  limitKey?: string;
 }
 
 export interface Started<O> {
@@ -69,6 +76,8 @@ export interface StartManyOptions extends Pick<StartOptions, 'priority' | 'tags'
   ids?: readonly (string | null | undefined)[];
   /** When an id is taken, as in start: fail (ConflictError, nothing written; default), useExisting, or terminateExisting. */
   onConflict?: OnConflict;
+  /** One limit key per input (see StartOptions.limitKey): computed when you pass the workflow or task itself. */
+  limitKeys?: readonly string[];
 }
 
 export interface StartedMany {
@@ -134,6 +143,7 @@ export class Client {
     if (options.runAt !== undefined && (!(options.runAt instanceof Date) || Number.isNaN(options.runAt.getTime()))) {
       throw new ValidationError('runAt must be a valid Date');
     }
+    if (options.limitKey !== undefined) validateId(options.limitKey, 'limitKey');
   }
 
   private async ensureRegistered(workflow: Workflow): Promise<void> {
@@ -152,6 +162,7 @@ export class Client {
     this.checkStart(options);
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
     if (typeof target !== 'string' && target.parseInput) input = parseWith(target.parseInput, input, `${kind} "${name}"`);
+    const limitKey = options.limitKey ?? (typeof target === 'string' ? null : startLimitKey(target, input, `${kind} "${name}"`));
     const encoded = encodePayload(this.codec, input, 'input', this.config.maxPayloadBytes);
     const ex: Executor = options.tx ? toExecutor(options.tx) : this.db.pool;
     if (typeof target !== 'string') await this.ensureRegistered(target);
@@ -162,7 +173,7 @@ export class Client {
       kind === 'task' ? 'enqueue' : 'start',
       name,
       null,
-      (trace) => startInstance(ex, { name, kind, input: encoded, id: options.id ?? null, priority: options.priority ?? null, tags, onConflict: options.onConflict ?? 'fail', hash, runAt: options.runAt ?? null, trace }),
+      (trace) => startInstance(ex, { name, kind, input: encoded, id: options.id ?? null, priority: options.priority ?? null, tags, onConflict: options.onConflict ?? 'fail', hash, runAt: options.runAt ?? null, trace, limitKey }),
       (r) => r.id,
     );
     return { id, created, result: (o) => this.result<O>(id, o) };
@@ -212,6 +223,7 @@ export class Client {
     const name = typeof target === 'string' ? validateName(kind, target) : target.name;
     const parse = typeof target === 'string' ? undefined : target.parseInput;
     if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${name}" inputs[${i}]`));
+    const limitKeys = startManyLimitKeys(target, inputs, options.limitKeys, `${kind} "${name}"`);
     const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);
@@ -223,7 +235,7 @@ export class Client {
       kind === 'task' ? 'enqueue' : 'start',
       name,
       encoded.length,
-      (trace) => startMany(ex, { name, kind, inputs: encoded, priority: options.priority ?? null, tags, hash, ids, onConflict: options.onConflict ?? 'fail', trace }),
+      (trace) => startMany(ex, { name, kind, inputs: encoded, priority: options.priority ?? null, tags, hash, ids, onConflict: options.onConflict ?? 'fail', trace, limitKeys }),
       () => null,
     );
     return ids ? started : started.map((s) => s.id);

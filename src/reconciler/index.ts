@@ -27,7 +27,7 @@
  */
 import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
 import type pg from 'pg';
-import { listTicks, promoteDue, prune, pruneIsDue, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
+import { admitQueued, listTicks, promoteDue, prune, pruneIsDue, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
 import type { Logger } from '../types.ts';
 
 export const RECONCILE_TASK = 'baton_reconcile';
@@ -61,11 +61,12 @@ function graphileLogger(log: Logger): GraphileLogger {
 export async function reconcileOnce(
   pool: pg.Pool,
   o: { workerId: string; maxLeaseLosses: number; retentionMs?: number; pruneEveryMs?: number },
-): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number; pruned: number }> {
+): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number; admitted: number; pruned: number }> {
   const startedAt = new Date();
   const { reclaimed, failed } = await reclaimExpired(pool, o.maxLeaseLosses);
   const promoted = await promoteDue(pool);
   const woken = await wakeBufferedEvents(pool);
+  const admitted = await admitQueued(pool);
   // Retention, every few minutes (ticks run one at a time across the fleet, so this does too).
   let pruned = 0;
   if (o.retentionMs !== undefined && (await pruneIsDue(pool, o.pruneEveryMs ?? 300_000))) {
@@ -74,8 +75,8 @@ export async function reconcileOnce(
       pruned += n;
     }
   }
-  await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken, pruned });
-  return { reclaimed, failed, promoted, woken, pruned };
+  await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken + admitted, pruned });
+  return { reclaimed, failed, promoted, woken, admitted, pruned };
 }
 
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {

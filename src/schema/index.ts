@@ -115,6 +115,12 @@ export const tasks = baton.table(
      */
     finishedBy: text('finished_by'),
     lastFailedWorker: text('last_failed_worker'),
+    /**
+     * Set only for a task with a concurrency or rate limit (baton.task_limits): the key its limits
+     * count under ('' when they count the task as a whole). Such a row enters `ready` only through
+     * admission (baton.admit); see drizzle/functions/limit_enter.sql.
+     */
+    limitKey: text('limit_key'),
     progress: real('progress'),
     progressMessage: text('progress_message'),
     createdAt: tstz('created_at').notNull().defaultNow(),
@@ -136,7 +142,43 @@ export const tasks = baton.table(
       .where(sql`${t.status} = 'waiting' and not ${t.paused} and ${t.availableAt} is not null`),
     // The reconciler's scan for expired leases.
     index('tasks_lease_idx').on(t.leaseExpiresAt).where(sql`${t.status} = 'running'`),
+    // Limits (empty unless a task has them): the queue admission takes from, and the admitted count.
+    index('tasks_queued_idx').on(t.name, t.limitKey, t.readyKey).where(sql`${t.status} = 'queued'`),
+    index('tasks_queued_name_idx').on(t.name, t.readyKey).where(sql`${t.status} = 'queued'`),
+    index('tasks_admitted_idx')
+      .on(t.name, t.limitKey)
+      .where(sql`${t.limitKey} is not null and ${t.status} in ('ready', 'running')`),
   ],
+);
+
+/**
+ * Each task's concurrency and rate limits, as the newest registration of a definition using it said
+ * (null: none). `*_keyed`: the limit counts per key (the task's `key(input)`), else for the task as a whole.
+ */
+export const taskLimits = baton.table('task_limits', {
+  name: text('name').primaryKey(),
+  concurrency: integer('concurrency'),
+  concurrencyKeyed: boolean('concurrency_keyed').notNull().default(false),
+  rate: integer('rate'),
+  ratePeriodMs: integer('rate_period_ms'),
+  rateKeyed: boolean('rate_keyed').notNull().default(false),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * Admissions of rate-limited tasks, per task and key, kept for one period: the sliding window's log.
+ * `n` numbers a key's admissions 1, 2, 3, ... (under the task's admission lock), so the count in a
+ * window is two index probes, newest n - oldest n in the window + 1, however high the rate.
+ */
+export const rateLog = baton.table(
+  'rate_log',
+  {
+    name: text('name').notNull(),
+    key: text('key').notNull(),
+    at: tstz('at').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('rate_log_idx').on(t.name, t.key, t.at, t.n)],
 );
 
 /** A claim is a running task row; this view shows them under the design's name. */

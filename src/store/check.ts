@@ -12,9 +12,11 @@
  *   scheduled-twice         a step (a join, say) was scheduled more than once
  *   history-gap             history versions are not 1..version
  *   counter-mismatch        completed_task_count differs from completed task rows
- *   open-task-on-finished   a finished instance still has a waiting/ready/running task
+ *   open-task-on-finished   a finished instance still has a waiting/queued/ready/running task
  *   stuck                   a running instance with nothing open and nothing to wake it
  *   child-not-own           a child step waits on '<instance>/<key>', which is missing or not its child
+ *   over-limit              more tasks of a concurrency-limited task (per key, when keyed) are admitted
+ *                           (ready or running) than its limit (the first instance named, the count in detail)
  */
 import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -55,7 +57,7 @@ const CHECKPOINTS = `(select workflow_id, version, detail from baton.history
 /** The history kinds that finish a task's attempt (a lost lease that fails the task also does). */
 const FINISHING = list(['completed', 'task_failed', 'timed_out', 'branch'] satisfies HistoryKind[]);
 const FINISHED = list(FINISHED_STATUSES);
-const OPEN = list(['waiting', 'ready', 'running'] satisfies TaskStatus[]);
+const OPEN = list(['waiting', 'queued', 'ready', 'running'] satisfies TaskStatus[]);
 
 export async function checkInvariants(ex: Executor, options: CheckOptions = {}): Promise<CheckReport> {
   const grace = options.expiredGraceMs ?? 10_000;
@@ -119,6 +121,16 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        left join baton.workflows c on c.id = t.workflow_id || '/' || t.task_key
        where t.kind = 'child' and t.status = 'waiting' and t.output is null
          and (c.id is null or c.parent_id is distinct from t.workflow_id or c.parent_key is distinct from t.task_key)
+     union all
+       select 'over-limit', g.first, null, g.name || coalesce(' (key ' || g.key || ')', '') || ': ' || g.n || ' ready or running, limit ' || g.lim
+       from (
+         select t.name, case when l.concurrency_keyed then t.limit_key end as key, l.concurrency as lim, count(*) as n,
+           min(t.workflow_id) as first
+         from baton.tasks t join baton.task_limits l on l.name = t.name and l.concurrency is not null
+         where t.limit_key is not null and t.status in ('ready', 'running')
+         group by 1, 2, 3
+       ) g
+       where g.n > g.lim
      union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w

@@ -67,8 +67,10 @@ export interface ScheduleRow {
   timeoutMs: number | null;
   runAt?: string | null;
   held: boolean;
-  /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced). */
-  child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null } | null;
+  /** A limited task's key ('' for the task as a whole); left out for the others (nothing more to send). */
+  limitKey?: string;
+  /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced; limitKey: its first steps'). */
+  child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null; limitKey?: string } | null;
 }
 
 export interface CommitBatch {

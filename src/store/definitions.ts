@@ -9,19 +9,37 @@ export interface DefinitionRecord {
   version: number;
   graph: unknown;
   plan: unknown;
+  /** Its tasks' concurrency and rate limits (nulls for none). */
+  limits?: { name: string; concurrency: number | null; concurrencyKeyed: boolean; rate: number | null; ratePeriodMs: number | null; rateKeyed: boolean }[];
 }
 
-/** Register (or refresh) definitions; the highest version of a name (the newest shape among equals) is what SQL callers start. */
+/**
+ * Register (or refresh) definitions; the highest version of a name (the newest shape among equals) is what SQL callers start.
+ * Their tasks' limits go to baton.task_limits: the newest registration of a task name wins.
+ */
 export async function registerDefinitions(ex: Executor, defs: DefinitionRecord[]): Promise<void> {
   if (defs.length === 0) return;
+  const limits = [...new Map(defs.flatMap((d) => d.limits ?? []).map((l) => [l.name, l])).values()];
   await query(
     ex,
-    `insert into baton.definitions (name, hash, kind, version, graph, plan)
-     select d.name, d.hash, d.kind, d.version, d.graph, d.plan
-     from jsonb_to_recordset($1::jsonb) as d(name text, hash text, kind text, version integer, graph jsonb, plan jsonb)
-     on conflict (name, hash) do update set graph = excluded.graph, plan = excluded.plan, kind = excluded.kind,
-       version = excluded.version, last_seen = now()`,
-    [JSON.stringify(defs)],
+    `with defs as (
+       insert into baton.definitions (name, hash, kind, version, graph, plan)
+       select d.name, d.hash, d.kind, d.version, d.graph, d.plan
+       from jsonb_to_recordset($1::jsonb) as d(name text, hash text, kind text, version integer, graph jsonb, plan jsonb)
+       on conflict (name, hash) do update set graph = excluded.graph, plan = excluded.plan, kind = excluded.kind,
+         version = excluded.version, last_seen = now()
+     )
+     insert into baton.task_limits (name, concurrency, concurrency_keyed, rate, rate_period_ms, rate_keyed)
+     select l.name, l.concurrency, l."concurrencyKeyed", l.rate, l."ratePeriodMs", l."rateKeyed"
+     from jsonb_to_recordset($2::jsonb) as l(name text, concurrency integer, "concurrencyKeyed" boolean, rate integer,
+       "ratePeriodMs" integer, "rateKeyed" boolean)
+     order by l.name
+     on conflict (name) do update set concurrency = excluded.concurrency, concurrency_keyed = excluded.concurrency_keyed,
+       rate = excluded.rate, rate_period_ms = excluded.rate_period_ms, rate_keyed = excluded.rate_keyed, updated_at = now()
+     where (baton.task_limits.concurrency, baton.task_limits.concurrency_keyed, baton.task_limits.rate,
+            baton.task_limits.rate_period_ms, baton.task_limits.rate_keyed)
+       is distinct from (excluded.concurrency, excluded.concurrency_keyed, excluded.rate, excluded.rate_period_ms, excluded.rate_keyed)`,
+    [JSON.stringify(defs.map(({ limits: _limits, ...d }) => d)), JSON.stringify(limits)],
   );
 }
 

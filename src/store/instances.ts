@@ -23,6 +23,8 @@ export interface StartParams {
   runAt?: Date | null;
   /** The W3C trace context of the span that starts it (see src/tracing.ts); null: not traced. */
   trace?: TraceHeaders | null;
+  /** The key of first steps whose limits count per key (see baton.start_workflow). */
+  limitKey?: string | null;
 }
 
 /** A W3C trace context as a start passes it: `traceparent`, and `tracestate` (null when empty). */
@@ -35,9 +37,9 @@ export interface TraceHeaders {
 export async function startInstance(ex: Executor, p: StartParams): Promise<{ id: string; created: boolean }> {
   const rows = await prepared<{ workflow_id: string; created: boolean }>(
     ex,
-    'baton_start_v2',
+    'baton_start_v3',
     `select workflow_id, created from baton.start_workflow($1, $2::jsonb, $3, $4, $5::text[], $6, $7, $8, $9,
-       p_traceparent => $10, p_tracestate => $11)`,
+       p_traceparent => $10, p_tracestate => $11, p_limit_key => $12)`,
     [
       p.name,
       JSON.stringify(p.input ?? null),
@@ -50,6 +52,7 @@ export async function startInstance(ex: Executor, p: StartParams): Promise<{ id:
       p.kind ?? 'workflow',
       p.trace?.traceparent ?? null,
       p.trace?.tracestate ?? null,
+      p.limitKey ?? null,
     ],
   );
   return { id: rows[0]!.workflow_id, created: rows[0]!.created };
@@ -71,12 +74,14 @@ export async function startMany(
     ids?: (string | null)[] | null;
     onConflict?: OnConflict;
     trace?: TraceHeaders | null;
+    /** One key per input for first steps whose limits count per key, or null. */
+    limitKeys?: string[] | null;
   },
 ): Promise<{ id: string; created: boolean }[]> {
   const rows = await prepared<{ workflow_id: string; created: boolean }>(
     ex,
-    'baton_start_many_v3',
-    `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8, $9, $10)`,
+    'baton_start_many_v4',
+    `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8, $9, $10, $11::text[])`,
     [
       p.name,
       JSON.stringify(p.inputs),
@@ -88,6 +93,7 @@ export async function startMany(
       p.onConflict ?? 'fail',
       p.trace?.traceparent ?? null,
       p.trace?.tracestate ?? null,
+      p.limitKeys ?? null,
     ],
   );
   return rows.map((r) => ({ id: r.workflow_id, created: r.created }));

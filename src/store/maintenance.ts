@@ -8,6 +8,12 @@ export async function reclaimExpired(ex: Executor, maxLeaseLosses: number, limit
   return rows[0] ?? { reclaimed: 0, failed: 0 };
 }
 
+/** Queued limited tasks that their limits allow now (a rate window moved on) become ready; old rate_log entries go. */
+export async function admitQueued(ex: Executor): Promise<number> {
+  const rows = await query<{ n: number }>(ex, `select baton.admit_queued() as n`);
+  return rows[0]!.n;
+}
+
 /** Due timers (sleeps, back-off, event time-outs, delayed starts) become ready. */
 export async function promoteDue(ex: Executor, limit = 1000): Promise<number> {
   const rows = await query<{ n: number }>(ex, `select baton.promote_due($1) as n`, [limit]);

@@ -11,7 +11,9 @@ import { serializeError, type SerializedError } from '../errors.ts';
 import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/commit.ts';
 import type { HistoryKind, WorkflowStatus } from '../types.ts';
 import { step, type MachineEvent, type MachineState, type ScheduledStep, type Transition } from '../workflow/machine.ts';
+import { limitKeyOf } from '../workflow/limits.ts';
 import { diff } from '../workflow/patch.ts';
+import { startLimitKey } from '../workflow/start-keys.ts';
 import type { Held, Outcome } from './held.ts';
 
 export interface InstanceSnapshot {
@@ -44,8 +46,28 @@ function union(a: readonly string[], b: readonly string[]): string[] {
   return [...new Set([...a, ...b])].sort();
 }
 
+/**
+ * The limit key of a scheduled step (see src/workflow/limits.ts): a task's, from its key function and
+ * input; a child's, its first steps' (start-keys.ts). A key function that throws or returns no
+ * string leaves the step unlimited (null): its worker computes the key again before the attempt and
+ * fails it at once, as for an input check, and the instance carries on under its own failure rules.
+ */
+function limitKeyFor(held: Held, s: ScheduledStep): string | null {
+  try {
+    if (s.kind === 'task' && s.limit) return limitKeyOf(held.def.tasks.get(s.name)?.options.limits ?? null, s.input, `task "${s.name}"`);
+    if (s.kind === 'child' && s.child) {
+      const child = held.def.children.find((c) => c.hash === s.child!.hash);
+      return child ? startLimitKey(child, s.input, `workflow "${s.name}"`) : null;
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
 function scheduleRow(held: Held, s: ScheduledStep): ScheduleRow {
   const wf = held.task.workflow;
+  const limitKey = limitKeyFor(held, s);
   return {
     wf: held.task.workflowId,
     key: s.key,
@@ -59,7 +81,8 @@ function scheduleRow(held: Held, s: ScheduledStep): ScheduleRow {
     delayMs: s.delayMs,
     timeoutMs: s.timeoutMs,
     held: s.held,
-    child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags, ...held.trace } : null,
+    ...(limitKey !== null && s.kind === 'task' ? { limitKey } : {}),
+    child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags, ...held.trace, ...(limitKey !== null ? { limitKey } : {}) } : null,
   };
 }
 

@@ -12,6 +12,7 @@ import { encodePayload, type Codec } from '../codec.ts';
 import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
+import { limitKeyOf } from '../workflow/limits.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import { parseWith, type TaskContext } from '../workflow/task.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
@@ -176,6 +177,15 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
     // Input from SQL or from the previous step is checked too; a bad one will not get better with retries.
     try {
       input = parseWith(task.parseInput, input, `task "${t.name}"`);
+    } catch (error) {
+      return attempt.failNow(new NonRetryableError(coerceError(error).message));
+    }
+  }
+  if (task.options.limits?.key) {
+    // A step scheduled while its key function failed was left unlimited (src/worker/plan.ts): fail it
+    // here rather than run it outside its limit. A key that fails now will fail again.
+    try {
+      limitKeyOf(task.options.limits, input, `task "${t.name}"`);
     } catch (error) {
       return attempt.failNow(new NonRetryableError(coerceError(error).message));
     }

@@ -138,6 +138,7 @@ export class Scheduler {
           id: tickId(s.name, tick),
           onConflict: 'useExisting',
           hash: s.workflow.hash,
+          limitKey: s.limitKey,
         });
         ids.push(id);
         // Never under the row lock, unless last_tick was set back by hand: the instance is not started again.

@@ -1,6 +1,7 @@
 /** A built workflow as the `definitions` table keeps it: its shape for people, its start plan for SQL callers. */
 import type { DefinitionKind } from '../types.ts';
 import type { Workflow } from './builder.ts';
+import { limitsRecord, type TaskLimitsRecord } from './limits.ts';
 import { startPlan } from './machine.ts';
 
 export interface DefinitionRecord {
@@ -10,6 +11,8 @@ export interface DefinitionRecord {
   version: number;
   graph: unknown;
   plan: unknown;
+  /** The limits of each task it runs (none: nulls), for baton.task_limits. */
+  limits: TaskLimitsRecord[];
 }
 
 export function definitionRecord(workflow: Workflow): DefinitionRecord {
@@ -20,5 +23,6 @@ export function definitionRecord(workflow: Workflow): DefinitionRecord {
     version: workflow.version,
     graph: { root: workflow.shape, estimatedSteps: workflow.estimatedSteps },
     plan: startPlan(workflow),
+    limits: [...workflow.tasks.values()].map((t) => limitsRecord(t.name, t.options.limits)),
   };
 }

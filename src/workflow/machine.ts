@@ -81,6 +81,8 @@ export interface ScheduledStep {
   child: { name: string; hash: string } | null;
   /** Created while the instance is paused: runs after resume. */
   held: boolean;
+  /** Only on a task with concurrency or rate limits: whether they count per key (the key is computed outside, from the input). */
+  limit?: { keyed: boolean };
 }
 
 export interface Transition {
@@ -175,6 +177,7 @@ class Run {
           tags: options.tags,
           maxAttempts: options.retry.maxAttempts,
           timeoutMs: options.timeoutMs,
+          ...(options.limits ? { limit: { keyed: options.limits.key !== null } } : {}),
         });
         return;
       }

@@ -8,6 +8,7 @@ import { ValidationError } from '../errors.ts';
 import { CATCH_UP, type CatchUp } from '../types.ts';
 import { isWorkflow, taskWorkflow, type Workflow } from './builder.ts';
 import { cronTiming, type CronTiming } from './cron.ts';
+import { startLimitKey } from './start-keys.ts';
 import { isTask, parseWith, type Task } from './task.ts';
 
 /** catchUp 'all' starts at most this many missed ticks (the newest); older ones are skipped. */
@@ -37,6 +38,8 @@ export interface Schedule {
   /** The workflow each tick starts (a one-task workflow for a task). */
   readonly workflow: Workflow;
   readonly input: unknown;
+  /** The limit key of every tick's start (see start-keys.ts), computed once from the input. */
+  readonly limitKey: string | null;
   /** @internal */
   readonly timing: CronTiming;
 }
@@ -68,7 +71,8 @@ export function defineSchedule<I>(name: string, options: ScheduleOptions<I>): Sc
   if (timing.next(Date.now()) === null) throw new ValidationError(`${what}: cron "${timing.expression}" never fires (no tick in the next 8 years)`);
   let input: unknown = options.input ?? null;
   if (workflow.parseInput) input = parseWith(workflow.parseInput, input, `${what} input`);
-  return Object.freeze({ type: 'schedule', name, cron: timing.expression, timezone: timing.timezone, catchUp, workflow, input, timing });
+  const limitKey = startLimitKey(workflow, input, what);
+  return Object.freeze({ type: 'schedule', name, cron: timing.expression, timezone: timing.timezone, catchUp, workflow, input, limitKey, timing });
 }
 
 /**

@@ -2,6 +2,7 @@
 import { ValidationError } from '../errors.ts';
 import type { Logger } from '../types.ts';
 import { parseDuration } from './duration.ts';
+import { resolveLimits, type ConcurrencyLimit, type RateLimit, type ResolvedLimits } from './limits.ts';
 import { normalizeTags, validateName, validatePriority } from './names.ts';
 import { resolveRetry, type RetryPolicy } from './retry.ts';
 
@@ -39,6 +40,10 @@ export interface TaskOptions<I = unknown> {
   priority?: number;
   /** Workers must offer all of these tags to run the task. */
   tags?: string[];
+  /** At most `limit` attempts run at once across the fleet (per `key(input)` when given). See src/workflow/limits.ts. */
+  concurrency?: ConcurrencyLimit<I>;
+  /** At most `limit` attempts are admitted per `periodMs` across the fleet (per `key(input)` when given). */
+  rateLimit?: RateLimit<I>;
 }
 
 export interface ResolvedTaskOptions {
@@ -46,6 +51,8 @@ export interface ResolvedTaskOptions {
   timeoutMs: number | null;
   priority: number;
   tags: string[];
+  /** Concurrency and rate limits; null without. Not part of the definition's hash. */
+  limits: ResolvedLimits | null;
 }
 
 export type TaskHandler<I, O> = (input: I, ctx: TaskContext) => Promise<O> | O;
@@ -82,6 +89,7 @@ export function defineTask<I = unknown, O = unknown>(name: string, handler: Task
       timeoutMs,
       priority: options.priority === undefined ? 0 : validatePriority(options.priority, `task "${name}" priority`),
       tags: normalizeTags(options.tags, `task "${name}" tags`),
+      limits: resolveLimits(options.concurrency, options.rateLimit, `task "${name}"`),
     }),
   });
 }

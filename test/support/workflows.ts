@@ -125,7 +125,35 @@ export const runaway = defineWorkflow<number>('runaway').loop((f) => f.then(inc)
 
 export const gpuOnly = defineTask('gpu-only', async () => 'rendered', { tags: ['gpu'] });
 
+/**
+ * Limited tasks (test/limits.test.ts): each records the span of its handler in public.limit_runs
+ * (database clock), so a test can compute the most that ever ran at once, per key.
+ */
+async function recordRun(task: string, key: string, ms: number, signal: AbortSignal): Promise<{ ranBy: number }> {
+  const { rows } = await markPool().query<{ id: string }>(
+    'insert into public.limit_runs (task, key, pid) values ($1, $2, $3) returning id',
+    [task, key, process.pid],
+  );
+  await sleepFor(ms, signal);
+  await markPool().query('update public.limit_runs set ended_at = clock_timestamp() where id = $1', [rows[0]!.id]);
+  return { ranBy: process.pid };
+}
+export const perCustomer = defineTask(
+  'per-customer',
+  (input: { customer: string; ms: number }, ctx) => recordRun('per-customer', input.customer, input.ms, ctx.signal),
+  { concurrency: { limit: 2, key: (input) => input.customer } },
+);
+export const fleetWide = defineTask('fleet-wide', (input: { ms: number }, ctx) => recordRun('fleet-wide', '', input.ms, ctx.signal), {
+  concurrency: { limit: 3 },
+});
+export const rated = defineTask('rated', (input: { ms: number }, ctx) => recordRun('rated', '', input.ms, ctx.signal), {
+  rateLimit: { limit: 3, periodMs: 1_000 },
+});
+const passOn = defineTask('pass-on', async (input: { customer: string; ms: number }) => input);
+/** The limited task as a second step: its key is computed by the worker that schedules it. */
+export const limitedFlow = defineWorkflow<{ customer: string; ms: number }>('limited-flow').then(passOn).then(perCustomer).build();
+
 export const all = {
-  workflows: [chain10, forkJoin, napper, waiter, patientWaiter, parentWf, router, looper, runaway],
-  tasks: [slow, flaky, fatal, timesOut, inc, gpuOnly],
+  workflows: [chain10, forkJoin, napper, waiter, patientWaiter, parentWf, router, looper, runaway, limitedFlow],
+  tasks: [slow, flaky, fatal, timesOut, inc, gpuOnly, perCustomer, fleetWide, rated],
 };

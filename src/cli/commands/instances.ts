@@ -33,6 +33,7 @@ const startFlags = {
   priority: { type: 'string', value: 'N', help: '0 to 1000000, lower runs first (default: each task\'s own)' },
   tags: { type: 'string', value: 'a,b', help: 'labels on the instance, shown by status' },
   'on-conflict': { type: 'string', value: 'MODE', help: 'when the id is taken: fail (default), useExisting, or terminateExisting (cancel it, start anew)' },
+  'limit-key': { type: 'string', value: 'KEY', help: 'the key of first steps whose concurrency or rate limit counts per key (required for those)' },
   wait: { type: 'boolean', help: 'follow it until it ends and print its output (exit 1 if it fails)' },
   timeout: { type: 'string', value: 'MS', help: 'with --wait: give up after this many milliseconds (exit 1; the instance goes on)' },
   json: jsonOption,
@@ -44,6 +45,7 @@ function startOptions(values: Record<string, string | boolean | undefined>): Sta
   if (values.priority !== undefined) o.priority = intOption(String(values.priority), 'priority', 0, 1_000_000)!;
   if (values.tags !== undefined) o.tags = String(values.tags).split(',').map((t) => t.trim()).filter(Boolean);
   if (values['on-conflict'] !== undefined) o.onConflict = values['on-conflict'] as StartOptions['onConflict'];
+  if (values['limit-key'] !== undefined) o.limitKey = String(values['limit-key']);
   return o;
 }
 
