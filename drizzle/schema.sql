@@ -1568,6 +1568,20 @@ CREATE FUNCTION baton.started_checkpoint(p_id text) RETURNS TABLE(workflow_id te
 $$;
 
 --
+-- Name: task_result(text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.task_result(p_id text, p_key text) RETURNS TABLE(status text, output jsonb, error jsonb, attempts integer, finished_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT t.status,
+    CASE WHEN t.finished_by IS NULL THEN t.output ELSE (SELECT w.output FROM baton.workflows w WHERE w.id = t.workflow_id) END,
+    t.last_error, t.attempts, t.finished_at
+  FROM baton.tasks t
+  WHERE t.workflow_id = p_id AND t.task_key = p_key
+$$;
+
+--
 -- Name: trace_context(text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 

@@ -34,6 +34,7 @@ export {
   type RebuiltState,
   type TransactionLike,
   type DrizzleTransactionLike,
+  type TaskResult,
 } from './client/index.ts';
 export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/instances.ts';
 export type { TaskRow } from './store/tasks.ts';

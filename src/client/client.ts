@@ -29,6 +29,7 @@ import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
+import { readTaskResult, type TaskResult } from './results.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
@@ -371,6 +372,11 @@ export class Client {
    */
   async schedules(): Promise<ScheduleView[]> {
     return listSchedules(this.db.pool, this.liveWithinMs());
+  }
+
+  /** One task's status and output by its key (`get(id).tasks` lists the keys); null when there is no such task. */
+  taskResult<O = unknown>(id: string, taskKey: string): Promise<TaskResult<O> | null> {
+    return readTaskResult<O>(this.db.pool, this.codec, id, taskKey);
   }
 
   /** Every checkpoint, oldest first. */

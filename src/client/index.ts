@@ -2,3 +2,4 @@ export { Client, createClient, type ClientOptions, type InstanceView, type Retri
 export type { RetryManyOptions } from './retry.ts';
 export { stateAt, type RebuiltState } from './history.ts';
 export type { DrizzleTransactionLike, TransactionLike } from './tx.ts';
+export type { TaskResult } from './results.ts';
