@@ -519,6 +519,7 @@ BEGIN
   DELETE FROM baton.history WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.stream_frames WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.workflows WHERE id = ANY (p_ids);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
@@ -819,6 +820,20 @@ BEGIN
   END IF;
   RETURN v_count;
 END
+$$;
+
+--
+-- Name: read_stream(text, bigint, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.read_stream(p_id text, p_from bigint DEFAULT 0, p_limit integer DEFAULT 1000) RETURNS TABLE(seq bigint, task_key text, attempt integer, frame jsonb, at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT f.seq, f.task_key, f.attempt, f.frame, f.at
+  FROM baton.stream_frames f
+  WHERE f.workflow_id = p_id AND f.seq > coalesce(p_from, 0)
+  ORDER BY f.seq
+  LIMIT least(greatest(coalesce(p_limit, 1000), 1), 10000)
 $$;
 
 --
@@ -1605,6 +1620,35 @@ END
 $_$;
 
 --
+-- Name: write_stream(text, text, bigint, text, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.write_stream(p_id text, p_key text, p_epoch bigint, p_worker text, p_frames jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_last bigint;
+  v_count integer;
+BEGIN
+  IF jsonb_typeof(p_frames) IS DISTINCT FROM 'array' OR jsonb_array_length(p_frames) = 0 THEN
+    RAISE EXCEPTION 'frames must be a non-empty JSON array' USING ERRCODE = 'BTV01';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:stream:' || p_id, 0));
+  SELECT coalesce(max(f.seq), 0) INTO v_last FROM baton.stream_frames f WHERE f.workflow_id = p_id;
+  INSERT INTO baton.stream_frames (workflow_id, seq, task_key, attempt, frame)
+  SELECT p_id, v_last + e.n, p_key, t.attempts, e.frame
+  FROM baton.tasks t, jsonb_array_elements(p_frames) WITH ORDINALITY AS e(frame, n)
+  WHERE t.workflow_id = p_id AND t.task_key = p_key AND t.epoch = p_epoch AND t.status = 'running' AND t.claimed_by = p_worker;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count = 0 THEN
+    RETURN NULL;
+  END IF;
+  PERFORM pg_notify('baton_stream', p_id);
+  RETURN v_last + v_count;
+END
+$$;
+
+--
 -- Name: __migrations; Type: TABLE; Schema: baton; Owner: -
 --
 
@@ -1812,6 +1856,19 @@ CREATE TABLE baton.stats (
 );
 
 --
+-- Name: stream_frames; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.stream_frames (
+    workflow_id text NOT NULL,
+    seq bigint NOT NULL,
+    task_key text NOT NULL,
+    attempt integer NOT NULL,
+    frame jsonb,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: tag_sets; Type: TABLE; Schema: baton; Owner: -
 --
 
@@ -1926,6 +1983,13 @@ ALTER TABLE ONLY baton.signals
 
 ALTER TABLE ONLY baton.stats
     ADD CONSTRAINT stats_pkey PRIMARY KEY (key);
+
+--
+-- Name: stream_frames stream_frames_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.stream_frames
+    ADD CONSTRAINT stream_frames_pkey PRIMARY KEY (workflow_id, seq);
 
 --
 -- Name: tag_sets tag_sets_pkey; Type: CONSTRAINT; Schema: baton; Owner: -

@@ -47,6 +47,8 @@ export interface BatonConfig {
   completionBatchMs: number;
   /** Largest encoded input, output or event payload accepted. */
   maxPayloadBytes: number;
+  /** Largest encoded frame a task may write to its output stream (ctx.stream.write). */
+  maxStreamFrameBytes: number;
   /** Finished instances (and orphan events) are deleted this long after they end. */
   retentionMs: number;
   /** Where `baton worker` loads task and workflow modules from. */
@@ -74,6 +76,7 @@ export const defaults: BatonConfig = {
   shutdownGraceMs: 25_000,
   completionBatchMs: 5,
   maxPayloadBytes: 1024 * 1024,
+  maxStreamFrameBytes: 64 * 1024,
   retentionMs: 7 * 24 * 3_600_000,
   workersDir: 'workers',
   poolSize: 8,
@@ -176,6 +179,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
     shutdownGraceMs: durationVar(env, 'BATON_SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, 0, 3_600_000),
     completionBatchMs: durationVar(env, 'BATON_COMPLETION_BATCH_MS', defaults.completionBatchMs, 0, 1_000),
     maxPayloadBytes: intVar(env, 'BATON_MAX_PAYLOAD_BYTES', defaults.maxPayloadBytes, 1, 256 * 1024 * 1024, 'a size in bytes'),
+    maxStreamFrameBytes: intVar(env, 'BATON_MAX_STREAM_FRAME_BYTES', defaults.maxStreamFrameBytes, 1, 16 * 1024 * 1024, 'a size in bytes'),
     retentionMs: durationVar(env, 'BATON_RETENTION_MS', defaults.retentionMs, 1_000, 3650 * 86_400_000),
     workersDir: env.BATON_WORKERS_DIR?.trim() || defaults.workersDir,
     poolSize: intVar(env, 'BATON_POOL_SIZE', defaults.poolSize, 2, 1000),

@@ -45,6 +45,13 @@ export class ValidationError extends BatonError {
   }
 }
 
+/** A frame for ctx.stream.write over the size limit (BATON_MAX_STREAM_FRAME_BYTES); nothing of it is written. */
+export class StreamFrameTooLargeError extends ValidationError {
+  constructor(readonly bytes: number, readonly limit: number) {
+    super(`a stream frame is ${bytes} bytes, over the limit of ${limit} (BATON_MAX_STREAM_FRAME_BYTES)`, { bytes, limit });
+  }
+}
+
 /** A workflow, task, definition or instance that does not exist. */
 export class NotFoundError extends BatonError {
   constructor(message: string, details?: Record<string, unknown>) {

@@ -3,7 +3,7 @@
  *
  *   import { defineTask, defineWorkflow, createClient, startWorker } from 'baton';
  */
-export { defineTask, type InputParser, type Task, type TaskContext, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
+export { defineTask, type InputParser, type Task, type TaskContext, type TaskStream, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
 export {
   defineWorkflow,
   taskWorkflow,
@@ -35,7 +35,10 @@ export {
   type TransactionLike,
   type DrizzleTransactionLike,
   type TaskResult,
+  type ReadStreamOptions,
+  type TailOptions,
 } from './client/index.ts';
+export type { StreamFrame } from './store/streams.ts';
 export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/instances.ts';
 export type { TaskRow } from './store/tasks.ts';
 export type { HistoryEntry } from './store/history.ts';
@@ -60,6 +63,7 @@ export {
   NotFoundError,
   PortInUseError,
   SchemaVersionError,
+  StreamFrameTooLargeError,
   TimeoutError,
   ValidationError,
   WorkflowFailedError,

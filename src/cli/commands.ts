@@ -16,6 +16,7 @@ import {
 } from './commands/instances.ts';
 import { retryCommand } from './commands/retry.ts';
 import { schedulesCommand } from './commands/schedules.ts';
+import { tailCommand } from './commands/streams.ts';
 import { workerCommand } from './commands/worker.ts';
 
 export const commands: Record<string, Command> = {
@@ -31,6 +32,7 @@ export const commands: Record<string, Command> = {
   retry: retryCommand,
   send: sendCommand,
   history: historyCommand,
+  tail: tailCommand,
   definitions: definitionsCommand,
   schedules: schedulesCommand,
   check: checkCommand,

@@ -30,6 +30,8 @@ import { normalizeTags, validateEventName, validateId, validateName, validatePri
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
 import { readTaskResult, type TaskResult } from './results.ts';
+import { readFrames, tailFrames, type ReadStreamOptions, type TailOptions } from './streams.ts';
+import type { StreamFrame } from '../store/streams.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
@@ -377,6 +379,16 @@ export class Client {
   /** One task's status and output by its key (`get(id).tasks` lists the keys); null when there is no such task. */
   taskResult<O = unknown>(id: string, taskKey: string): Promise<TaskResult<O> | null> {
     return readTaskResult<O>(this.db.pool, this.codec, id, taskKey);
+  }
+
+  /** An instance's output stream (ctx.stream.write) after a cursor, oldest first (see client/streams.ts). */
+  readStream<F = unknown>(id: string, options?: ReadStreamOptions): Promise<StreamFrame<F>[]> {
+    return readFrames<F>(this.db, this.codec, id, options);
+  }
+
+  /** Follow an instance's output stream live (LISTEN, not polling) until the instance ends: `for await (const f of client.tail(id))`. */
+  tail<F = unknown>(id: string, options?: TailOptions): AsyncGenerator<StreamFrame<F>, void, undefined> {
+    return tailFrames<F>(this.db, this.codec, this.log, id, options);
   }
 
   /** Every checkpoint, oldest first. */

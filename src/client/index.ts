@@ -3,3 +3,4 @@ export type { RetryManyOptions } from './retry.ts';
 export { stateAt, type RebuiltState } from './history.ts';
 export type { DrizzleTransactionLike, TransactionLike } from './tx.ts';
 export type { TaskResult } from './results.ts';
+export type { ReadStreamOptions, TailOptions } from './streams.ts';

@@ -13,15 +13,20 @@ import { NonRetryableError, TimeoutError, coerceError, serializeError } from '..
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
 import { decideRetry } from '../workflow/retry.ts';
-import { parseWith, type TaskContext } from '../workflow/task.ts';
+import { parseWith, type TaskContext, type TaskStream } from '../workflow/task.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
 import { endAttemptSpan, inSpan, type AttemptSpans } from './tracing.ts';
+import { StreamWriter, type AttemptIo } from './streams.ts';
+
+export { attemptIo } from './streams.ts';
 
 export interface RunnerDeps {
   codec: Codec;
   maxPayloadBytes: number;
   log: Logger;
   spans: AttemptSpans;
+  /** For ctx.stream and ctx.waitpointToken. */
+  io: AttemptIo;
   now(): number;
   random(): number;
   onStart(held: Held): void;
@@ -165,7 +170,7 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
   const t = held.task;
   const task = held.def.tasks.get(t.name);
   if (!task) return attempt.failNow(new NonRetryableError(`definition "${held.def.name}" has no task "${t.name}"`));
-  const ctx: TaskContext = new Context(held, deps.log);
+  const ctx: TaskContext = new Context(held, deps);
   let input: unknown;
   try {
     input = deps.codec.decode(t.input as never);
@@ -268,8 +273,18 @@ class Attempt {
         outcome = failure(error, held, deps, true);
       }
     }
+    // Frames the handler streamed are stored before its result (a frame not stored fails the attempt).
+    if (held.stream) {
+      held.stream.end().then(
+        () => this.settle(outcome, error),
+        (e: unknown) => this.settle(failure(e, held, deps), e),
+      );
+    } else this.settle(outcome, error);
+  }
+
+  private settle(outcome: Outcome, error: unknown): void {
     endAttemptSpan(this.span, outcome, error);
-    this.done(held, outcome);
+    this.done(this.held, outcome);
   }
 }
 
@@ -288,14 +303,17 @@ class Context implements TaskContext {
   declare signal: AbortSignal;
   declare progress: (percent: number, message?: string) => void;
   declare log: Logger;
+  declare stream: TaskStream;
   #held: Held;
+  #deps: RunnerDeps;
   #parentLog: Logger;
   #signal: AbortSignal | undefined = undefined;
   #log: Logger | undefined = undefined;
 
-  constructor(held: Held, parentLog: Logger) {
+  constructor(held: Held, deps: RunnerDeps) {
     this.#held = held;
-    this.#parentLog = parentLog;
+    this.#deps = deps;
+    this.#parentLog = deps.log;
     const t = held.task;
     this.workflowId = t.workflowId;
     this.taskKey = t.taskKey;
@@ -306,7 +324,17 @@ class Context implements TaskContext {
       held.progress = { percent: Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0, message: message ?? null, dirty: true };
     };
     Object.defineProperty(this, 'log', Context.#logProperty);
+    Object.defineProperty(this, 'stream', Context.#streamProperty);
   }
+
+  static readonly #streamProperty: PropertyDescriptor = {
+    get(this: Context) {
+      const held = this.#held;
+      return (held.stream ??= new StreamWriter(held, this.#deps.io));
+    },
+    enumerable: true,
+    configurable: true,
+  };
 
   static readonly #signalProperty: PropertyDescriptor = {
     get(this: Context) {

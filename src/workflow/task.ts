@@ -15,6 +15,25 @@ export interface TaskContext {
   /** Report progress (0-100) and an optional message; shown by `baton status`. */
   progress(percent: number, message?: string): void;
   log: Logger;
+  /** This attempt's output stream (made on first use; see TaskStream). */
+  stream: TaskStream;
+}
+
+/**
+ * A task's output stream: frames (any JSON value: model tokens, log lines, partial results) that
+ * readers follow live with client.tail(id) while the task runs. Writes are batched for a few ms and
+ * stored under the attempt's fence; all of them are stored before the attempt's result is.
+ */
+export interface TaskStream {
+  /**
+   * Append a frame. Throws at once a StreamFrameTooLargeError (over BATON_MAX_STREAM_FRAME_BYTES) or a
+   * ValidationError (not serialisable), and an InvalidStateError once the attempt has ended. The promise
+   * resolves when the frame is stored (awaiting it is optional; a write that fails fails the attempt),
+   * and rejects with a LeaseLostError when this attempt no longer holds its claim: nothing is written.
+   */
+  write(frame: unknown): Promise<void>;
+  /** Wait until every frame written so far is stored. */
+  flush(): Promise<void>;
 }
 
 /**
