@@ -506,6 +506,48 @@ END
 $$;
 
 --
+-- Name: complete_waitpoint(text, text, text, timestamp with time zone, timestamp with time zone, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.complete_waitpoint(p_id text, p_name text, p_nonce text, p_issued_at timestamp with time zone, p_expires_at timestamp with time zone, p_payload jsonb DEFAULT NULL::jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+BEGIN
+  IF p_nonce IS NULL OR length(p_nonce) NOT BETWEEN 16 AND 128 OR p_issued_at IS NULL OR p_expires_at IS NULL THEN
+    RAISE EXCEPTION 'a waitpoint needs a nonce of 16-128 characters, an issue time and an expiry' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_expires_at <= now() THEN
+    RAISE EXCEPTION 'the waitpoint token expired at %', p_expires_at USING ERRCODE = 'BTW01', DETAIL = 'expired';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || p_id, 0));
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
+  END IF;
+  IF EXISTS (SELECT 1 FROM baton.waitpoint_uses u WHERE u.nonce = p_nonce) THEN
+    RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
+  END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %: its waits are over', p_id, v_status USING ERRCODE = 'BTW01', DETAIL = 'closed';
+  END IF;
+  IF EXISTS (
+    SELECT 1 FROM baton.tasks t
+    WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'completed' AND t.finished_at >= p_issued_at
+  ) THEN
+    RAISE EXCEPTION 'the wait for "%" this token was made for has already completed', p_name USING ERRCODE = 'BTW01', DETAIL = 'closed';
+  END IF;
+  -- The same nonce sent for another instance at the same time (by SQL) is a reuse too.
+  INSERT INTO baton.waitpoint_uses (nonce, workflow_id, event) VALUES (p_nonce, p_id, p_name) ON CONFLICT (nonce) DO NOTHING;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
+  END IF;
+  RETURN baton.send_event(p_id, p_name, p_payload);
+END
+$$;
+
+--
 -- Name: delete_instances(text[]); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -520,6 +562,7 @@ BEGIN
   DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.stream_frames WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.waitpoint_uses WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.workflows WHERE id = ANY (p_ids);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
@@ -1878,6 +1921,17 @@ CREATE TABLE baton.tag_sets (
 );
 
 --
+-- Name: waitpoint_uses; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.waitpoint_uses (
+    nonce text NOT NULL,
+    workflow_id text NOT NULL,
+    event text NOT NULL,
+    used_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: workers; Type: TABLE; Schema: baton; Owner: -
 --
 
@@ -2006,6 +2060,13 @@ ALTER TABLE ONLY baton.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (workflow_id, task_key);
 
 --
+-- Name: waitpoint_uses waitpoint_uses_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.waitpoint_uses
+    ADD CONSTRAINT waitpoint_uses_pkey PRIMARY KEY (nonce);
+
+--
 -- Name: workers workers_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
 --
 
@@ -2054,6 +2115,12 @@ CREATE INDEX tasks_lease_idx ON baton.tasks USING btree (lease_expires_at) WHERE
 --
 
 CREATE INDEX tasks_ready_idx ON baton.tasks USING btree (tags, ready_key) WHERE (status = 'ready'::text);
+
+--
+-- Name: waitpoint_uses_workflow_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX waitpoint_uses_workflow_idx ON baton.waitpoint_uses USING btree (workflow_id);
 
 --
 -- Name: workflows_created_idx; Type: INDEX; Schema: baton; Owner: -

@@ -37,7 +37,9 @@ export {
   type TaskResult,
   type ReadStreamOptions,
   type TailOptions,
+  type CompletedWaitpoint,
 } from './client/index.ts';
+export type { WaitpointOptions } from './workflow/waitpoint.ts';
 export type { StreamFrame } from './store/streams.ts';
 export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/instances.ts';
 export type { TaskRow } from './store/tasks.ts';
@@ -64,12 +66,14 @@ export {
   PortInUseError,
   SchemaVersionError,
   StreamFrameTooLargeError,
+  WaitpointTokenError,
   TimeoutError,
   ValidationError,
   WorkflowFailedError,
   coerceError,
   type ErrorCode,
   type SerializedError,
+  type WaitpointRefusal,
 } from './errors.ts';
 export {
   WORKFLOW_STATUSES,

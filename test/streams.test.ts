@@ -178,6 +178,7 @@ describe('output streams', function () {
       workerId: 'w-old',
       codec: jsonCodec,
       maxFrameBytes: 1000,
+      waitpoints: { waitpointSecret: undefined, waitpointTtlMs: 1000 },
     });
     await assert.rejects(zombie.write('zombie'), LeaseLostError);
     await assert.rejects(zombie.write('again'), LeaseLostError, 'refused at once afterwards');

@@ -29,9 +29,7 @@ import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
-import { readTaskResult, type TaskResult } from './results.ts';
-import { readFrames, tailFrames, type ReadStreamOptions, type TailOptions } from './streams.ts';
-import type { StreamFrame } from '../store/streams.ts';
+import * as more from './features.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
 import { toExecutor, type TransactionLike } from './tx.ts';
 
@@ -376,20 +374,20 @@ export class Client {
     return listSchedules(this.db.pool, this.liveWithinMs());
   }
 
-  /** One task's status and output by its key (`get(id).tasks` lists the keys); null when there is no such task. */
-  taskResult<O = unknown>(id: string, taskKey: string): Promise<TaskResult<O> | null> {
-    return readTaskResult<O>(this.db.pool, this.codec, id, taskKey);
-  }
+  /** One task's status and output by key (`get(id).tasks` lists the keys); null when there is no such task. */
+  taskResult<O = unknown>(id: string, taskKey: string): Promise<more.TaskResult<O> | null> { return more.readTaskResult<O>(this.db.pool, this.codec, id, taskKey); }
 
-  /** An instance's output stream (ctx.stream.write) after a cursor, oldest first (see client/streams.ts). */
-  readStream<F = unknown>(id: string, options?: ReadStreamOptions): Promise<StreamFrame<F>[]> {
-    return readFrames<F>(this.db, this.codec, id, options);
-  }
+  /** An instance's output stream (ctx.stream.write) after a cursor, oldest first (client/streams.ts). */
+  readStream<F = unknown>(id: string, options?: more.ReadStreamOptions): Promise<more.StreamFrame<F>[]> { return more.readFrames<F>(this.db, this.codec, id, options); }
 
-  /** Follow an instance's output stream live (LISTEN, not polling) until the instance ends: `for await (const f of client.tail(id))`. */
-  tail<F = unknown>(id: string, options?: TailOptions): AsyncGenerator<StreamFrame<F>, void, undefined> {
-    return tailFrames<F>(this.db, this.codec, this.log, id, options);
-  }
+  /** Follow an instance's output stream live (LISTEN, not polling) until it ends: `for await (const f of client.tail(id))`. */
+  tail<F = unknown>(id: string, options?: more.TailOptions): AsyncGenerator<more.StreamFrame<F>> { return more.tailFrames<F>(this.db, this.codec, this.log, id, options); }
+
+  /** Complete a wait with a waitpoint token alone (client/waitpoints.ts); a WaitpointTokenError, nothing written, when refused. */
+  completeWaitpoint(token: string, payload: unknown = null): Promise<more.CompletedWaitpoint> { return more.completeWithToken(this.db.pool, this.config, this.codec, token, payload); }
+
+  /** A waitpoint token for instance `id`'s wait for `event`, as ctx.waitpointToken makes one (needs BATON_WAITPOINT_SECRET). */
+  waitpointToken(id: string, event = 'waitpoint', options?: more.WaitpointOptions): string { return more.clientWaitpoint(this.config, id, event, options); }
 
   /** Every checkpoint, oldest first. */
   async history(id: string): Promise<HistoryEntry[]> {

@@ -4,3 +4,4 @@ export { stateAt, type RebuiltState } from './history.ts';
 export type { DrizzleTransactionLike, TransactionLike } from './tx.ts';
 export type { TaskResult } from './results.ts';
 export type { ReadStreamOptions, TailOptions } from './streams.ts';
+export type { CompletedWaitpoint } from './waitpoints.ts';

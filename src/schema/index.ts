@@ -293,6 +293,21 @@ export const streamFrames = baton.table(
   (t) => [primaryKey({ columns: [t.workflowId, t.seq], name: 'stream_frames_pkey' })],
 );
 
+/**
+ * Waitpoint tokens completed (client.completeWaitpoint, baton.complete_waitpoint), by nonce: a token
+ * is used once. Deleted with their instance.
+ */
+export const waitpointUses = baton.table(
+  'waitpoint_uses',
+  {
+    nonce: text('nonce').primaryKey(),
+    workflowId: text('workflow_id').notNull(),
+    event: text('event').notNull(),
+    usedAt: tstz('used_at').notNull().defaultNow(),
+  },
+  (t) => [index('waitpoint_uses_workflow_idx').on(t.workflowId)],
+);
+
 /** Fleet-wide counters (refused late results, ...). */
 export const stats = baton.table('stats', {
   key: text('key').primaryKey(),

@@ -8,12 +8,14 @@
  * signal keeps running in the background; a warning says so, and the worker
  * counts such handlers.
  */
+import { randomBytes } from 'node:crypto';
 import { encodePayload, type Codec } from '../codec.ts';
 import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import { parseWith, type TaskContext, type TaskStream } from '../workflow/task.ts';
+import { mintWaitpoint, type WaitpointOptions } from '../workflow/waitpoint.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
 import { endAttemptSpan, inSpan, type AttemptSpans } from './tracing.ts';
 import { StreamWriter, type AttemptIo } from './streams.ts';
@@ -304,6 +306,7 @@ class Context implements TaskContext {
   declare progress: (percent: number, message?: string) => void;
   declare log: Logger;
   declare stream: TaskStream;
+  declare waitpointToken: (event?: string, options?: WaitpointOptions) => string;
   #held: Held;
   #deps: RunnerDeps;
   #parentLog: Logger;
@@ -325,7 +328,18 @@ class Context implements TaskContext {
     };
     Object.defineProperty(this, 'log', Context.#logProperty);
     Object.defineProperty(this, 'stream', Context.#streamProperty);
+    Object.defineProperty(this, 'waitpointToken', Context.#waitpointProperty);
   }
+
+  static readonly #waitpointProperty: PropertyDescriptor = {
+    get(this: Context) {
+      const io = this.#deps.io;
+      const id = this.#held.task.workflowId;
+      return (event = 'waitpoint', options: WaitpointOptions = {}) => mintWaitpoint(io.waitpoints, id, event, options, Date.now(), randomBytes(18).toString('base64url'));
+    },
+    enumerable: true,
+    configurable: true,
+  };
 
   static readonly #streamProperty: PropertyDescriptor = {
     get(this: Context) {

@@ -24,10 +24,12 @@ export interface AttemptIo {
   workerId: string;
   codec: Codec;
   maxFrameBytes: number;
+  /** ctx.waitpointToken's secret and default lifetime. */
+  waitpoints: Pick<BatonConfig, 'waitpointSecret' | 'waitpointTtlMs'>;
 }
 
 export function attemptIo(workerId: string, codec: Codec, config: BatonConfig, pool: () => pg.Pool | undefined): AttemptIo {
-  return { pool, workerId, codec, maxFrameBytes: config.maxStreamFrameBytes };
+  return { pool, workerId, codec, maxFrameBytes: config.maxStreamFrameBytes, waitpoints: config };
 }
 
 const FLUSH_MS = 5;

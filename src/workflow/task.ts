@@ -4,6 +4,7 @@ import type { Logger } from '../types.ts';
 import { parseDuration } from './duration.ts';
 import { normalizeTags, validateName, validatePriority } from './names.ts';
 import { resolveRetry, type RetryPolicy } from './retry.ts';
+import type { WaitpointOptions } from './waitpoint.ts';
 
 export interface TaskContext {
   workflowId: string;
@@ -17,6 +18,12 @@ export interface TaskContext {
   log: Logger;
   /** This attempt's output stream (made on first use; see TaskStream). */
   stream: TaskStream;
+  /**
+   * A signed, expiring token that completes this instance's wait for `event` (default
+   * 'waitpoint': a later `.waitForEvent(event)` step takes it) when an outside system passes it to
+   * client.completeWaitpoint(token, payload). Usable once. Needs BATON_WAITPOINT_SECRET.
+   */
+  waitpointToken(event?: string, options?: WaitpointOptions): string;
 }
 
 /**
