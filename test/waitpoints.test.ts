@@ -18,6 +18,7 @@ import {
 } from '../src/index.ts';
 import { createLogger } from '../src/log.ts';
 import { silentLogger } from '../src/log.ts';
+import { runCli } from './support/cli.ts';
 import { useTestDatabase } from './support/db.ts';
 import { assertInvariants, until } from './support/fixtures.ts';
 import { trackFixturePool } from './support/leaks.ts';
@@ -188,6 +189,21 @@ describe('waitpoint tokens', function () {
     await assert.rejects(client.completeWaitpoint(cancelled, { ok: true }), refused('closed'));
     assert.equal((await written('wp-cancelled')).uses, 0);
     await assert.rejects(client.completeWaitpoint(client.waitpointToken('wp-nobody', 'approved'), { ok: true }), /no workflow instance "wp-nobody"/);
+  });
+
+  it('baton complete-waitpoint <token|-> [json] completes a wait; a refused token is one line, exit 1', async () => {
+    const token = await waiting('wp-cli');
+    const env = { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn', BATON_WAITPOINT_SECRET: SECRET };
+    const ok = await runCli(['complete-waitpoint', '-', '{"ok":true,"by":"cli"}'], { env, input: `${token}\n` });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^delivered "approved" to wp-cli \(event \d+\)/);
+    assert.deepEqual(await client.result('wp-cli', { timeoutMs: 20_000 }), { ok: true, by: 'cli' });
+    const again = await runCli(['complete-waitpoint', token, '{}'], { env });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr.trim(), /^baton: the waitpoint token was already used$/);
+    const json = await runCli(['complete-waitpoint', 'nonsense', '--json'], { env });
+    assert.equal(json.code, 1);
+    assert.deepEqual(JSON.parse(json.stderr.trim()).code, 'WAITPOINT_TOKEN');
   });
 
   it('SQL: baton.complete_waitpoint delivers verified claims once', async () => {

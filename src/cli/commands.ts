@@ -17,6 +17,7 @@ import {
 import { retryCommand } from './commands/retry.ts';
 import { schedulesCommand } from './commands/schedules.ts';
 import { tailCommand } from './commands/streams.ts';
+import { completeWaitpointCommand } from './commands/waitpoints.ts';
 import { workerCommand } from './commands/worker.ts';
 
 export const commands: Record<string, Command> = {
@@ -33,6 +34,7 @@ export const commands: Record<string, Command> = {
   send: sendCommand,
   history: historyCommand,
   tail: tailCommand,
+  'complete-waitpoint': completeWaitpointCommand,
   definitions: definitionsCommand,
   schedules: schedulesCommand,
   check: checkCommand,
