@@ -641,6 +641,48 @@ END
 $$;
 
 --
+-- Name: complete_waitpoint(text, text, text, timestamp with time zone, timestamp with time zone, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.complete_waitpoint(p_id text, p_name text, p_nonce text, p_issued_at timestamp with time zone, p_expires_at timestamp with time zone, p_payload jsonb DEFAULT NULL::jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_status text;
+BEGIN
+  IF p_nonce IS NULL OR length(p_nonce) NOT BETWEEN 16 AND 128 OR p_issued_at IS NULL OR p_expires_at IS NULL THEN
+    RAISE EXCEPTION 'a waitpoint needs a nonce of 16-128 characters, an issue time and an expiry' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_expires_at <= now() THEN
+    RAISE EXCEPTION 'the waitpoint token expired at %', p_expires_at USING ERRCODE = 'BTW01', DETAIL = 'expired';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || p_id, 0));
+  SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
+  END IF;
+  IF EXISTS (SELECT 1 FROM baton.waitpoint_uses u WHERE u.nonce = p_nonce) THEN
+    RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
+  END IF;
+  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+    RAISE EXCEPTION 'workflow instance "%" is already %: its waits are over', p_id, v_status USING ERRCODE = 'BTW01', DETAIL = 'closed';
+  END IF;
+  IF EXISTS (
+    SELECT 1 FROM baton.tasks t
+    WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'completed' AND t.finished_at >= p_issued_at
+  ) THEN
+    RAISE EXCEPTION 'the wait for "%" this token was made for has already completed', p_name USING ERRCODE = 'BTW01', DETAIL = 'closed';
+  END IF;
+  -- The same nonce sent for another instance at the same time (by SQL) is a reuse too.
+  INSERT INTO baton.waitpoint_uses (nonce, workflow_id, event) VALUES (p_nonce, p_id, p_name) ON CONFLICT (nonce) DO NOTHING;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
+  END IF;
+  RETURN baton.send_event(p_id, p_name, p_payload);
+END
+$$;
+
+--
 -- Name: delete_instances(text[]); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -654,6 +696,8 @@ BEGIN
   DELETE FROM baton.history WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.stream_frames WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.waitpoint_uses WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.workflows WHERE id = ANY (p_ids);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;
@@ -1012,6 +1056,20 @@ BEGIN
   END IF;
   RETURN v_count;
 END
+$$;
+
+--
+-- Name: read_stream(text, bigint, integer); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.read_stream(p_id text, p_from bigint DEFAULT 0, p_limit integer DEFAULT 1000) RETURNS TABLE(seq bigint, task_key text, attempt integer, frame jsonb, at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT f.seq, f.task_key, f.attempt, f.frame, f.at
+  FROM baton.stream_frames f
+  WHERE f.workflow_id = p_id AND f.seq > coalesce(p_from, 0)
+  ORDER BY f.seq
+  LIMIT least(greatest(coalesce(p_limit, 1000), 1), 10000)
 $$;
 
 --
@@ -1788,6 +1846,20 @@ CREATE FUNCTION baton.started_checkpoint(p_id text) RETURNS TABLE(workflow_id te
 $$;
 
 --
+-- Name: task_result(text, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.task_result(p_id text, p_key text) RETURNS TABLE(status text, output jsonb, error jsonb, attempts integer, finished_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT t.status,
+    CASE WHEN t.finished_by IS NULL THEN t.output ELSE (SELECT w.output FROM baton.workflows w WHERE w.id = t.workflow_id) END,
+    t.last_error, t.attempts, t.finished_at
+  FROM baton.tasks t
+  WHERE t.workflow_id = p_id AND t.task_key = p_key
+$$;
+
+--
 -- Name: trace_context(text, text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -1809,6 +1881,35 @@ BEGIN
   RETURN p_traceparent || coalesce(' ' || nullif(p_tracestate, ''), '');
 END
 $_$;
+
+--
+-- Name: write_stream(text, text, bigint, text, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.write_stream(p_id text, p_key text, p_epoch bigint, p_worker text, p_frames jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_last bigint;
+  v_count integer;
+BEGIN
+  IF jsonb_typeof(p_frames) IS DISTINCT FROM 'array' OR jsonb_array_length(p_frames) = 0 THEN
+    RAISE EXCEPTION 'frames must be a non-empty JSON array' USING ERRCODE = 'BTV01';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:stream:' || p_id, 0));
+  SELECT coalesce(max(f.seq), 0) INTO v_last FROM baton.stream_frames f WHERE f.workflow_id = p_id;
+  INSERT INTO baton.stream_frames (workflow_id, seq, task_key, attempt, frame)
+  SELECT p_id, v_last + e.n, p_key, t.attempts, e.frame
+  FROM baton.tasks t, jsonb_array_elements(p_frames) WITH ORDINALITY AS e(frame, n)
+  WHERE t.workflow_id = p_id AND t.task_key = p_key AND t.epoch = p_epoch AND t.status = 'running' AND t.claimed_by = p_worker;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  IF v_count = 0 THEN
+    RETURN NULL;
+  END IF;
+  PERFORM pg_notify('baton_stream', p_id);
+  RETURN v_last + v_count;
+END
+$$;
 
 --
 -- Name: __migrations; Type: TABLE; Schema: baton; Owner: -
@@ -2030,6 +2131,19 @@ CREATE TABLE baton.stats (
 );
 
 --
+-- Name: stream_frames; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.stream_frames (
+    workflow_id text NOT NULL,
+    seq bigint NOT NULL,
+    task_key text NOT NULL,
+    attempt integer NOT NULL,
+    frame jsonb,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
 -- Name: tag_sets; Type: TABLE; Schema: baton; Owner: -
 --
 
@@ -2050,6 +2164,17 @@ CREATE TABLE baton.task_limits (
     rate_period_ms integer,
     rate_keyed boolean DEFAULT false NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: waitpoint_uses; Type: TABLE; Schema: baton; Owner: -
+--
+
+CREATE TABLE baton.waitpoint_uses (
+    nonce text NOT NULL,
+    workflow_id text NOT NULL,
+    event text NOT NULL,
+    used_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
@@ -2160,6 +2285,13 @@ ALTER TABLE ONLY baton.stats
     ADD CONSTRAINT stats_pkey PRIMARY KEY (key);
 
 --
+-- Name: stream_frames stream_frames_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.stream_frames
+    ADD CONSTRAINT stream_frames_pkey PRIMARY KEY (workflow_id, seq);
+
+--
 -- Name: tag_sets tag_sets_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
 --
 
@@ -2179,6 +2311,13 @@ ALTER TABLE ONLY baton.task_limits
 
 ALTER TABLE ONLY baton.tasks
     ADD CONSTRAINT tasks_pkey PRIMARY KEY (workflow_id, task_key);
+
+--
+-- Name: waitpoint_uses waitpoint_uses_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
+--
+
+ALTER TABLE ONLY baton.waitpoint_uses
+    ADD CONSTRAINT waitpoint_uses_pkey PRIMARY KEY (nonce);
 
 --
 -- Name: workers workers_pkey; Type: CONSTRAINT; Schema: baton; Owner: -
@@ -2253,6 +2392,12 @@ CREATE INDEX tasks_queued_name_idx ON baton.tasks USING btree (name, ready_key) 
 --
 
 CREATE INDEX tasks_ready_idx ON baton.tasks USING btree (tags, ready_key) WHERE (status = 'ready'::text);
+
+--
+-- Name: waitpoint_uses_workflow_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX waitpoint_uses_workflow_idx ON baton.waitpoint_uses USING btree (workflow_id);
 
 --
 -- Name: workflows_created_idx; Type: INDEX; Schema: baton; Owner: -

@@ -47,6 +47,14 @@ export interface BatonConfig {
   completionBatchMs: number;
   /** Largest encoded input, output or event payload accepted. */
   maxPayloadBytes: number;
+  /** Largest encoded frame a task may write to its output stream (ctx.stream.write). */
+  maxStreamFrameBytes: number;
+  /** Signs waitpoint tokens (HMAC-SHA256); undefined: no tokens can be made or completed. Never logged. */
+  waitpointSecret: string | undefined;
+  /** Secrets tokens were signed with before a rotation: still accepted, never used to sign. */
+  waitpointPreviousSecrets: string[];
+  /** How long a waitpoint token is valid unless its maker says otherwise. */
+  waitpointTtlMs: number;
   /** Finished instances (and orphan events) are deleted this long after they end. */
   retentionMs: number;
   /** Where `baton worker` loads task and workflow modules from. */
@@ -74,6 +82,10 @@ export const defaults: BatonConfig = {
   shutdownGraceMs: 25_000,
   completionBatchMs: 5,
   maxPayloadBytes: 1024 * 1024,
+  maxStreamFrameBytes: 64 * 1024,
+  waitpointSecret: undefined,
+  waitpointPreviousSecrets: [],
+  waitpointTtlMs: 7 * 24 * 3_600_000,
   retentionMs: 7 * 24 * 3_600_000,
   workersDir: 'workers',
   poolSize: 8,
@@ -148,6 +160,20 @@ function metricsHost(env: Env): string {
   return raw;
 }
 
+/** A signing secret: at least 32 characters (the message never shows the value). */
+function secretVar(env: Env, name: string, raw = env[name]): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw.trim().length < 32) throw new ConfigError(name, `${name} must be at least 32 characters (got ${raw.trim().length}); e.g. openssl rand -base64 32`);
+  return raw.trim();
+}
+
+function previousSecrets(env: Env): string[] {
+  const name = 'BATON_WAITPOINT_PREVIOUS_SECRETS';
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').filter((s) => s.trim() !== '').map((s) => secretVar(env, name, s)!);
+}
+
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** Build the configuration from defaults and the environment. Throws ConfigError on a bad value. */
@@ -176,6 +202,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
     shutdownGraceMs: durationVar(env, 'BATON_SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, 0, 3_600_000),
     completionBatchMs: durationVar(env, 'BATON_COMPLETION_BATCH_MS', defaults.completionBatchMs, 0, 1_000),
     maxPayloadBytes: intVar(env, 'BATON_MAX_PAYLOAD_BYTES', defaults.maxPayloadBytes, 1, 256 * 1024 * 1024, 'a size in bytes'),
+    waitpointSecret: secretVar(env, 'BATON_WAITPOINT_SECRET'),
+    waitpointPreviousSecrets: previousSecrets(env),
+    waitpointTtlMs: durationVar(env, 'BATON_WAITPOINT_TTL_MS', defaults.waitpointTtlMs, 1_000, 3650 * 86_400_000),
+    maxStreamFrameBytes: intVar(env, 'BATON_MAX_STREAM_FRAME_BYTES', defaults.maxStreamFrameBytes, 1, 16 * 1024 * 1024, 'a size in bytes'),
     retentionMs: durationVar(env, 'BATON_RETENTION_MS', defaults.retentionMs, 1_000, 3650 * 86_400_000),
     workersDir: env.BATON_WORKERS_DIR?.trim() || defaults.workersDir,
     poolSize: intVar(env, 'BATON_POOL_SIZE', defaults.poolSize, 2, 1000),

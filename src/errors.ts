@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'TASK_FAILED'
   | 'WORKFLOW_FAILED'
   | 'USAGE'
-  | 'PORT_IN_USE';
+  | 'PORT_IN_USE'
+  | 'WAITPOINT_TOKEN';
 
 export class BatonError extends Error {
   readonly code: ErrorCode;
@@ -42,6 +43,27 @@ export class BatonError extends Error {
 export class ValidationError extends BatonError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('VALIDATION', message, { details });
+  }
+}
+
+/** A frame for ctx.stream.write over the size limit (BATON_MAX_STREAM_FRAME_BYTES); nothing of it is written. */
+export class StreamFrameTooLargeError extends ValidationError {
+  constructor(readonly bytes: number, readonly limit: number) {
+    super(`a stream frame is ${bytes} bytes, over the limit of ${limit} (BATON_MAX_STREAM_FRAME_BYTES)`, { bytes, limit });
+  }
+}
+
+/** Why a waitpoint token was refused (nothing was written): see WaitpointTokenError. */
+export type WaitpointRefusal = 'malformed' | 'forged' | 'expired' | 'reused' | 'closed';
+
+/**
+ * A waitpoint token that client.completeWaitpoint (or baton.complete_waitpoint) refused; nothing
+ * was written. `reason`: malformed (not a token), forged (signed with no secret this process knows),
+ * expired, reused (completed before), closed (its instance ended, or the wait it was for completed).
+ */
+export class WaitpointTokenError extends BatonError {
+  constructor(readonly reason: WaitpointRefusal, message: string) {
+    super('WAITPOINT_TOKEN', message, { details: { reason } });
   }
 }
 

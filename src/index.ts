@@ -3,7 +3,7 @@
  *
  *   import { defineTask, defineWorkflow, createClient, startWorker } from 'baton';
  */
-export { defineTask, type InputParser, type Task, type TaskContext, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
+export { defineTask, type InputParser, type Task, type TaskContext, type TaskStream, type TaskOptions, type TaskHandler, type ResolvedTaskOptions } from './workflow/task.ts';
 export {
   defineWorkflow,
   taskWorkflow,
@@ -34,7 +34,13 @@ export {
   type RebuiltState,
   type TransactionLike,
   type DrizzleTransactionLike,
+  type TaskResult,
+  type ReadStreamOptions,
+  type TailOptions,
+  type CompletedWaitpoint,
 } from './client/index.ts';
+export type { WaitpointOptions } from './workflow/waitpoint.ts';
+export type { StreamFrame } from './store/streams.ts';
 export type { InstanceRow, InstanceSummary, ListFilter, Page } from './store/instances.ts';
 export type { TaskRow } from './store/tasks.ts';
 export type { HistoryEntry } from './store/history.ts';
@@ -59,12 +65,15 @@ export {
   NotFoundError,
   PortInUseError,
   SchemaVersionError,
+  StreamFrameTooLargeError,
+  WaitpointTokenError,
   TimeoutError,
   ValidationError,
   WorkflowFailedError,
   coerceError,
   type ErrorCode,
   type SerializedError,
+  type WaitpointRefusal,
 } from './errors.ts';
 export {
   WORKFLOW_STATUSES,

@@ -2,6 +2,10 @@
 // branches (spread over every worker), then join.
 //
 //   npm run baton -- start fanout '{"items":[1,2,3,4,5,6,7,8,9,10,11,12]}' --wait
+//
+// One shard's result, by its task key (step 1, branch 3), without loading the rest:
+//
+//   npm run baton -- status <id> --task 1/b3        // or client.taskResult(id, '1/b3')
 import { defineTask, defineWorkflow } from 'baton';
 
 const SHARDS = 10;

@@ -9,6 +9,8 @@ BEGIN
   DELETE FROM baton.history WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.signals WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.events WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.stream_frames WHERE workflow_id = ANY (p_ids);
+  DELETE FROM baton.waitpoint_uses WHERE workflow_id = ANY (p_ids);
   DELETE FROM baton.workflows WHERE id = ANY (p_ids);
   GET DIAGNOSTICS v_count = ROW_COUNT;
   RETURN v_count;

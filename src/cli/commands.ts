@@ -16,6 +16,8 @@ import {
 } from './commands/instances.ts';
 import { retryCommand } from './commands/retry.ts';
 import { schedulesCommand } from './commands/schedules.ts';
+import { tailCommand } from './commands/streams.ts';
+import { completeWaitpointCommand } from './commands/waitpoints.ts';
 import { workerCommand } from './commands/worker.ts';
 
 export const commands: Record<string, Command> = {
@@ -31,6 +33,8 @@ export const commands: Record<string, Command> = {
   retry: retryCommand,
   send: sendCommand,
   history: historyCommand,
+  tail: tailCommand,
+  'complete-waitpoint': completeWaitpointCommand,
   definitions: definitionsCommand,
   schedules: schedulesCommand,
   check: checkCommand,

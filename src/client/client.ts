@@ -16,98 +16,27 @@ import { producerSpan, TracerRef } from '../tracing.ts';
 import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
 import { sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
-import { listInstances, loadInstance, startInstance, startMany, type InstanceRow, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
+import { listInstances, loadInstance, startInstance, startMany, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
-import { retryInstance, retryMatching, type RetryManyResult, type RetryResult } from '../store/retry.ts';
+import { retryInstance, retryMatching, type RetryManyResult } from '../store/retry.ts';
 import { listSchedules, type ScheduleView } from '../store/schedules.ts';
 import { checkAndCancel, checkAndPause, unpause } from '../store/signals.ts';
-import { listTasks, type TaskRow } from '../store/tasks.ts';
+import { listTasks } from '../store/tasks.ts';
 import { listWorkers, liveWindowMs } from '../store/workers.ts';
-import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logger, type OnConflict, type WorkflowStatus } from '../types.ts';
+import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logger, type WorkflowStatus } from '../types.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { startLimitKey } from '../workflow/start-keys.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
 import { stateAt, type RebuiltState } from './history.ts';
+import type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOptions, StartOptions, Started } from './options.ts';
+import * as more from './features.ts';
 import { startManyLimitKeys } from './limits.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
-import { toExecutor, type TransactionLike } from './tx.ts';
+import { toExecutor } from './tx.ts';
 
-export interface ClientOptions {
-  connectionString?: string;
-  /** Share a pool (created with batonSettings()); the client does not close it. */
-  pool?: pg.Pool;
-  config?: Partial<BatonConfig>;
-  logger?: Logger;
-  codec?: Codec;
-}
-
-export interface StartOptions {
-  /** Caller-chosen instance id (1-255 characters, no control characters); generated when omitted. */
-  id?: string;
-  /** Lower runs first; overrides each task's default. */
-  priority?: number;
-  /** Tags every task of this instance requires, on top of its own. */
-  tags?: string[];
-  /** When the id is taken: fail (ConflictError, default), useExisting, or terminateExisting (cancel it, start anew). */
-  onConflict?: OnConflict;
-  /** Do not start before this time. */
-  runAt?: Date;
-  /** Start inside the caller's transaction: a pg client, or a Drizzle transaction. */
-  tx?: TransactionLike;
-  /**
-   * The key for first steps whose concurrency or rate limit counts per key. Computed from the input by
-   * the task's key function when you pass the workflow or task itself; needed when you start one by name.
-   */
-  limitKey?: string;
-}
-
-export interface Started<O> {
-  id: string;
-  /** False when onConflict 'useExisting' returned an instance that already existed. */
-  created: boolean;
-  /** Wait for this instance's end (see Client.result). */
-  result(options?: { timeoutMs?: number }): Promise<O>;
-}
-
-export interface StartManyOptions extends Pick<StartOptions, 'priority' | 'tags' | 'tx'> {
-  /** One id per input (null or undefined: generated). Given ids make the result say, per item, whether it was created. */
-  ids?: readonly (string | null | undefined)[];
-  /** When an id is taken, as in start: fail (ConflictError, nothing written; default), useExisting, or terminateExisting. */
-  onConflict?: OnConflict;
-  /** One limit key per input (see StartOptions.limitKey): computed when you pass the workflow or task itself. */
-  limitKeys?: readonly string[];
-}
-
-export interface StartedMany {
-  id: string;
-  /** False when onConflict 'useExisting' found an instance with this id. */
-  created: boolean;
-}
-
-export interface Retried<O = unknown> extends RetryResult {
-  /** Wait for the retried instance's end (see Client.result). */
-  result(options?: { timeoutMs?: number }): Promise<O>;
-}
-
-export interface InstanceView extends InstanceRow {
-  tasks: TaskRow[];
-  /** The version of the definition this instance runs (defineWorkflow's `version`); null if it is not registered. */
-  definitionVersion: number | null;
-  /** Set when no live worker has the definition this instance was started with. */
-  waitingForDefinition: string | null;
-  /**
-   * Why the instance is not moving: one line when live workers run but none has the instance's
-   * definition (its steps, ready or not yet, wait for a worker that exports that version); else one
-   * line per ready task that no live worker at all, or none with the definition that offers the
-   * task's tags, would take. Empty when some live worker may take each ready task (or the instance
-   * is finished or paused).
-   */
-  stalled: string[];
-  /** Steps a run goes through (loops counted once), from the definition; null if it is not registered. */
-  estimatedSteps: number | null;
-}
+export type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOptions, StartOptions, Started } from './options.ts';
 
 export class Client {
   private readonly codec: Codec;
@@ -384,6 +313,21 @@ export class Client {
   async schedules(): Promise<ScheduleView[]> {
     return listSchedules(this.db.pool, this.liveWithinMs());
   }
+
+  /** One task's status and output by key (`get(id).tasks` lists the keys); null when there is no such task. */
+  taskResult<O = unknown>(id: string, taskKey: string): Promise<more.TaskResult<O> | null> { return more.readTaskResult<O>(this.db.pool, this.codec, id, taskKey); }
+
+  /** An instance's output stream (ctx.stream.write) after a cursor, oldest first (client/streams.ts). */
+  readStream<F = unknown>(id: string, options?: more.ReadStreamOptions): Promise<more.StreamFrame<F>[]> { return more.readFrames<F>(this.db, this.codec, id, options); }
+
+  /** Follow an instance's output stream live (LISTEN, not polling) until it ends: `for await (const f of client.tail(id))`. */
+  tail<F = unknown>(id: string, options?: more.TailOptions): AsyncGenerator<more.StreamFrame<F>> { return more.tailFrames<F>(this.db, this.codec, this.log, id, options); }
+
+  /** Complete a wait with a waitpoint token alone (client/waitpoints.ts); a WaitpointTokenError, nothing written, when refused. */
+  completeWaitpoint(token: string, payload: unknown = null): Promise<more.CompletedWaitpoint> { return more.completeWithToken(this.db.pool, this.config, this.codec, token, payload); }
+
+  /** A waitpoint token for instance `id`'s wait for `event`, as ctx.waitpointToken makes one (needs BATON_WAITPOINT_SECRET). */
+  waitpointToken(id: string, event = 'waitpoint', options?: more.WaitpointOptions): string { return more.clientWaitpoint(this.config, id, event, options); }
 
   /** Every checkpoint, oldest first. */
   async history(id: string): Promise<HistoryEntry[]> {

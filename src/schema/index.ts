@@ -316,6 +316,40 @@ export const schedules = baton.table(
   (t) => [check('schedules_catch_up_check', oneOf(t.catchUp, CATCH_UP)), check('schedules_kind_check', oneOf(t.kind, DEFINITION_KINDS))],
 );
 
+/**
+ * Output streams (ctx.stream.write): frames appended by running attempts under their fence, read in
+ * `seq` order, which counts per instance from 1 and is handed out under a per-instance lock, so a
+ * reader's cursor never passes a frame that commits later. Deleted with their instance.
+ */
+export const streamFrames = baton.table(
+  'stream_frames',
+  {
+    workflowId: text('workflow_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    taskKey: text('task_key').notNull(),
+    /** The task's attempt number that wrote the frame. */
+    attempt: integer('attempt').notNull(),
+    frame: jsonb('frame'),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.workflowId, t.seq], name: 'stream_frames_pkey' })],
+);
+
+/**
+ * Waitpoint tokens completed (client.completeWaitpoint, baton.complete_waitpoint), by nonce: a token
+ * is used once. Deleted with their instance.
+ */
+export const waitpointUses = baton.table(
+  'waitpoint_uses',
+  {
+    nonce: text('nonce').primaryKey(),
+    workflowId: text('workflow_id').notNull(),
+    event: text('event').notNull(),
+    usedAt: tstz('used_at').notNull().defaultNow(),
+  },
+  (t) => [index('waitpoint_uses_workflow_idx').on(t.workflowId)],
+);
+
 /** Fleet-wide counters (refused late results, ...). */
 export const stats = baton.table('stats', {
   key: text('key').primaryKey(),

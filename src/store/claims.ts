@@ -8,6 +8,7 @@
  * three (the fence); a worker whose claim expired and was taken over (a
  * zombie) is refused and counted, never applied.
  */
+import type { SerializedError } from '../errors.ts';
 import type { StepKind, TaskStatus, WorkflowStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
 import { isPool, prepared, query } from './executor.ts';
@@ -261,21 +262,22 @@ export async function releaseClaims(ex: Executor, workerId: string, claims: (Cla
   return (rows[0] as { n: number }).n;
 }
 
-/** One task's result, without loading its instance; kept after the instance finished. */
-export async function loadTaskResult(
-  ex: Executor,
-  workflowId: string,
-  taskKey: string,
-): Promise<{ status: TaskStatus; output: unknown; error: unknown; attempts: number } | null> {
-  const rows = await query(
+/** One task's result (baton.task_result), without loading its instance; kept after the instance finished. */
+export interface TaskResultRow {
+  status: TaskStatus;
+  output: unknown;
+  error: SerializedError | null;
+  attempts: number;
+  finishedAt: Date | null;
+}
+
+export async function loadTaskResult(ex: Executor, workflowId: string, taskKey: string): Promise<TaskResultRow | null> {
+  const rows = await query<TaskResultRow>(
     ex,
-    // A quiet job's output is stored once, on its instance (see baton.finished_checkpoint).
-    `select status, case when t.finished_by is null then t.output else (select w.output from baton.workflows w where w.id = t.workflow_id) end as output,
-       last_error as error, attempts
-     from baton.tasks t where workflow_id = $1 and task_key = $2`,
+    `select status, output, error, attempts, finished_at as "finishedAt" from baton.task_result($1, $2)`,
     [workflowId, taskKey],
   );
-  return (rows[0] as { status: TaskStatus; output: unknown; error: unknown; attempts: number }) ?? null;
+  return rows[0] ?? null;
 }
 
 /** Record progress of running attempts (fenced; rows being changed right now are skipped). */

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { QueryResultRow } from 'pg';
-import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, InvalidStateError, NotFoundError, ValidationError, WaitpointTokenError, type WaitpointRefusal } from '../errors.ts';
 import type { Executor } from '../types.ts';
 
 export type { Executor };
@@ -30,6 +30,8 @@ export function mapDbError(error: unknown): unknown {
       return new ConflictError(message, e.detail ? { status: e.detail } : undefined);
     case 'BTS':
       return new InvalidStateError(message, e.detail ?? 'unknown');
+    case 'BTW':
+      return new WaitpointTokenError((e.detail ?? 'closed') as WaitpointRefusal, message);
     default:
       return error;
   }

@@ -109,7 +109,7 @@ export function taskFields(held: Held): { workflowId: string; taskKey: string; t
 export function runnerDeps(
   o: { codec: Codec; maxPayloadBytes: number; log: Logger; events: WorkerEmitter; metrics: WorkerMetrics | undefined; workerId: string },
   counters: { runaway: number },
-): RunnerDeps {
+): Omit<RunnerDeps, 'io'> {
   return {
     codec: o.codec,
     maxPayloadBytes: o.maxPayloadBytes,

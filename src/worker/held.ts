@@ -21,6 +21,8 @@ export interface Held {
   progress?: { percent: number; message: string | null; dirty: boolean };
   /** The trace context of this attempt's span, when it records: child workflows its commit starts are children of it. */
   trace?: TraceHeaders;
+  /** ctx.stream, once the handler used it: the attempt's end waits for its frames (worker/streams.ts). */
+  stream?: { end(): Promise<void> };
 }
 
 export function heldId(workflowId: string, taskKey: string): string {

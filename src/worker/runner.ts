@@ -8,21 +8,28 @@
  * signal keeps running in the background; a warning says so, and the worker
  * counts such handlers.
  */
+import { randomBytes } from 'node:crypto';
 import { encodePayload, type Codec } from '../codec.ts';
 import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
 import { limitKeyOf } from '../workflow/limits.ts';
 import { decideRetry } from '../workflow/retry.ts';
-import { parseWith, type TaskContext } from '../workflow/task.ts';
+import { parseWith, type TaskContext, type TaskStream } from '../workflow/task.ts';
+import { mintWaitpoint, type WaitpointOptions } from '../workflow/waitpoint.ts';
 import { unwatchAbort, watchAbort, type Held, type HeldTask, type Outcome } from './held.ts';
 import { endAttemptSpan, inSpan, type AttemptSpans } from './tracing.ts';
+import { StreamWriter, type AttemptIo } from './streams.ts';
+
+export { attemptIo } from './streams.ts';
 
 export interface RunnerDeps {
   codec: Codec;
   maxPayloadBytes: number;
   log: Logger;
   spans: AttemptSpans;
+  /** For ctx.stream and ctx.waitpointToken. */
+  io: AttemptIo;
   now(): number;
   random(): number;
   onStart(held: Held): void;
@@ -166,7 +173,7 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
   const t = held.task;
   const task = held.def.tasks.get(t.name);
   if (!task) return attempt.failNow(new NonRetryableError(`definition "${held.def.name}" has no task "${t.name}"`));
-  const ctx: TaskContext = new Context(held, deps.log);
+  const ctx: TaskContext = new Context(held, deps);
   let input: unknown;
   try {
     input = deps.codec.decode(t.input as never);
@@ -278,8 +285,18 @@ class Attempt {
         outcome = failure(error, held, deps, true);
       }
     }
+    // Frames the handler streamed are stored before its result (a frame not stored fails the attempt).
+    if (held.stream) {
+      held.stream.end().then(
+        () => this.settle(outcome, error),
+        (e: unknown) => this.settle(failure(e, held, deps), e),
+      );
+    } else this.settle(outcome, error);
+  }
+
+  private settle(outcome: Outcome, error: unknown): void {
     endAttemptSpan(this.span, outcome, error);
-    this.done(held, outcome);
+    this.done(this.held, outcome);
   }
 }
 
@@ -298,14 +315,18 @@ class Context implements TaskContext {
   declare signal: AbortSignal;
   declare progress: (percent: number, message?: string) => void;
   declare log: Logger;
+  declare stream: TaskStream;
+  declare waitpointToken: (event?: string, options?: WaitpointOptions) => string;
   #held: Held;
+  #deps: RunnerDeps;
   #parentLog: Logger;
   #signal: AbortSignal | undefined = undefined;
   #log: Logger | undefined = undefined;
 
-  constructor(held: Held, parentLog: Logger) {
+  constructor(held: Held, deps: RunnerDeps) {
     this.#held = held;
-    this.#parentLog = parentLog;
+    this.#deps = deps;
+    this.#parentLog = deps.log;
     const t = held.task;
     this.workflowId = t.workflowId;
     this.taskKey = t.taskKey;
@@ -316,7 +337,28 @@ class Context implements TaskContext {
       held.progress = { percent: Number.isFinite(p) ? Math.min(100, Math.max(0, p)) : 0, message: message ?? null, dirty: true };
     };
     Object.defineProperty(this, 'log', Context.#logProperty);
+    Object.defineProperty(this, 'stream', Context.#streamProperty);
+    Object.defineProperty(this, 'waitpointToken', Context.#waitpointProperty);
   }
+
+  static readonly #waitpointProperty: PropertyDescriptor = {
+    get(this: Context) {
+      const io = this.#deps.io;
+      const id = this.#held.task.workflowId;
+      return (event = 'waitpoint', options: WaitpointOptions = {}) => mintWaitpoint(io.waitpoints, id, event, options, Date.now(), randomBytes(18).toString('base64url'));
+    },
+    enumerable: true,
+    configurable: true,
+  };
+
+  static readonly #streamProperty: PropertyDescriptor = {
+    get(this: Context) {
+      const held = this.#held;
+      return (held.stream ??= new StreamWriter(held, this.#deps.io));
+    },
+    enumerable: true,
+    configurable: true,
+  };
 
   static readonly #signalProperty: PropertyDescriptor = {
     get(this: Context) {

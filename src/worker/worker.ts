@@ -47,7 +47,7 @@ import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
 import { buildRegistry, checkSchedules } from './registry.ts';
 import { warnStranded } from './stranded.ts';
-import { runSystemStep, Slots, type RunnerDeps } from './runner.ts';
+import { attemptIo, runSystemStep, Slots, type RunnerDeps } from './runner.ts';
 
 export type { WorkerOptions, WorkerStats };
 
@@ -111,7 +111,7 @@ export class Worker {
     this.tags = normalizeTags(options.tags ?? this.config.tags, 'tags');
     this.codec = options.codec ?? jsonCodec;
     this.meter = WorkerMetrics.create(options.metrics, this.config.concurrency, this.log, () => ({ pool: this.db?.pool, slotsBusy: this.slots.running, leasesHeld: this.held.size }));
-    this.runnerDeps = runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events, metrics: this.meter, workerId: this.id }, this.counters);
+    this.runnerDeps = { ...runnerDeps({ codec: this.codec, maxPayloadBytes: this.config.maxPayloadBytes, log: this.log, events: this.events, metrics: this.meter, workerId: this.id }, this.counters), io: attemptIo(this.id, this.codec, this.config, () => this.db?.pool) };
     this.slots = new Slots({
       size: this.config.concurrency,
       deps: this.runnerDeps,

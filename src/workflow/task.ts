@@ -5,6 +5,7 @@ import { parseDuration } from './duration.ts';
 import { resolveLimits, type ConcurrencyLimit, type RateLimit, type ResolvedLimits } from './limits.ts';
 import { normalizeTags, validateName, validatePriority } from './names.ts';
 import { resolveRetry, type RetryPolicy } from './retry.ts';
+import type { WaitpointOptions } from './waitpoint.ts';
 
 export interface TaskContext {
   workflowId: string;
@@ -16,6 +17,31 @@ export interface TaskContext {
   /** Report progress (0-100) and an optional message; shown by `baton status`. */
   progress(percent: number, message?: string): void;
   log: Logger;
+  /** This attempt's output stream (made on first use; see TaskStream). */
+  stream: TaskStream;
+  /**
+   * A signed, expiring token that completes this instance's wait for `event` (default
+   * 'waitpoint': a later `.waitForEvent(event)` step takes it) when an outside system passes it to
+   * client.completeWaitpoint(token, payload). Usable once. Needs BATON_WAITPOINT_SECRET.
+   */
+  waitpointToken(event?: string, options?: WaitpointOptions): string;
+}
+
+/**
+ * A task's output stream: frames (any JSON value: model tokens, log lines, partial results) that
+ * readers follow live with client.tail(id) while the task runs. Writes are batched for a few ms and
+ * stored under the attempt's fence; all of them are stored before the attempt's result is.
+ */
+export interface TaskStream {
+  /**
+   * Append a frame. Throws at once a StreamFrameTooLargeError (over BATON_MAX_STREAM_FRAME_BYTES) or a
+   * ValidationError (not serialisable), and an InvalidStateError once the attempt has ended. The promise
+   * resolves when the frame is stored (awaiting it is optional; a write that fails fails the attempt),
+   * and rejects with a LeaseLostError when this attempt no longer holds its claim: nothing is written.
+   */
+  write(frame: unknown): Promise<void>;
+  /** Wait until every frame written so far is stored. */
+  flush(): Promise<void>;
 }
 
 /**

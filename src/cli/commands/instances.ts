@@ -117,7 +117,24 @@ function startCommand(kind: DefinitionKind): Command {
 export const startCommandDef = startCommand('workflow');
 export const enqueueCommand = startCommand('task');
 
-const statusFlags = { watch: { type: 'boolean', help: 'follow it live until it ends, then print its status' }, json: jsonOption } as const;
+const statusFlags = {
+  watch: { type: 'boolean', help: 'follow it live until it ends, then print its status' },
+  task: { type: 'string', value: 'KEY', help: "only this task's status and output (keys as status lists them), without loading the rest" },
+  json: jsonOption,
+} as const;
+
+/** `status <id> --task <key>`: the task's output when it completed, else one line with its status. */
+async function printTaskResult(client: Client, id: string, key: string, output: Output, asJson: boolean): Promise<number> {
+  const result = await client.taskResult(id, key);
+  if (!result) throw new NotFoundError(`no task "${key}" in workflow instance "${id}"`);
+  if (asJson) output.out(json(result));
+  else if (result.status === 'completed') output.out(json(result.output));
+  else {
+    const why = result.error ? `: ${safe(result.error.message)}` : '';
+    output.out(`task ${safe(key)} of ${safe(id)} is ${result.status} (attempts: ${result.attempts})${why}`);
+  }
+  return 0;
+}
 
 export const statusCommand: Command = {
   args: '<id>',
@@ -126,7 +143,9 @@ export const statusCommand: Command = {
   async run(args, output) {
     const { values, positionals } = parse(args, statusFlags, { names: ['id'], min: 1 });
     const id = positionals[0]!;
+    if (values.task !== undefined && values.watch) throw new UsageError('--task does not go with --watch');
     return withClient(async (client) => {
+      if (values.task !== undefined) return printTaskResult(client, id, String(values.task), output, Boolean(values.json));
       if (values.watch) {
         const view = await follow(client, id, output, undefined, Boolean(values.json));
         if (values.json) output.out(json(view));
