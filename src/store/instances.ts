@@ -154,11 +154,11 @@ export interface Page<T> {
 export type InstanceSummary = Omit<InstanceRow, 'state' | 'input' | 'output'>;
 
 /** created_at travels as PostgreSQL's own text form: microseconds survive (a JS Date would round them away). */
-function encodeCursor(createdAt: string, id: string): string {
+export function encodeCursor(createdAt: string, id: string): string {
   return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): [string, string] {
+export function decodeCursor(cursor: string): [string, string] {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string' && !Number.isNaN(Date.parse(value[0]))) {
