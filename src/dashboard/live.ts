@@ -4,8 +4,7 @@
  * One LISTEN connection per dashboard process, on the channels the SQL
  * functions already notify (nothing is added to the hot path):
  *   baton_ready    tasks became ready (starts, next steps, retries, resumes, due timers)
- *   baton_done     instances ended (payload: their ids, or '*')
- *   baton_cancel   instances were cancelled
+ *   baton_done     instances ended, cancelled ones too (payload: their ids, or '*')
  * plus `change()` for the dashboard's own actions (a pause notifies nothing).
  *
  * Notifications are coalesced: at most one `change` event per `intervalMs` to
@@ -19,7 +18,8 @@ import type http from 'node:http';
 import { Listener } from '../db/listen.ts';
 import type { Logger } from '../types.ts';
 
-const CHANNELS = ['baton_ready', 'baton_done', 'baton_cancel'];
+// Not baton_cancel: cancel_tree sends baton_done with the same ids in the same transaction.
+const CHANNELS = ['baton_ready', 'baton_done'];
 
 export class LiveHub {
   private readonly clients = new Set<http.ServerResponse>();
