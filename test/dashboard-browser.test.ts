@@ -1,0 +1,148 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core):
+ * load the overview, find an instance with the list's filter, open its page
+ * and graph, cancel it from the page (confirming the dialog), and see a change
+ * made elsewhere arrive live, without a reload. Screenshots of the main pages
+ * go to test-output/dashboard/.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { defineTask, defineWorkflow, NonRetryableError, type Client, type Worker } from '../src/index.ts';
+import { startDashboard, type Dashboard } from '../src/dashboard/server.ts';
+import { launchBrowser } from './support/browser.ts';
+import { useTestDatabase } from './support/db.ts';
+import { fixtureClient, until } from './support/fixtures.ts';
+import { trackFixturePool } from './support/leaks.ts';
+import { ROOT } from './support/server.ts';
+import { inProcessWorker } from './support/workers.ts';
+
+const OUT = path.join(ROOT, 'test-output/dashboard');
+
+const reserve = defineTask('reserve', async (order: { id: string; fail?: boolean }) => {
+  if (order.fail) throw new NonRetryableError(`order ${order.id} cannot be reserved`);
+  return order;
+});
+const ship = defineTask('ship', async (order: { id: string }) => ({ shipped: order.id }));
+const notify = defineTask('notify', async (order: { id: string }) => ({ notified: order.id }));
+const browserOrder = defineWorkflow<{ id: string; fail?: boolean }>('browser-order')
+  .then(reserve)
+  .parallel([ship, notify])
+  .waitForEvent('delivered', { timeoutMs: '7d' })
+  .build();
+
+describe('dashboard in a real browser', function () {
+  this.timeout(120_000);
+  // Registered before useTestDatabase's, so that it runs first: the worker stops before its database is dropped.
+  after(async () => {
+    await dashboard?.close();
+    await worker?.stop();
+    await client?.close();
+  });
+  const db = useTestDatabase();
+  let client: Client;
+  let worker: Worker;
+  let dashboard: Dashboard;
+  let browser: { context: BrowserContext; close(): Promise<void> } | undefined;
+  let page: Page;
+  let pageErrors: string[] = [];
+
+  before(async () => {
+    mkdirSync(OUT, { recursive: true });
+    client = await fixtureClient(db.url);
+    worker = await inProcessWorker(db.url, { workflows: [browserOrder], tasks: [] });
+    trackFixturePool(worker.pool); // it runs through every test: its idle connections come and go
+    for (let i = 1; i <= 6; i++) await client.start(browserOrder, { id: `o-${i}` }, { id: `order-${i}` });
+    await client.start(browserOrder, { id: 'o-bad', fail: true }, { id: 'order-bad' });
+    // Every order waits for its delivery event (or failed): the graph has something to show.
+    await until(async () => {
+      const page = await client.list({ limit: 50 });
+      return page.items.every((i) => i.status === 'failed' || i.currentStep?.startsWith('waitForEvent')) && page.items.length === 7;
+    }, { what: 'orders waiting for delivery', timeoutMs: 60_000 });
+    dashboard = await startDashboard({ client, port: 0, liveIntervalMs: 200 });
+  });
+  // A browser per test: closing it closes its connections to the dashboard, which the leak check counts
+  // (the server sees them go a moment after the browser process ends: wait for that).
+  const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length - client.pool.totalCount - worker.pool.totalCount;
+  let socketsBefore = 0;
+  beforeEach(async () => {
+    socketsBefore = sockets();
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  });
+  afterEach(async () => {
+    await browser?.close();
+    browser = undefined;
+    const deadline = Date.now() + 10_000;
+    while (sockets() > socketsBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('loads the overview: counts by status, throughput, workers and the failure', async () => {
+    await page.goto(dashboard.url);
+    await page.locator('[data-count="running"] .n').filter({ hasText: '6' }).waitFor();
+    assert.equal(await page.locator('[data-count="failed"] .n').textContent(), '1');
+    await page.locator('svg.plot').waitFor();
+    await page.locator('table.workers td', { hasText: worker.id }).waitFor();
+    await page.locator('section', { hasText: 'Recent failures' }).locator('a', { hasText: 'order-bad' }).waitFor();
+    assert.equal(await page.locator('#live').textContent(), '● live');
+    await page.screenshot({ path: path.join(OUT, 'overview.png'), fullPage: true });
+  });
+
+  it('finds an instance with the list filter, opens its page and graph, cancels it, and sees the change live', async () => {
+    await page.goto(dashboard.url);
+    await page.click('nav a[data-nav="instances"]');
+    await page.locator('table.instances tbody tr').first().waitFor();
+    await page.fill('form.filters input[name="id"]', 'order-3');
+    await page.click('form.filters button[type="submit"]');
+    await until(async () => (await page.locator('table.instances tbody tr').count()) === 1, { what: 'one row for order-3' });
+    assert.match(page.url(), /\/instances\?id=order-3$/);
+    await page.screenshot({ path: path.join(OUT, 'list.png'), fullPage: true });
+
+    // From here on the page must not reload: a mark on window would be lost if it did.
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await page.click('table.instances a:text("order-3")');
+    await page.locator('svg.graph').waitFor();
+    const node = (key: string) => page.locator(`svg.graph g.node[data-key="${key}"]`);
+    assert.equal(await node('0').getAttribute('data-status'), 'completed');
+    assert.equal(await node('1/b0').getAttribute('data-status'), 'completed');
+    assert.equal(await node('2').getAttribute('data-status'), 'waiting');
+    assert.equal(await page.locator('.title [data-status]').textContent(), 'running');
+    await page.screenshot({ path: path.join(OUT, 'instance.png'), fullPage: true });
+
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.click('button[data-action="cancel"]');
+    await page.locator('.title [data-status="cancelled"]').waitFor();
+    assert.match(dialogs[0] ?? '', /Cancel instance order-3\?/);
+    assert.equal(await node('2').getAttribute('data-status'), 'cancelled');
+    assert.equal((await client.get('order-3'))!.status, 'cancelled');
+    await page.screenshot({ path: path.join(OUT, 'instance-cancelled.png'), fullPage: true });
+
+    // A change made elsewhere (not by this page) arrives through LISTEN/NOTIFY and the event stream.
+    await page.click('nav a[data-nav="instances"]');
+    await page.fill('form.filters input[name="id"]', 'order-4');
+    await page.click('form.filters button[type="submit"]');
+    await page.click('table.instances a:text("order-4")');
+    await page.locator('.title [data-status="running"]').waitFor();
+    await client.sendEvent('order-4', 'delivered', { signedBy: 'Ada' });
+    await page.locator('.title [data-status="completed"]').waitFor({ timeout: 30_000 });
+    assert.equal(await node('2').getAttribute('data-status'), 'completed');
+    assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('a mistake in the address gets a clear message, not a stack trace', async () => {
+    await page.goto(new URL('/instances?status=bogus', dashboard.url).toString());
+    await page.locator('#notice').filter({ hasText: 'status must be one of' }).waitFor();
+    await page.goto(new URL('/instances/no-such-order', dashboard.url).toString());
+    await page.locator('#notice').filter({ hasText: 'no workflow instance "no-such-order"' }).waitFor();
+    await page.screenshot({ path: path.join(OUT, 'not-found.png') });
+    assert.deepEqual(pageErrors, []);
+  });
+});
