@@ -102,7 +102,7 @@ describe('dashboard in a real browser', function () {
     await page.screenshot({ path: path.join(OUT, 'list.png'), fullPage: true });
 
     // From here on the page must not reload: a mark on window would be lost if it did.
-    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
     await page.click('table.instances a:text("order-3")');
     await page.locator('svg.graph').waitFor();
     const node = (key: string) => page.locator(`svg.graph g.node[data-key="${key}"]`);
@@ -133,7 +133,7 @@ describe('dashboard in a real browser', function () {
     await client.sendEvent('order-4', 'delivered', { signedBy: 'Ada' });
     await page.locator('.title [data-status="completed"]').waitFor({ timeout: 30_000 });
     assert.equal(await node('2').getAttribute('data-status'), 'completed');
-    assert.equal(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded), true, 'the page was not reloaded');
     assert.deepEqual(pageErrors, []);
   });
 
