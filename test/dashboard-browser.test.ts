@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { defineTask, defineWorkflow, NonRetryableError, type Client, type Worker } from '../src/index.ts';
 import { startDashboard, type Dashboard } from '../src/dashboard/server.ts';
-import { launchBrowser } from './support/browser.ts';
+import { CHROMIUM, haveChromium, launchBrowser } from './support/browser.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient, until } from './support/fixtures.ts';
 import { trackFixturePool } from './support/leaks.ts';
@@ -49,6 +49,7 @@ describe('dashboard in a real browser', function () {
   let pageErrors: string[] = [];
 
   before(async () => {
+    if (!haveChromium()) throw new Error(`no browser at ${CHROMIUM}: apt-get install -y chromium (.ci/run does), or set BATON_TEST_CHROMIUM`);
     mkdirSync(OUT, { recursive: true });
     client = await fixtureClient(db.url);
     worker = await inProcessWorker(db.url, { workflows: [browserOrder], tasks: [] });

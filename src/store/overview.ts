@@ -4,8 +4,9 @@
  *
  * - Counts by status: `baton.workflows` has no index on status on purpose (an
  *   index on it makes every instance's last update non-HOT, 20% of a commit).
- *   Below `exactBelow` rows (found by a scan that stops there) the counts are
- *   exact; above it they are the planner's statistics (reltuples times the
+ *   Below `exactBelow` rows (found by a scan that stops there, skipped when the
+ *   statistics already say twice as many) the counts are exact, one scan of
+ *   at most that many rows; above it they are the planner's statistics (reltuples times the
  *   status column's most-common-value frequencies, as of the last ANALYZE,
  *   which autovacuum runs), marked `estimated`.
  * - Throughput: the newest instances through workflows_created_idx, at most
@@ -37,7 +38,12 @@ function bounded<T>(ex: Executor, timeoutMs: number, fn: (tx: Executor) => Promi
 
 export async function statusCounts(ex: Executor, o: { exactBelow: number; timeoutMs: number }): Promise<StatusCounts> {
   return bounded(ex, o.timeoutMs, async (tx) => {
-    const [{ n }] = (await query<{ n: number }>(tx, `select count(*)::int as n from (select 1 from baton.workflows limit $1) w`, [o.exactBelow])) as [{ n: number }];
+    // The statistics say the table is far above the bound: no need to look. Else a scan that stops at the bound decides.
+    const [{ estimate }] = (await query<{ estimate: number }>(tx, `select reltuples::float8 as estimate from pg_class where oid = 'baton.workflows'::regclass`)) as [{ estimate: number }];
+    const n =
+      estimate >= 2 * o.exactBelow
+        ? estimate
+        : ((await query<{ n: number }>(tx, `select count(*)::int as n from (select 1 from baton.workflows limit $1) w`, [o.exactBelow]))[0]?.n ?? 0);
     if (n < o.exactBelow) {
       const rows = await query<{ status: WorkflowStatus; n: number }>(tx, `select status, count(*)::int as n from baton.workflows group by status`);
       return { counts: Object.fromEntries(rows.map((r) => [r.status, r.n])), total: rows.reduce((s, r) => s + r.n, 0), estimated: false };
@@ -73,15 +79,11 @@ export interface Throughput {
   truncated: boolean;
 }
 
-/** Per minute of the last hour: instances started, and those that ended (of the newest `scanLimit` started in the last two hours). */
-export async function throughput(ex: Executor, o: { scanLimit: number; timeoutMs: number }): Promise<Throughput> {
-  return bounded(ex, o.timeoutMs, async (tx) => {
-    const rows = await query<ThroughputMinute & { scanned: number }>(
-      tx,
-      `with recent as (
+/** The statements, exported so that the load benchmark can EXPLAIN them. $1 scan limit (failures: $2 how many). */
+export const THROUGHPUT_SQL = `with recent as (
          select w.status, w.created_at, w.finished_at from baton.workflows w
          where w.created_at > now() - interval '2 hours'
-         order by w.created_at desc, w.id desc
+         order by w.created_at desc nulls last, w.id desc nulls last
          limit $1
        ), starts as (
          select date_trunc('minute', r.created_at) as at, count(*)::int as n from recent r group by 1
@@ -96,7 +98,20 @@ export async function throughput(ex: Executor, o: { scanLimit: number; timeoutMs
          coalesce(e.cancelled, 0) as cancelled, (select count(*) from recent)::int as scanned
        from generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()), interval '1 minute') as m(at)
        left join starts s on s.at = m.at left join ends e on e.at = m.at
-       order by m.at`,
+       order by m.at`;
+export const FAILURES_SQL = `select w.id, w.name, w.error, w.current_step as "currentStep", w.finished_at as "finishedAt", w.created_at as "createdAt"
+       from (select id, name, status, error, current_step, finished_at, created_at from baton.workflows
+             order by created_at desc nulls last, id desc nulls last limit $1) w
+       where w.status = 'failed'
+       order by w.created_at desc nulls last, w.id desc nulls last
+       limit $2`;
+
+/** Per minute of the last hour: instances started, and those that ended (of the newest `scanLimit` started in the last two hours). */
+export async function throughput(ex: Executor, o: { scanLimit: number; timeoutMs: number }): Promise<Throughput> {
+  return bounded(ex, o.timeoutMs, async (tx) => {
+    const rows = await query<ThroughputMinute & { scanned: number }>(
+      tx,
+      THROUGHPUT_SQL,
       [o.scanLimit],
     );
     return { minutes: rows.map(({ scanned: _s, ...m }) => m), truncated: (rows[0]?.scanned ?? 0) >= o.scanLimit };
@@ -117,12 +132,7 @@ export async function recentFailures(ex: Executor, o: { limit: number; scanLimit
   return bounded(ex, o.timeoutMs, (tx) =>
     query<RecentFailure>(
       tx,
-      `select w.id, w.name, w.error, w.current_step as "currentStep", w.finished_at as "finishedAt", w.created_at as "createdAt"
-       from (select id, name, status, error, current_step, finished_at, created_at from baton.workflows
-             order by created_at desc, id desc limit $1) w
-       where w.status = 'failed'
-       order by w.created_at desc, w.id desc
-       limit $2`,
+      FAILURES_SQL,
       [o.scanLimit, o.limit],
     ),
   );

@@ -81,6 +81,8 @@ export function renderList(params) {
         : found === 0
           ? h('p', { class: 'muted' }, 'No instance matches.')
           : null,
+      // The list walks by start time; an exact id is one lookup away.
+      filter.id && !cursor ? h('span', { class: 'small' }, link(instanceHref(filter.id), `open instance "${filter.id}"`)) : null,
       page.next ? h('button', { type: 'button', id: 'load-more', onclick: () => load(page.next).catch((e) => showNotice(e.message)) }, page.partial ? 'Search older' : 'Load more') : null,
     );
   }
