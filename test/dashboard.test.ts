@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { ConfigError, defineTask, defineWorkflow, type Client } from '../src/index.ts';
 import { startDashboard, type Dashboard } from '../src/dashboard/server.ts';
-import { browseInstances } from '../src/store/browse.ts';
-import { statusCounts } from '../src/store/overview.ts';
+import { BROWSE_SQL, browseInstances } from '../src/store/browse.ts';
+import { FAILURES_SQL, statusCounts, THROUGHPUT_SQL } from '../src/store/overview.ts';
 import { useTestDatabase } from './support/db.ts';
 import { fixtureClient, until } from './support/fixtures.ts';
 
@@ -206,6 +206,34 @@ describe('dashboard over HTTP', function () {
     }
     assert.deepEqual(found, ['job-03']);
     assert.ok(pages >= 7, `30 rows at 4 a page: ${pages} pages`);
+  });
+
+  it('the list and the overview walk workflows_created_idx in its own order: no sort, no scan of the table', async () => {
+    // On a table this small the planner would rather read it all and sort it, which says nothing: with those
+    // off, a Sort left in the plan means the index cannot give the order (as plain `desc`, nulls first, could not).
+    const conn = await client.pool.connect();
+    try {
+      await conn.query('begin');
+      await conn.query('set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off');
+      const plan = async (sql: string, params: unknown[]) => JSON.stringify((await conn.query(`explain (format json) ${sql}`, params)).rows[0]);
+      const browse = (name: string | null, cursor: [string, string] | null) => [null, name, null, null, null, cursor?.[0] ?? null, cursor?.[1] ?? null, 50_000, 51];
+      for (const [what, p] of [
+        ['first page', await plan(BROWSE_SQL, browse(null, null))],
+        ['by name', await plan(BROWSE_SQL, browse('dash-job', null))],
+        ['next page', await plan(BROWSE_SQL, browse(null, [new Date().toISOString(), 'job-10']))],
+        ['recent failures', await plan(FAILURES_SQL, [50_000, 10])],
+      ] as const) {
+        assert.match(p, /workflows_(name_)?created_idx/, `${what}: ${p}`);
+        assert.doesNotMatch(p, /"Node Type":"(Sort|Incremental Sort)"/, `${what} sorts: ${p}`);
+        assert.doesNotMatch(p, /"Node Type":"Seq Scan"/, `${what}: ${p}`);
+      }
+      const t = await plan(THROUGHPUT_SQL, [50_000]);
+      assert.match(t, /workflows_created_idx/);
+      assert.doesNotMatch(t, /"Node Type":"Seq Scan","Parent Relationship":"[^"]*","Parallel Aware":false,"Async Capable":false,"Relation Name":"workflows"/);
+    } finally {
+      await conn.query('rollback');
+      conn.release();
+    }
   });
 
   it('overview: exact counts on a small table, the planner\'s estimate above the bound', async () => {
