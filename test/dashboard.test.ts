@@ -263,6 +263,9 @@ describe('dashboard over HTTP', function () {
       // Cancelled elsewhere (not through this dashboard): cancel_tree notifies baton_done with the id.
       await client.cancel('job-05');
       await until(async () => /event: change\ndata: .*job-05/.test(text), { what: 'a change event naming job-05' });
+      // A pause elsewhere: pause_workflow notifies baton_paused with the id.
+      await client.pause('job-07');
+      await until(async () => /event: change\ndata: .*job-07/.test(text), { what: 'a change event naming job-07' });
       // A start elsewhere: baton_ready, no id: '*'.
       await client.start(waits, 1, { id: 'waits-1' });
       await until(async () => text.includes('"ids":"*"'), { what: 'a change event for a start' });

@@ -30,7 +30,7 @@ export interface ApiContext {
   client: Client;
   readOnly: boolean;
   listening: () => boolean;
-  /** Called after an action, so that open pages see it at once (a pause, for one, notifies nothing). */
+  /** Called after an action, so that open pages see it at once. */
   changed: (id: string) => void;
   /** How long an overview is reused (one query set serves every open page). */
   overviewTtlMs: number;

@@ -5,7 +5,8 @@
  * functions already notify (nothing is added to the hot path):
  *   baton_ready    tasks became ready (starts, next steps, retries, resumes, due timers)
  *   baton_done     instances ended, cancelled ones too (payload: their ids, or '*')
- * plus `change()` for the dashboard's own actions (a pause notifies nothing).
+ *   baton_paused   instances were paused (payload: their ids, or '*'; pause_workflow)
+ * plus `change()` for the dashboard's own actions, so they show at once.
  *
  * Notifications are coalesced: at most one `change` event per `intervalMs` to
  * each browser, carrying the ids that ended (or '*' when some change named
@@ -19,7 +20,8 @@ import { Listener } from '../db/listen.ts';
 import type { Logger } from '../types.ts';
 
 // Not baton_cancel: cancel_tree sends baton_done with the same ids in the same transaction.
-const CHANNELS = ['baton_ready', 'baton_done'];
+const CHANNELS = ['baton_ready', 'baton_done', 'baton_paused'];
+const WITH_IDS = new Set(['baton_done', 'baton_paused']);
 
 export class LiveHub {
   private readonly clients = new Set<http.ServerResponse>();
@@ -49,7 +51,7 @@ export class LiveHub {
       channels: CHANNELS,
       applicationName: 'baton:dashboard',
       onNotify: (channel, payload) => {
-        if (channel === 'baton_done' && payload !== '*' && payload !== '') this.change(payload.split(','));
+        if (WITH_IDS.has(channel) && payload !== '*' && payload !== '') this.change(payload.split(','));
         else this.change();
       },
       onReconnect: () => this.change(),
