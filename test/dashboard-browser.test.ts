@@ -138,6 +138,27 @@ describe('dashboard in a real browser', function () {
     assert.deepEqual(pageErrors, []);
   });
 
+  it('sends an event from the instance page (after a confirmation), and a payload that is not JSON is refused there', async () => {
+    await page.goto(new URL('/instances/order-5', dashboard.url).toString());
+    await page.locator('.title [data-status="running"]').waitFor();
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.fill('form.send-event input[name="event"]', 'delivered');
+    await page.fill('form.send-event input[name="payload"]', '{signedBy: Ada}');
+    await page.click('form.send-event button[type="submit"]');
+    await page.locator('#notice').filter({ hasText: 'not valid JSON' }).waitFor();
+    assert.deepEqual(dialogs, [], 'nothing to confirm: the payload was refused first');
+    await page.fill('form.send-event input[name="payload"]', '{"signedBy": "Ada"}');
+    await page.click('form.send-event button[type="submit"]');
+    await page.locator('.title [data-status="completed"]').waitFor({ timeout: 30_000 });
+    assert.match(dialogs[0] ?? '', /Send event "delivered" to instance order-5\?/);
+    assert.deepEqual(await client.result('order-5', { timeoutMs: 5_000 }), { signedBy: 'Ada' });
+    assert.deepEqual(pageErrors, []);
+  });
+
   it('a mistake in the address gets a clear message, not a stack trace', async () => {
     await page.goto(new URL('/instances?status=bogus', dashboard.url).toString());
     await page.locator('#notice').filter({ hasText: 'status must be one of' }).waitFor();

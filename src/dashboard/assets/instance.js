@@ -16,11 +16,16 @@ const ATTEMPT_KINDS = new Set(['completed', 'retry', 'task_failed', 'timed_out',
 export function renderInstance(id) {
   const el = h('div', { class: 'instance' });
   let latest = null;
+  let latestText = '';
+  // Kept across re-renders, so that a live update does not wipe what the user is typing.
+  const name = h('input', { name: 'event', placeholder: 'event name', required: true, size: 14 });
+  const payload = h('input', { name: 'payload', placeholder: 'payload (JSON, optional)', size: 22 });
 
   async function act(action, body) {
     try {
       await post(`/api/instances/${encodeURIComponent(id)}/${action}`, body);
       showNotice(`${action === 'event' ? 'Event sent' : `${ACTIONS[action].label} requested`}.`, 'ok');
+      if (action === 'event') name.value = payload.value = '';
       await refresh();
     } catch (e) {
       showNotice(e.message);
@@ -32,8 +37,6 @@ export function renderInstance(id) {
     const buttons = Object.entries(ACTIONS)
       .filter(([, a]) => a.when.includes(inst.status))
       .map(([name, a]) => h('button', { type: 'button', class: `action ${name}`, 'data-action': name, onclick: () => confirm(a.confirm(id)) && act(name) }, a.label));
-    const name = h('input', { name: 'event', placeholder: 'event name', required: true, size: 14 });
-    const payload = h('input', { name: 'payload', placeholder: 'payload (JSON, optional)', size: 22 });
     const form = h('form', { class: 'send-event' }, name, payload, h('button', { type: 'submit' }, 'Send event'));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -95,6 +98,10 @@ export function renderInstance(id) {
 
   async function refresh() {
     const data = await api(`/api/instances/${encodeURIComponent(id)}`);
+    // Another instance moved ('*'): nothing to redraw here, and open details stay open.
+    const text = JSON.stringify(data);
+    if (text === latestText) return;
+    latestText = text;
     latest = data;
     const inst = data.instance;
     fill(el,
