@@ -112,6 +112,9 @@ describe('dashboard in a real browser', function () {
     assert.equal(await node('2').getAttribute('data-status'), 'waiting');
     assert.equal(await page.locator('.title [data-status]').textContent(), 'running');
     await page.screenshot({ path: path.join(OUT, 'instance.png'), fullPage: true });
+    // A step of the graph leads to its task row.
+    await node('1/b1').click();
+    await page.locator('tr[data-task="1/b1"].flash').waitFor();
 
     const dialogs: string[] = [];
     page.once('dialog', (d) => {

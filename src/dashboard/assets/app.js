@@ -61,7 +61,7 @@ async function route() {
     }
     view = id === null ? errorView('This address has a malformed %-escape.') : renderInstance(id);
   } else view = errorView(`No page at ${path}.`);
-  app.current?.leave?.();
+  document.title = path === '/' ? 'Baton' : path === '/instances' ? 'Instances · Baton' : document.title;
   app.current = view;
   main.replaceChildren(view.el);
   await view.refresh().catch((e) => showNotice(e.message));

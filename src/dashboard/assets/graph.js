@@ -57,7 +57,7 @@ function leaf(node, key, states, label, kind) {
     draw(x, y) {
       const status = st?.status ?? 'none';
       const sub = st ? `${kind} · ${status}${st.iterations > 1 ? ` · ${st.iterations} runs` : ''}${st.attempts > 1 ? ` · ${st.attempts} attempts` : ''}` : `${kind} · not reached`;
-      return s('g', { class: `node st-${status}`, 'data-key': key, 'data-status': status, tabindex: 0 },
+      return s('g', { class: `node st-${status}`, 'data-key': key, 'data-status': status, 'data-task': st?.taskKey, tabindex: 0 },
         s('title', {}, `${label}\nstep ${key || '(root)'}\n${sub}`),
         s('rect', { x, y, width: LEAF_W, height: LEAF_H, rx: 7 }),
         s('text', { x: x + LEAF_W / 2, y: y + 19, class: 'label' }, cut(label, 24)),

@@ -96,6 +96,16 @@ export function renderInstance(id) {
           h('details', { class: 'detail' }, h('summary', {}, 'detail'), json(e.detail))))));
   }
 
+  // A click on a step that ran scrolls to its task row (the newest iteration's, in a loop).
+  function showTask(e) {
+    const key = e.target.closest?.('g.node')?.dataset.task;
+    const row = key === undefined ? null : document.getElementById(`task-${key}`);
+    if (!row) return;
+    row.scrollIntoView({ behavior: 'smooth', block: 'center' });
+    row.classList.add('flash');
+    setTimeout(() => row.classList.remove('flash'), 1500);
+  }
+
   async function refresh() {
     const data = await api(`/api/instances/${encodeURIComponent(id)}`);
     // Another instance moved ('*'): nothing to redraw here, and open details stay open.
@@ -103,13 +113,14 @@ export function renderInstance(id) {
     if (text === latestText) return;
     latestText = text;
     latest = data;
+    document.title = `${id} · Baton`;
     const inst = data.instance;
     fill(el,
       h('div', { class: 'title' }, h('h1', { class: 'mono' }, inst.id), badge(inst.status), h('span', { class: 'muted' }, `${inst.name}`)),
       actions(inst),
       h('div', { class: 'top-grid' },
         h('section', { class: 'graph-section' }, h('h2', {}, 'Graph'),
-          data.graph ? h('div', { class: 'graph-wrap', id: 'graph' }, drawGraph(data.graph, inst.tasks)) : h('p', { class: 'muted' }, 'This definition is not registered: no worker has exported it.'),
+          data.graph ? h('div', { class: 'graph-wrap', id: 'graph', onclick: showTask }, drawGraph(data.graph, inst.tasks)) : h('p', { class: 'muted' }, 'This definition is not registered: no worker has exported it.'),
           h('p', { class: 'legend small' }, ['none', 'waiting', 'ready', 'running', 'completed', 'failed', 'cancelled'].map((st) => h('span', { class: `key node-key st-${st}` }, st === 'none' ? 'not reached' : st)))),
         h('div', {},
           h('dl', { class: 'meta' },
