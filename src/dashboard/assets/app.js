@@ -94,13 +94,17 @@ function overviewView() {
 }
 
 function countsSection(c) {
+  // Estimates with no statistics yet (the table was never analyzed): say so rather than show zeros.
+  const unknown = c.estimated && Object.keys(c.counts).length === 0;
   return h(
     'section',
     { class: 'counts' },
     STATUSES.map((st) =>
-      link(`/instances?status=${st}`, h('div', { class: `count st-${st}`, 'data-count': st }, h('div', { class: 'n' }, `${c.estimated ? '≈' : ''}${num(c.counts[st] ?? 0)}`), h('div', { class: 'label' }, st))),
+      link(`/instances?status=${st}`, h('div', { class: `count st-${st}`, 'data-count': st }, h('div', { class: 'n' }, unknown ? '?' : `${c.estimated ? '≈' : ''}${num(c.counts[st] ?? 0)}`), h('div', { class: 'label' }, st))),
     ),
-    h('div', { class: 'muted small total' }, `${c.estimated ? '≈' : ''}${num(c.total)} instances${c.estimated ? ' (estimated from table statistics: the table is large)' : ''}`),
+    h('div', { class: 'muted small total' }, unknown
+      ? `at least ${num(c.total)} instances; counts by status appear once the table has statistics (ANALYZE baton.workflows; autovacuum runs it)`
+      : `${c.estimated ? '≈' : ''}${num(c.total)} instances${c.estimated ? ' (estimated from table statistics: the table is large)' : ''}`),
   );
 }
 
