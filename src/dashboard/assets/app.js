@@ -199,9 +199,26 @@ function failuresSection(failures) {
 
 // ---- live updates ----
 
+// A browser opens at most six connections to one HTTP/1.1 server, and each open stream holds one: a tab
+// that is hidden closes its stream, and on coming back reconnects and re-reads what it shows.
+let events = null;
+
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) {
+    events?.close();
+    events = null;
+    const indicator = document.getElementById('live');
+    indicator.textContent = '○ paused (tab hidden)';
+    indicator.className = 'live off';
+  } else if (!events) {
+    connectLive();
+    app.current?.refresh().catch((e) => showNotice(e.message));
+  }
+});
+
 function connectLive() {
   const indicator = document.getElementById('live');
-  const events = new EventSource('/api/live');
+  events = new EventSource('/api/live');
   events.addEventListener('hello', (e) => {
     const { listening } = JSON.parse(e.data);
     indicator.textContent = listening ? '● live' : '○ not live';
