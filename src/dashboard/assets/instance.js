@@ -121,7 +121,7 @@ export function renderInstance(id) {
       h('div', { class: 'top-grid' },
         h('section', { class: 'graph-section' }, h('h2', {}, 'Graph'),
           data.graph ? h('div', { class: 'graph-wrap', id: 'graph', onclick: showTask }, drawGraph(data.graph, inst.tasks)) : h('p', { class: 'muted' }, 'This definition is not registered: no worker has exported it.'),
-          h('p', { class: 'legend small' }, ['none', 'waiting', 'ready', 'running', 'completed', 'failed', 'cancelled'].map((st) => h('span', { class: `key node-key st-${st}` }, st === 'none' ? 'not reached' : st)))),
+          h('p', { class: 'legend small' }, ['none', 'waiting', 'queued', 'ready', 'running', 'completed', 'failed', 'cancelled'].map((st) => h('span', { class: `key node-key st-${st}` }, st === 'none' ? 'not reached' : st)))),
         h('div', {},
           h('dl', { class: 'meta' },
             h('dt', {}, 'workflow'), h('dd', {}, `${inst.name} (definition ${inst.definitionHash}${inst.definitionVersion && inst.definitionVersion !== 1 ? `, version ${inst.definitionVersion}` : ''})`),
