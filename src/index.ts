@@ -49,6 +49,7 @@ export type { DefinitionSummary } from './store/definitions.ts';
 export type { ScheduleView } from './store/schedules.ts';
 export type { RetryManyResult, RetryResult } from './store/retry.ts';
 export { Worker, type WorkerOptions, type WorkerStats } from './worker/worker.ts';
+export { startDashboard, type Dashboard, type DashboardOptions } from './dashboard/server.ts';
 export { startWorker } from './start-worker.ts';
 export type { WorkerEvents, WorkerEmitter, TaskEventInfo, Listener as WorkerEventListener } from './worker/emitter.ts';
 export { jsonCodec, type Codec, type Json } from './codec.ts';

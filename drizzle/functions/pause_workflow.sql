@@ -1,5 +1,6 @@
 -- Pause an instance and its running descendants: running tasks finish, no
 -- other task of theirs is claimed (ready ones are held) until resume.
+-- NOTIFY baton_paused with their ids (or '*').
 CREATE OR REPLACE FUNCTION baton.pause_workflow(p_id text, p_requested_by text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -36,6 +37,8 @@ BEGIN
   SELECT done.id, done.version, 'paused', jsonb_build_object('status', 'paused', 'requestedBy', p_requested_by) FROM done;
   UPDATE baton.tasks t SET paused = true, status = 'waiting', updated_at = now()
   WHERE t.workflow_id = ANY (v_ids) AND t.status IN ('ready', 'queued', 'waiting') AND NOT t.paused;
+  -- For watchers (the dashboard): a pause changes status but makes nothing ready or done.
+  PERFORM pg_notify('baton_paused', CASE WHEN length(array_to_string(v_ids, ',')) < 7000 THEN array_to_string(v_ids, ',') ELSE '*' END);
   RETURN v_status;
 END
 $$;

@@ -1,6 +1,7 @@
 import type { Command } from './command.ts';
 import { benchCommand } from './commands/bench.ts';
 import { checkCommand } from './commands/check.ts';
+import { dashboardCommand } from './commands/dashboard.ts';
 import { dbCommand, migrateCommand } from './commands/db.ts';
 import { definitionsCommand } from './commands/definitions.ts';
 import {
@@ -37,6 +38,7 @@ export const commands: Record<string, Command> = {
   'complete-waitpoint': completeWaitpointCommand,
   definitions: definitionsCommand,
   schedules: schedulesCommand,
+  dashboard: dashboardCommand,
   check: checkCommand,
   db: dbCommand,
   bench: benchCommand,

