@@ -2,7 +2,7 @@
 import { ValidationError } from '../errors.ts';
 import type { Workflow } from '../workflow/builder.ts';
 import { validateId } from '../workflow/names.ts';
-import { startLimitKey } from '../workflow/start-keys.ts';
+import { hasKeyedFirstSteps, startLimitKey } from '../workflow/start-keys.ts';
 
 export function startManyLimitKeys(target: Workflow | string, inputs: unknown[], given: unknown, what: string): string[] | null {
   if (given !== undefined) {
@@ -11,7 +11,7 @@ export function startManyLimitKeys(target: Workflow | string, inputs: unknown[],
     }
     return given.map((k, i) => validateId(k, `limitKeys[${i}]`));
   }
-  if (typeof target === 'string') return null;
+  if (typeof target === 'string' || !hasKeyedFirstSteps(target)) return null;
   const keys = inputs.map((input, i) => startLimitKey(target, input, `${what} inputs[${i}]`));
   return keys.every((k) => k === null) ? null : (keys as string[]);
 }

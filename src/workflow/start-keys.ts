@@ -10,6 +10,15 @@ import type { Node } from './graph.ts';
 import { limitKeyOf } from './limits.ts';
 import type { Task } from './task.ts';
 
+/** firstKeyedTasks per definition: a definition does not change, and starts (enqueueMany: each input) ask again and again. */
+const keyedByWorkflow = new WeakMap<Workflow, readonly Task[]>();
+
+function keyedFirstTasks(workflow: Workflow): readonly Task[] {
+  let tasks = keyedByWorkflow.get(workflow);
+  if (!tasks) keyedByWorkflow.set(workflow, (tasks = firstKeyedTasks(workflow, [])));
+  return tasks;
+}
+
 /** The tasks a start schedules at once whose limits count per key (as the state machine's start walks the graph). */
 function firstKeyedTasks(workflow: Workflow, into: Task[]): Task[] {
   const visit = (node: Node): void => {
@@ -38,6 +47,11 @@ function firstKeyedTasks(workflow: Workflow, into: Task[]): Task[] {
   return into;
 }
 
+/** Whether a start of `workflow` needs a limit key at all (most do not: nothing to compute per input). */
+export function hasKeyedFirstSteps(workflow: Workflow): boolean {
+  return keyedFirstTasks(workflow).length > 0;
+}
+
 /**
  * The key for a start of `workflow` with `input`, or null when none of its first steps counts per
  * key. Several such steps must agree on the key (a ValidationError otherwise, as for a key function
@@ -45,7 +59,7 @@ function firstKeyedTasks(workflow: Workflow, into: Task[]): Task[] {
  */
 export function startLimitKey(workflow: Workflow, input: unknown, what: string): string | null {
   let key: string | null = null;
-  for (const task of firstKeyedTasks(workflow, [])) {
+  for (const task of keyedFirstTasks(workflow)) {
     const k = limitKeyOf(task.options.limits, input, `${what}, task "${task.name}"`);
     if (key !== null && k !== key) {
       throw new ValidationError(`${what}: its first steps' limit keys differ ("${key}", "${k}"); a start carries one limit key`);
