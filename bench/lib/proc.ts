@@ -27,6 +27,24 @@ export function peakRssMb(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * CPU time (user + system) a live process has used so far, in ms, from /proc (clock ticks, 10 ms
+ * resolution); undefined when it is gone or /proc is not there.
+ */
+export function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: 100 on every Linux build Node runs on. */
+const TICKS_PER_SECOND = 100;
+
 export class WorkerProcess {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;

@@ -22,6 +22,7 @@ export const s3: Scenario = {
         value: (units * CHAIN_STEPS) / r.seconds,
         better: 'higher',
         rssMb: r.rssMb,
+        cpuUsPerUnit: r.cpuUsPerUnit,
         detail: { workflows: units, steps: units * CHAIN_STEPS, seconds: r.seconds, workflowsPerSecond: units / r.seconds, tailMs: r.tailMs },
       });
     });

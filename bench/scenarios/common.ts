@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Options } from '../lib/args.ts';
 import { connect, inFreshDatabase, type FreshDatabase, type Server } from '../lib/db.ts';
 import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts';
-import { completedUnits, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
+import { completedUnits, cpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
 import type { System, SystemName, Workload } from '../systems/types.ts';
@@ -98,6 +98,8 @@ export interface DrainResult {
   enqueueSeconds: number;
   /** ms from the last counted unit to the first database read showing none left (0 when the first check did). */
   tailMs: number;
+  /** CPU time of the worker processes (all of them) per statsUnit (job, step, task), µs, from readiness to the last unit counted. */
+  cpuUsPerUnit: number | undefined;
 }
 
 /** How long a system that counts at handler end may take to commit its last completions. */
@@ -171,9 +173,16 @@ export async function drain(
       );
       try {
         await readStats.started();
+        const cpuAtStart = procs.map((p) => cpuMs(p.pid));
         const first = Promise.race(procs.map((p) => p.first));
         first.catch(() => undefined); // a failure surfaces through waitForUnits
         const counted = await waitForUnits(procs, o.units, { tag, unitName: o.unitName });
+        const cpuUsed = procs.map((p, i) => {
+          const now = cpuMs(p.pid);
+          const then = cpuAtStart[i];
+          return now === undefined || then === undefined ? undefined : now - then;
+        });
+        const cpuUsPerUnit = cpuUsed.every((c) => c !== undefined) ? (cpuUsed.reduce((a, c) => a + c!, 0) * 1000) / o.statsUnit.count : undefined;
         await readStats(o.statsUnit.name, o.statsUnit.count);
         const { end, tailMs } = await confirmFinished(system, client, o.workload, counted, { counted: completedUnits(procs), unitName: o.unitName });
         const seconds = (end - (await first)) / 1000;
@@ -181,8 +190,10 @@ export async function drain(
         await o.inspect?.(client, 'drained');
         const rssEachMb = procs.map((p) => p.rssMb);
         const known = rssEachMb.filter((r): r is number => r !== undefined);
-        progress(`[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s)${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);
-        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds, tailMs };
+        progress(
+          `[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s` +
+            `${cpuUsPerUnit === undefined ? '' : `, worker CPU ${fmt(cpuUsPerUnit, 0)} µs/${o.statsUnit.name}`})${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);
+        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds, tailMs, cpuUsPerUnit };
       } finally {
         await stopAll(procs);
       }

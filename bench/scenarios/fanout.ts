@@ -25,6 +25,7 @@ export const s6: Scenario = {
         value: tasks / r.seconds,
         better: 'higher',
         rssMb: r.rssMb,
+        cpuUsPerUnit: r.cpuUsPerUnit,
         detail: { workflows: units, tasks, seconds: r.seconds, workflowsPerSecond: units / r.seconds, tailMs: r.tailMs },
       });
     });

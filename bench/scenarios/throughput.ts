@@ -21,6 +21,7 @@ export const s1: Scenario = {
         value: units / r.seconds,
         better: 'higher',
         rssMb: r.rssMb,
+        cpuUsPerUnit: r.cpuUsPerUnit,
         detail: { jobs: units, seconds: r.seconds, enqueueSeconds: r.enqueueSeconds, tailMs: r.tailMs },
       });
     });
@@ -48,6 +49,7 @@ export const s5: Scenario = {
           value: units / r.seconds,
           better: 'higher',
           rssMb: r.rssMb,
+        cpuUsPerUnit: r.cpuUsPerUnit,
           detail: { jobs: units, processes: n, seconds: r.seconds, rssEachMb: r.rssEachMb, tailMs: r.tailMs },
         });
       });
