@@ -265,6 +265,7 @@ class Run implements JoinRun {
         frame.out[branch] = JSON.stringify(output ?? null);
         frame.left -= 1;
         if (frame.left > 0) return;
+        this.joined.push(parent);
         delete this.state.par[parent];
         this.finish(
           parent,
