@@ -62,12 +62,13 @@ describe('any-of and quorum joins, end to end', function () {
   const db = useTestDatabase();
   let client: Client;
   const workers: Worker[] = [];
-  const worker = async (concurrency = 8) => {
+  const worker = async (concurrency = 8, completionBatchMs?: number) => {
     const w = await inProcessWorker(db.url, {
       workflows: [raceAny, raceQuorum, cancelRest, finishRest, unreachable, nested],
       tasks: [],
       schedules: [],
       concurrency,
+      ...(completionBatchMs ? { config: { completionBatchMs } } : {}),
     });
     workers.push(w);
     return w;
@@ -119,6 +120,20 @@ describe('any-of and quorum joins, end to end', function () {
     }
     const winners = await db.pool.query(`select count(*)::int as n from baton.tasks where task_key = '1' and workflow_id like 'any-race-%' and attempts = 1`);
     assert.equal(winners.rows[0].n, 100);
+  });
+
+  it('cancels the loser when both branches of an any-join are committed in one batch by one worker', async () => {
+    await worker(8, 300); // a wide batching window: both results of an instance go in one commit
+    const at = Date.now() + 1_000;
+    const ids = Array.from({ length: 10 }, (_, i) => `any-batch-${i}`);
+    await Promise.all(ids.map((id) => client.start(raceAny, { at }, { id })));
+    await Promise.all(ids.map((id) => client.result(id, { timeoutMs: 30_000 })));
+    for (const id of ids) {
+      const tasks = await tasksOf(id);
+      assert.deepEqual(tasks.map((t) => t.status).sort(), ['cancelled', 'completed', 'completed'], `${id}: ${JSON.stringify(tasks)}`);
+      const history = await client.history(id);
+      assert.equal(history.filter((h) => (h.detail.joined as string[] | undefined)?.includes('0')).length, 1);
+    }
   });
 
   it("fires a quorum once under the same race; with rest 'finish' the third branch completes too, without firing it again", async () => {
