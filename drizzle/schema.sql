@@ -989,6 +989,27 @@ CREATE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_l
 $$;
 
 --
+-- Name: join_settled(text, jsonb, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.join_settled(p_id text, p_state jsonb, p_key text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT EXISTS (
+    SELECT 1
+    FROM baton.history h
+    CROSS JOIN LATERAL jsonb_array_elements_text(h.detail -> 'joined') j(key)
+    CROSS JOIN LATERAL (
+      SELECT p_state -> 'par' -> j.key AS frame,
+             to_jsonb(substr(split_part(substr(p_key, length(j.key) + 2), '/', 1), 2)::integer) AS branch
+    ) f
+    WHERE h.workflow_id = p_id AND h.detail ? 'joined'
+      AND left(p_key, length(j.key) + 1) = j.key || '/'
+      AND (f.frame IS NULL OR NOT coalesce((f.frame ->> 'fired')::boolean, false)
+           OR f.frame -> 'ok' @> f.branch OR f.frame -> 'bad' @> f.branch))
+$$;
+
+--
 -- Name: limit_admit(); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -1283,7 +1304,7 @@ DECLARE
   v_names text;
   v_version integer;
 BEGIN
-  SELECT w.status, w.error, w.version INTO v_w FROM baton.workflows w WHERE w.id = p_id;
+  SELECT w.status, w.error, w.version, w.state INTO v_w FROM baton.workflows w WHERE w.id = p_id;
   IF v_w.status = 'failed' AND NOT EXISTS (
     SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = v_w.error ->> 'step' AND t.status = 'failed') THEN
     RAISE EXCEPTION 'workflow instance "%" failed in the workflow itself, not in a step (%): there is no step to run again',
@@ -1294,13 +1315,13 @@ BEGIN
   PERFORM 1 FROM baton.workflows c
   WHERE c.parent_id = p_id
     AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
-                  AND t.status IN ('failed', 'cancelled'))
+                  AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
   ORDER BY c.id FOR UPDATE;
   FOR v_child IN
     SELECT t.task_key, c.id, c.status
     FROM baton.tasks t
     LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
-    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled')
+    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
     ORDER BY c.id
   LOOP
     IF v_child.id IS NULL THEN
@@ -1340,7 +1361,7 @@ BEGIN
         progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
     FROM baton.tasks o
     LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
-    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled')
+    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
       AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
     RETURNING t.task_key, t.name
   )

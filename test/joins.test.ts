@@ -42,6 +42,15 @@ const failing = defineTask('join-failing', async () => {
   throw new NonRetryableError('this branch cannot');
 });
 const echo = defineTask('join-echo', async (input: unknown) => input);
+const failedOnce = new Set<string>();
+/** Fails the first time it runs in an instance (for good: no retry), then passes its input on. */
+const failOnce = defineTask('join-fail-once', async (input: unknown, ctx) => {
+  if (!failedOnce.has(ctx.workflowId)) {
+    failedOnce.add(ctx.workflowId);
+    throw new NonRetryableError('not this time');
+  }
+  return input;
+});
 
 const raceAny = defineWorkflow<{ at: number }>('join-race-any').parallel([atMoment, atMoment], { join: 'any' }).then(echo).build();
 const raceQuorum = defineWorkflow<{ at: number }>('join-race-quorum')
@@ -51,6 +60,8 @@ const raceQuorum = defineWorkflow<{ at: number }>('join-race-quorum')
 const cancelRest = defineWorkflow('join-cancel-rest').parallel([quick, slow], { join: 'any' }).then(echo).build();
 const finishRest = defineWorkflow<{ ms: number }>('join-finish-rest').parallel([quick, lateBy], { join: 'any', rest: 'finish' }).then(echo).build();
 const unreachable = defineWorkflow('join-unreachable').parallel([failing, slow, failing], { join: { quorum: 2 } }).then(echo).build();
+const retryCancel = defineWorkflow('join-retry-cancel').parallel([quick, slow], { join: 'any' }).then(failOnce).build();
+const retryFinish = defineWorkflow<{ ms: number }>('join-retry-finish').parallel([quick, lateBy], { join: 'any', rest: 'finish' }).then(failOnce).build();
 const child = defineWorkflow('join-child').then(slow).build();
 const nested = defineWorkflow('join-nested')
   .parallel([(f) => f.then(slow).then(echo), child, (f) => f.then(quick).then(echo)], { join: 'any' })
@@ -64,7 +75,7 @@ describe('any-of and quorum joins, end to end', function () {
   const workers: Worker[] = [];
   const worker = async (concurrency = 8, completionBatchMs?: number) => {
     const w = await inProcessWorker(db.url, {
-      workflows: [raceAny, raceQuorum, cancelRest, finishRest, unreachable, nested],
+      workflows: [raceAny, raceQuorum, cancelRest, finishRest, unreachable, nested, retryCancel, retryFinish],
       tasks: [],
       schedules: [],
       concurrency,
@@ -219,5 +230,28 @@ describe('any-of and quorum joins, end to end', function () {
       ['1', 'completed'],
     ]);
     assert.equal((await client.get('nested-1/0/b1'))!.status, 'cancelled');
+  });
+
+  it('a retry of the instance leaves the branches a join cancelled alone, and runs again a straggler its failure cancelled', async () => {
+    await worker(4);
+    const first = await client.start(retryCancel, null, { id: 'retry-cancel-1' });
+    await assert.rejects(first.result({ timeoutMs: 10_000 }), /not this time/);
+    assert.deepEqual((await tasksOf('retry-cancel-1')).map((t) => [t.task_key, t.status]), [['0/b0', 'completed'], ['0/b1', 'cancelled'], ['1', 'failed']]);
+    const retried = await client.retry('retry-cancel-1');
+    assert.deepEqual(retried.steps, ['1'], 'only the failed step runs again');
+    assert.deepEqual(await client.result('retry-cancel-1', { timeoutMs: 10_000 }), { branch: 0, output: '0/b0' });
+    assert.equal((await tasksOf('retry-cancel-1'))[1]!.status, 'cancelled');
+
+    // rest 'finish': the next step fails while the straggler runs; the failure cancels it; a retry runs both again.
+    const second = await client.start(retryFinish, { ms: 800 }, { id: 'retry-finish-1' });
+    await assert.rejects(second.result({ timeoutMs: 10_000 }), /not this time/);
+    assert.equal((await tasksOf('retry-finish-1'))[1]!.status, 'cancelled');
+    assert.deepEqual((await client.retry('retry-finish-1')).steps, ['0/b1', '1']);
+    assert.deepEqual(await client.result('retry-finish-1', { timeoutMs: 10_000 }), { branch: 0, output: '0/b0' });
+    assert.deepEqual((await tasksOf('retry-finish-1')).map((t) => [t.task_key, t.status, t.output]), [
+      ['0/b0', 'completed', '0/b0'],
+      ['0/b1', 'completed', 'late 800'],
+      ['1', 'completed', { branch: 0, output: '0/b0' }],
+    ]);
   });
 });
