@@ -13,7 +13,7 @@ const untilMoment = (at: number, signal: AbortSignal) =>
     const timer = setTimeout(resolve, Math.max(0, at - Date.now()));
     signal.addEventListener('abort', () => {
       clearTimeout(timer);
-      reject(signal.reason);
+      reject(signal.reason as Error);
     });
   });
 

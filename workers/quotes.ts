@@ -15,7 +15,7 @@ const quoteFrom = (carrier: string, perKg: number, delayMs: number) =>
       const timer = setTimeout(resolve, delayMs);
       ctx.signal.addEventListener('abort', () => {
         clearTimeout(timer);
-        reject(ctx.signal.reason);
+        reject(ctx.signal.reason as Error);
       });
     });
     return { carrier, price: Math.round(parcel.kg * perKg * 100) / 100 };
