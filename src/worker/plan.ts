@@ -230,6 +230,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
       ...(t.schedule.length ? { scheduled: t.schedule.map((s) => s.key) } : {}),
       ...(outcome.kind === 'error' ? { error: outcome.error } : {}),
       ...(t.error && outcome.kind !== 'error' ? { error: t.error } : {}),
+      ...(t.stepError ? { error: t.stepError } : {}),
       ...(t.ignored ? { ignored: t.ignored } : {}),
       ...(t.joined ? { joined: t.joined } : {}),
       ...(t.cancel ? { cancelled: t.cancel } : {}),
