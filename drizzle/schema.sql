@@ -185,6 +185,52 @@ CREATE FUNCTION baton.aging_interval() RETURNS interval
 $$;
 
 --
+-- Name: cancel_steps(jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.cancel_steps(p_steps jsonb) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_running text[];
+  v_children text[];
+  v_payload text;
+BEGIN
+  WITH targets AS (
+    SELECT t.workflow_id, t.task_key, t.status
+    FROM baton.tasks t
+    JOIN (SELECT DISTINCT s.wf, s.key FROM jsonb_to_recordset(p_steps) AS s(wf text, key text)) s ON t.workflow_id = s.wf
+    WHERE (t.task_key = s.key OR left(t.task_key, length(s.key) + 1) = s.key || '/')
+      AND t.status IN ('waiting', 'queued', 'ready', 'running')
+  ), cancelled AS (
+    UPDATE baton.tasks t
+    SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
+    FROM targets g
+    WHERE t.workflow_id = g.workflow_id AND t.task_key = g.task_key
+    RETURNING g.workflow_id, g.task_key, g.status AS was
+  )
+  SELECT coalesce(array_agg(c.workflow_id || E'\x1f' || c.task_key) FILTER (WHERE c.was = 'running'), '{}') INTO v_running FROM cancelled c;
+
+  v_children := ARRAY(
+    SELECT w.id FROM baton.workflows w
+    JOIN (SELECT DISTINCT s.wf, s.key FROM jsonb_to_recordset(p_steps) AS s(wf text, key text)) s ON w.parent_id = s.wf
+    WHERE (w.parent_key = s.key OR left(w.parent_key, length(s.key) + 1) = s.key || '/') AND w.status IN ('pending', 'running', 'paused')
+    ORDER BY w.id FOR UPDATE OF w);
+  IF cardinality(v_children) > 0 THEN
+    PERFORM baton.cancel_tree(v_children, jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+      'message', 'cancelled because its parent workflow''s parallel step no longer needs it'));
+  END IF;
+
+  IF cardinality(v_running) > 0 THEN
+    v_payload := array_to_string(v_running, ',');
+    IF length(v_payload) < 7000 THEN
+      PERFORM pg_notify('baton_cancel', v_payload);
+    END IF;
+  END IF;
+END
+$$;
+
+--
 -- Name: cancel_tree(text[], jsonb); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -426,9 +472,12 @@ DECLARE
   v_gone text[] := '{}';
   v_wake text[] := '{}';
   v_fast boolean;
+  v_cancels boolean;
+  v_cancel jsonb;
 BEGIN
-  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}') INTO v_ids, v_parents
-  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text);
+  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}'), coalesce(bool_or(e.cancel IS NOT NULL), false)
+  INTO v_ids, v_parents, v_cancels
+  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text, cancel jsonb);
   SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
   INTO v_events, v_rewaits
   FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
@@ -472,7 +521,7 @@ BEGIN
           ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
-          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
@@ -572,7 +621,7 @@ BEGIN
             THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
-          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
@@ -596,6 +645,17 @@ BEGIN
     INSERT INTO baton.history (workflow_id, version, kind, detail)
     SELECT h.wf, h.version, h.kind, h.detail FROM jsonb_to_recordset(p_history) AS h(wf text, version integer, kind text, detail jsonb)
     WHERE v_all OR h.wf = ANY (v_ok);
+
+    -- Branches a join no longer needs, and the rest of failed branches (src/workflow/join.ts).
+    IF v_cancels THEN
+      SELECT jsonb_agg(jsonb_build_object('wf', e.id, 'key', k.key)) INTO v_cancel
+      FROM jsonb_to_recordset(p_instances) AS e(id text, cancel jsonb)
+      CROSS JOIN LATERAL jsonb_array_elements_text(e.cancel) AS k(key)
+      WHERE e.cancel IS NOT NULL AND (v_all OR e.id = ANY (v_ok));
+      IF v_cancel IS NOT NULL THEN
+        PERFORM baton.cancel_steps(v_cancel);
+      END IF;
+    END IF;
 
     IF jsonb_array_length(p_schedule) > 0 THEN
       PERFORM baton.schedule_tasks(CASE WHEN v_all THEN p_schedule
@@ -929,6 +989,27 @@ CREATE FUNCTION baton.instance_history(p_id text, p_after integer DEFAULT 0, p_l
 $$;
 
 --
+-- Name: join_settled(text, jsonb, text); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.join_settled(p_id text, p_state jsonb, p_key text) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+  SELECT EXISTS (
+    SELECT 1
+    FROM baton.history h
+    CROSS JOIN LATERAL jsonb_array_elements_text(h.detail -> 'joined') j(key)
+    CROSS JOIN LATERAL (
+      SELECT p_state -> 'par' -> j.key AS frame,
+             to_jsonb(substr(split_part(substr(p_key, length(j.key) + 2), '/', 1), 2)::integer) AS branch
+    ) f
+    WHERE h.workflow_id = p_id AND h.detail ? 'joined'
+      AND left(p_key, length(j.key) + 1) = j.key || '/'
+      AND (f.frame IS NULL OR NOT coalesce((f.frame ->> 'fired')::boolean, false)
+           OR f.frame -> 'ok' @> f.branch OR f.frame -> 'bad' @> f.branch))
+$$;
+
+--
 -- Name: limit_admit(); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -1223,7 +1304,7 @@ DECLARE
   v_names text;
   v_version integer;
 BEGIN
-  SELECT w.status, w.error, w.version INTO v_w FROM baton.workflows w WHERE w.id = p_id;
+  SELECT w.status, w.error, w.version, w.state INTO v_w FROM baton.workflows w WHERE w.id = p_id;
   IF v_w.status = 'failed' AND NOT EXISTS (
     SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = v_w.error ->> 'step' AND t.status = 'failed') THEN
     RAISE EXCEPTION 'workflow instance "%" failed in the workflow itself, not in a step (%): there is no step to run again',
@@ -1234,13 +1315,13 @@ BEGIN
   PERFORM 1 FROM baton.workflows c
   WHERE c.parent_id = p_id
     AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
-                  AND t.status IN ('failed', 'cancelled'))
+                  AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
   ORDER BY c.id FOR UPDATE;
   FOR v_child IN
     SELECT t.task_key, c.id, c.status
     FROM baton.tasks t
     LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
-    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled')
+    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
     ORDER BY c.id
   LOOP
     IF v_child.id IS NULL THEN
@@ -1280,7 +1361,7 @@ BEGIN
         progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
     FROM baton.tasks o
     LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
-    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled')
+    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
       AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
     RETURNING t.task_key, t.name
   )

@@ -15,6 +15,10 @@ export {
   type SubFlow,
   type BranchArg,
   type OutOf,
+  type JoinOption,
+  type ParallelOptions,
+  type JoinOutput,
+  type Winner,
 } from './workflow/builder.ts';
 export type { Shape } from './workflow/graph.ts';
 export { defineSchedule, type Schedule, type ScheduleOptions } from './workflow/schedule.ts';

@@ -25,7 +25,7 @@ describe('invariant checker (baton check)', function () {
   });
 
   it('reports each broken invariant, and `baton check` exits 1 listing them', async () => {
-    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v10/c', 'v11', 'v12', 'v13']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
+    for (const id of ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v10/c', 'v11', 'v12', 'v13', 'v14']) await startInstance(db.pool, { name: 'noop', kind: 'task', id });
     const q = (sql: string) => db.pool.query(sql);
     await q(`update baton.tasks set status = 'completed', claimed_by = 'ghost' where workflow_id = 'v1'`);
     await q(`update baton.tasks set status = 'running', claimed_by = 'w', epoch = 9, lease_expires_at = now() - interval '1 minute' where workflow_id = 'v2'`);
@@ -46,8 +46,14 @@ describe('invariant checker (baton check)', function () {
     await q(`insert into baton.task_limits (name, concurrency) values ('noop', 1) on conflict (name) do update set concurrency = 1;
              update baton.tasks set limit_key = '' where workflow_id in ('v12', 'v13')`);
 
+    // A join fired by two checkpoints (as if two racing branches had both seen the last one needed).
+    await q(`update baton.workflows set version = 3 where id = 'v14';
+             insert into baton.history (workflow_id, version, kind, detail) values
+               ('v14', 2, 'completed', '{"key":"0/b0","joined":["0"]}'), ('v14', 3, 'completed', '{"key":"0/b1","joined":["0"]}')`);
+
     const v = await found();
     for (const expected of [
+      'joined-twice v14',
       'over-limit v12',
       'claim-on-finished v1',
       'claim-expired v2',

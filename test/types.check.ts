@@ -63,3 +63,21 @@ export const checkedInput: Parameters<NonNullable<(typeof checked)['__types']>['
 export const checkedWrong: Parameters<NonNullable<(typeof checked)['__types']>['in']>[0] = { amount: 'one' };
 // @ts-expect-error a task's check must return what its handler takes
 defineTask('mismatch', async (n: number) => n, { input: (v: unknown) => String(v) });
+
+// Any-of and quorum joins: the next step's input follows from the join option.
+const afterAny = defineTask('after-any', async (w: { branch: 0; output: { tracking: string } } | { branch: 1; output: number }) =>
+  w.branch === 0 ? w.output.tracking : String(w.output + 1),
+);
+export const anyJoin = defineWorkflow('any-join').then(charge).parallel([ship, notify], { join: 'any', rest: 'cancel' }).then(afterAny).build();
+const afterQuorum = defineTask('after-quorum', async (ws: ({ branch: 0; output: { tracking: string } } | { branch: 1; output: number })[]) => ws.length);
+export const quorumJoin = defineWorkflow('quorum-join').then(charge).parallel([ship, notify], { join: { quorum: 2 }, rest: 'finish' }).then(afterQuorum).build();
+export const allJoin = defineWorkflow('all-join').then(charge).parallel([ship, notify], { join: 'all' }).then(finalize).build();
+
+// @ts-expect-error an any-join hands one winner, not the tuple of all outputs
+defineWorkflow('wrong-any').then(charge).parallel([ship, notify], { join: 'any' }).then(finalize);
+
+// @ts-expect-error a quorum hands a list of winners, not one
+defineWorkflow('wrong-quorum').then(charge).parallel([ship, notify], { join: { quorum: 1 } }).then(afterAny);
+
+// @ts-expect-error rest is 'cancel' or 'finish'
+defineWorkflow('wrong-rest').then(charge).parallel([ship, notify], { join: 'any', rest: 'wait' });

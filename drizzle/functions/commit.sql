@@ -18,7 +18,8 @@
 -- Parameters are sets of JSON objects with named fields, so that no two of
 -- them can be swapped silently (src/store/commit.ts builds them):
 --   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId, quiet}
---     status: the task's new status (completed, failed, ready, waiting);
+--     status: the task's new status (completed, failed, ready, waiting; cancelled: a join or a failed
+--       branch committed in the same batch just before it cancelled its step);
 --     quiet: the attempt completed a one-task job, whose checkpoint is not stored (the worker sends no
 --       history row for it, and null as the task's output: it is the instance's): the task row keeps
 --       the committing worker in finished_by, from which baton.finished_checkpoint derives the row;
@@ -26,8 +27,9 @@
 --     eventId: the id of the event a waitForEvent step consumed.
 --     A re-wait (a waitForEvent step that got no event: status waiting, no error) is made ready
 --     instead when a free event of its name is buffered now: one sent while it ran woke nobody.
---   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after}
+--   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after, cancel}
 --     parent: its parent instance's id (locked too, before it: ids sort parents first), or null;
+--     cancel: absent, or activation keys whose open work ends cancelled (see cancel_steps);
 --     after: the instance finished and needs after_finish (failed, or has a parent).
 --   p_history, one per checkpoint: {wf, version, kind, detail}
 --     version: the version the row records (the worker counts from the instance's version).
@@ -71,9 +73,12 @@ DECLARE
   v_gone text[] := '{}';
   v_wake text[] := '{}';
   v_fast boolean;
+  v_cancels boolean;
+  v_cancel jsonb;
 BEGIN
-  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}') INTO v_ids, v_parents
-  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text);
+  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}'), coalesce(bool_or(e.cancel IS NOT NULL), false)
+  INTO v_ids, v_parents, v_cancels
+  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text, cancel jsonb);
   SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
   INTO v_events, v_rewaits
   FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
@@ -117,7 +122,7 @@ BEGIN
           ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
-          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
@@ -217,7 +222,7 @@ BEGIN
             THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
           progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
           claimed_by = NULL, lease_expires_at = NULL,
-          finished_at = CASE WHEN c.status IN ('completed', 'failed') THEN now() END,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
@@ -241,6 +246,17 @@ BEGIN
     INSERT INTO baton.history (workflow_id, version, kind, detail)
     SELECT h.wf, h.version, h.kind, h.detail FROM jsonb_to_recordset(p_history) AS h(wf text, version integer, kind text, detail jsonb)
     WHERE v_all OR h.wf = ANY (v_ok);
+
+    -- Branches a join no longer needs, and the rest of failed branches (src/workflow/join.ts).
+    IF v_cancels THEN
+      SELECT jsonb_agg(jsonb_build_object('wf', e.id, 'key', k.key)) INTO v_cancel
+      FROM jsonb_to_recordset(p_instances) AS e(id text, cancel jsonb)
+      CROSS JOIN LATERAL jsonb_array_elements_text(e.cancel) AS k(key)
+      WHERE e.cancel IS NOT NULL AND (v_all OR e.id = ANY (v_ok));
+      IF v_cancel IS NOT NULL THEN
+        PERFORM baton.cancel_steps(v_cancel);
+      END IF;
+    END IF;
 
     IF jsonb_array_length(p_schedule) > 0 THEN
       PERFORM baton.schedule_tasks(CASE WHEN v_all THEN p_schedule

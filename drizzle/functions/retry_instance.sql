@@ -12,6 +12,8 @@
 --   child         its failed or cancelled child instance is retried too (this
 --                 function, recursively); a completed child hands its output
 --                 again (ready); a gone child makes the retry an error
+-- Steps in branches that a fired join no longer waits for stay as they are
+-- (baton.join_settled): what an any-of or quorum join cancelled is not run again.
 -- A failed instance whose error names no failed step (a branch, loop or
 -- definition error after a completed step) has nothing to run again: BTS01.
 -- Records a 'retried' checkpoint; p_via names the parent whose retry this is.
@@ -29,7 +31,7 @@ DECLARE
   v_names text;
   v_version integer;
 BEGIN
-  SELECT w.status, w.error, w.version INTO v_w FROM baton.workflows w WHERE w.id = p_id;
+  SELECT w.status, w.error, w.version, w.state INTO v_w FROM baton.workflows w WHERE w.id = p_id;
   IF v_w.status = 'failed' AND NOT EXISTS (
     SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = v_w.error ->> 'step' AND t.status = 'failed') THEN
     RAISE EXCEPTION 'workflow instance "%" failed in the workflow itself, not in a step (%): there is no step to run again',
@@ -40,13 +42,13 @@ BEGIN
   PERFORM 1 FROM baton.workflows c
   WHERE c.parent_id = p_id
     AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
-                  AND t.status IN ('failed', 'cancelled'))
+                  AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
   ORDER BY c.id FOR UPDATE;
   FOR v_child IN
     SELECT t.task_key, c.id, c.status
     FROM baton.tasks t
     LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
-    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled')
+    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
     ORDER BY c.id
   LOOP
     IF v_child.id IS NULL THEN
@@ -86,7 +88,7 @@ BEGIN
         progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
     FROM baton.tasks o
     LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
-    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled')
+    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
       AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
     RETURNING t.task_key, t.name
   )

@@ -10,6 +10,8 @@
  *                           checkpoint listing its key in detail.steps makes it runnable again)
  *   finished-unrecorded     a task a worker finished has no finishing checkpoint
  *   scheduled-twice         a step (a join, say) was scheduled more than once
+ *   joined-twice            a parallel step's join (any-of, quorum or all) fired more than once
+ *                           (checkpoints that fired one list its key in detail.joined)
  *   history-gap             history versions are not 1..version
  *   counter-mismatch        completed_task_count differs from completed task rows
  *   open-task-on-finished   a finished instance still has a waiting/queued/ready/running task
@@ -99,6 +101,11 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        select 'scheduled-twice', h.workflow_id, k.key, count(*) || ' checkpoints scheduled it'
        from ${CHECKPOINTS} h cross join lateral jsonb_array_elements_text(coalesce(h.detail -> 'scheduled', '[]')) k(key)
        group by h.workflow_id, k.key having count(*) > 1
+     union all
+       select 'joined-twice', h.workflow_id, j.key, count(*) || ' checkpoints fired its join'
+       from baton.history h cross join lateral jsonb_array_elements_text(h.detail -> 'joined') j(key)
+       where h.detail ? 'joined'
+       group by h.workflow_id, j.key having count(*) > 1
      union all
        select 'history-gap', w.id, null, 'versions ' || coalesce(h.n, 0) || ' rows, ' || coalesce(h.lo, 0) || '..' || coalesce(h.hi, 0) || ', instance at ' || w.version
        from baton.workflows w

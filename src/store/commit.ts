@@ -14,7 +14,7 @@ export interface CommitItem {
   key: string;
   epoch: number;
   /** The task's new status. */
-  status: Extract<TaskStatus, 'completed' | 'failed' | 'ready' | 'waiting'>;
+  status: Extract<TaskStatus, 'completed' | 'failed' | 'ready' | 'waiting' | 'cancelled'>;
   /** Held by a pause (a retry or a re-wait while the instance is paused). */
   paused: boolean;
   output: unknown;
@@ -44,6 +44,8 @@ export interface CommitInstance {
   finished: boolean;
   /** Finished and needs after_finish: it failed (open work to close) or it has a parent to tell. */
   after: boolean;
+  /** Steps whose open work to cancel (activation keys, with all under them): see baton.cancel_steps. */
+  cancel?: string[];
 }
 
 export interface HistoryRow {

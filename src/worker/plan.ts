@@ -130,8 +130,10 @@ function commitItem(f: Finished, t: Transition | null, paused: boolean): CommitI
       return item(f, 'completed', outcome.output, null, null, false);
     case 'branch':
       return item(f, 'completed', null, null, null, false);
-    case 'timedOut':
-      return t?.error ? item(f, 'failed', null, t.error, null, false) : item(f, 'completed', null, null, null, false);
+    case 'timedOut': {
+      const error = t?.error ?? t?.stepError;
+      return error ? item(f, 'failed', null, error, null, false) : item(f, 'completed', null, null, null, false);
+    }
     case 'error':
       if (outcome.final) return item(f, 'failed', null, outcome.error, null, false);
       // A retry: ready again at once, or after its back-off; held while the instance is paused.
@@ -178,10 +180,18 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   let output: unknown = null;
   let error: SerializedError | null = null;
   let quiet = false;
+  // Steps an earlier attempt of this batch cancelled (a join fired, a branch failed): see below.
+  const cancel: string[] = [];
 
   for (const f of group) {
     const { held, outcome } = f;
     const key = held.task.taskKey;
+    if (cancel.length > 0 && cancel.some((c) => key === c || key.startsWith(`${c}/`))) {
+      // Cancelled by an attempt committed just before it, in this same batch: it ends cancelled,
+      // as it would had that commit gone first (the fence would refuse it then).
+      items.push({ ...item(f, 'cancelled', null, null, null, false) });
+      continue;
+    }
     const attempt = held.task.attempts;
     const who = { key, attempt, worker: workerId, epoch: held.task.epoch };
     const event = machineEvent(f);
@@ -208,6 +218,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
       if (outcome.kind === 'error') record('retry', { ...who, error: outcome.error, retryInMs: outcome.delayMs, status });
       continue;
     }
+    if (t.cancel) cancel.push(...t.cancel);
     const patch = diff(state, t.state);
     schedule.push(...t.schedule.map((s) => scheduleRow(held, s)));
     steps.push(...t.schedule.map(label));
@@ -219,7 +230,10 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
       ...(t.schedule.length ? { scheduled: t.schedule.map((s) => s.key) } : {}),
       ...(outcome.kind === 'error' ? { error: outcome.error } : {}),
       ...(t.error && outcome.kind !== 'error' ? { error: t.error } : {}),
+      ...(t.stepError ? { error: t.stepError } : {}),
       ...(t.ignored ? { ignored: t.ignored } : {}),
+      ...(t.joined ? { joined: t.joined } : {}),
+      ...(t.cancel ? { cancelled: t.cancel } : {}),
     });
     if (t.status !== status && (t.status === 'completed' || t.status === 'failed')) {
       if (t.status === 'completed') output = t.output ?? null;
@@ -245,6 +259,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     step: steps.length ? steps.join(', ') : null,
     finished,
     after: finished && (status === 'failed' || parent !== null),
+    ...(cancel.length > 0 ? { cancel } : {}),
   };
   return { instance, items, history, schedule };
 }

@@ -19,6 +19,7 @@ import {
   estimateSteps,
   OTHERWISE,
   shapeOf,
+  type JoinRule,
   type Node,
   type SeqNode,
   type Shape,
@@ -62,6 +63,48 @@ export type BranchArg<I> = Task<I, any> | Workflow<I, any> | SubFlow<I, any>;
 /** The output type of a BranchArg. */
 export type OutOf<S> =
   S extends Task<any, infer O> ? O : S extends Workflow<any, infer O> ? O : S extends (flow: any) => Flow<any, infer O> ? O : never;
+
+/** How a parallel step joins: every branch (the default), the first to complete, or the first k. */
+export type JoinOption = 'all' | 'any' | { quorum: number };
+
+export interface ParallelOptions<J extends JoinOption = JoinOption> {
+  join?: J;
+  /** With 'any' or a quorum: what becomes of the branches still out when the join fires (default 'cancel'). */
+  rest?: 'cancel' | 'finish';
+}
+
+/** One winning branch of an any-of or quorum join: its index, and its output (typed by the index). */
+export type Winner<B extends readonly unknown[]> = {
+  [K in keyof B]: K extends `${infer N extends number}` ? { branch: N; output: OutOf<B[K]> } : never;
+}[number];
+
+/** What the step after a parallel step receives, by its join option. */
+export type JoinOutput<B extends readonly unknown[], J> = J extends 'any'
+  ? Winner<B>
+  : J extends { quorum: number }
+    ? Winner<B>[]
+    : { -readonly [K in keyof B]: OutOf<B[K]> };
+
+function joinRule(options: ParallelOptions | undefined, branches: number): JoinRule | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('parallel() options must be an object');
+  const { join = 'all', rest } = options;
+  if (rest !== undefined && rest !== 'cancel' && rest !== 'finish') {
+    throw new ValidationError(`parallel() rest must be "cancel" or "finish" (got ${JSON.stringify(rest)})`);
+  }
+  if (join === 'all') {
+    if (rest !== undefined) throw new ValidationError('parallel() rest applies to join "any" or a quorum: join "all" leaves no branch out');
+    return undefined;
+  }
+  if (join === 'any') return { policy: 'any', need: 1, rest: rest ?? 'cancel' };
+  const quorum = typeof join === 'object' && join !== null ? (join as { quorum?: unknown }).quorum : undefined;
+  if (typeof quorum !== 'number' || !Number.isInteger(quorum) || quorum < 1 || quorum > branches) {
+    throw new ValidationError(
+      `parallel() join must be "all", "any" or { quorum: k } with k a whole number from 1 to the ${branches} branches (got ${JSON.stringify(join)})`,
+    );
+  }
+  return { policy: 'quorum', need: quorum, rest: rest ?? 'cancel' };
+}
 
 export interface LoopOptions<O> {
   /** Checked after each iteration with its output and the number of iterations done; true ends the loop. */
@@ -131,12 +174,23 @@ export class Flow<I, O> {
     return this.add(node, children);
   }
 
-  /** Fork: every branch gets the same input and is claimed independently; the join gets all outputs, in order. */
-  parallel<const B extends readonly BranchArg<O>[]>(branches: B): Flow<I, { -readonly [K in keyof B]: OutOf<B[K]> }> {
+  /**
+   * Fork: every branch gets the same input and is claimed independently. The join waits for all
+   * branches by default and hands the next step all outputs, in branch order. `join: 'any'` fires
+   * at the first branch to complete and hands it `{ branch, output }`; `join: { quorum: k }` fires
+   * at the k-th and hands a list of k of those, in the order the branches completed. `rest` says
+   * what becomes of the branches still out then: 'cancel' (the default) aborts them, 'finish' lets
+   * them run to the end (the instance completes after them). See join.ts.
+   */
+  parallel<const B extends readonly BranchArg<O>[], const J extends JoinOption = 'all'>(
+    branches: B,
+    options?: ParallelOptions<J>,
+  ): Flow<I, JoinOutput<B, J>> {
     if (!Array.isArray(branches) || branches.length === 0) throw new ValidationError('parallel() needs at least one branch');
+    const join = joinRule(options, branches.length);
     const converted = branches.map((b, i) => this.toNode(b as BranchArg<any>, `parallel() branch ${i}`));
     return this.add(
-      { kind: 'parallel', branches: converted.map((c) => c.node) },
+      { kind: 'parallel', branches: converted.map((c) => c.node), ...(join ? { join } : {}) },
       converted.flatMap((c) => c.children),
     );
   }

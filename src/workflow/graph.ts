@@ -30,6 +30,19 @@ export interface SeqNode {
 export interface ParallelNode {
   kind: 'parallel';
   branches: Node[];
+  /** An any-of or quorum join (see join.ts); absent for the default, which waits for every branch. */
+  join?: JoinRule;
+}
+
+/**
+ * A parallel step's join other than 'all': it fires once `need` branches have completed
+ * (1 for 'any'); `rest` says what happens to the branches still out when it fires.
+ */
+export interface JoinRule {
+  /** 'any' hands the next step one winner; 'quorum' a list of `need` winners. */
+  policy: 'any' | 'quorum';
+  need: number;
+  rest: 'cancel' | 'finish';
 }
 export interface BranchNode {
   kind: 'branch';
@@ -71,7 +84,7 @@ export interface WorkflowRef {
 export type Shape =
   | { t: 'task'; name: string; priority: number; tags: string[]; maxAttempts: number; timeoutMs: number | null }
   | { t: 'seq'; steps: Shape[] }
-  | { t: 'parallel'; branches: Shape[] }
+  | { t: 'parallel'; branches: Shape[]; join?: 'any' | { quorum: number }; rest?: 'cancel' | 'finish' }
   | { t: 'branch'; cases: Record<string, Shape>; otherwise?: Shape }
   | { t: 'loop'; body: Shape; max: number; onMax: 'fail' | 'exit'; until: boolean }
   | { t: 'sleep'; ms: number }
@@ -145,7 +158,7 @@ export function shapeOf(node: Node): Shape {
     case 'seq':
       return { t: 'seq', steps: node.steps.map(shapeOf) };
     case 'parallel':
-      return { t: 'parallel', branches: node.branches.map(shapeOf) };
+      return { t: 'parallel', branches: node.branches.map(shapeOf), ...(node.join ? joinShape(node.join) : {}) };
     case 'branch': {
       const cases = Object.fromEntries(Object.entries(node.cases).map(([k, v]) => [k, shapeOf(v)]));
       return node.otherwise ? { t: 'branch', cases, otherwise: shapeOf(node.otherwise) } : { t: 'branch', cases };
@@ -161,6 +174,10 @@ export function shapeOf(node: Node): Shape {
   }
 }
 
+function joinShape(rule: JoinRule): { join: 'any' | { quorum: number }; rest: 'cancel' | 'finish' } {
+  return { join: rule.policy === 'any' ? 'any' : { quorum: rule.need }, rest: rule.rest };
+}
+
 /** The shape without per-task options: what the definition hash covers. */
 function structural(shape: Shape): unknown {
   switch (shape.t) {
@@ -169,7 +186,8 @@ function structural(shape: Shape): unknown {
     case 'seq':
       return { t: 'seq', steps: shape.steps.map(structural) };
     case 'parallel':
-      return { t: 'parallel', branches: shape.branches.map(structural) };
+      // The join rule is part of the hash (it changes what the state holds); a plain parallel's hash is as it was.
+      return { t: 'parallel', branches: shape.branches.map(structural), ...(shape.join ? { join: shape.join, rest: shape.rest } : {}) };
     case 'branch':
       return {
         t: 'branch',

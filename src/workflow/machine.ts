@@ -14,7 +14,8 @@
  * running parallel step keeps a frame: how many branches are still out and the
  * outputs of those that finished. Because every completion of an instance is
  * applied under its row lock, the last branch to finish sees `left === 1` and
- * schedules the join exactly once.
+ * schedules the join exactly once. Any-of and quorum joins (join.ts) keep a
+ * little more in their frame, and may cancel the branches still out.
  *
  *   event       running/paused                     finished
  *   start       schedule the first steps           -
@@ -34,18 +35,9 @@ import { serializeError, type SerializedError } from '../errors.ts';
 import { FINISHED_STATUSES, type StepKind, type WorkflowStatus } from '../types.ts';
 import type { Workflow } from './builder.ts';
 import { joinKey, nodeAt, OTHERWISE, parentKey, type BranchNode, type Node } from './graph.ts';
+import { branchCompleted, deferEnd, openFrame, settled, stepFailed, type JoinRun, type JoinState, type ParallelFrame } from './join.ts';
 
-export interface ParallelFrame {
-  /** Branches still running. */
-  left: number;
-  /**
-   * Outputs of finished branches, by branch index, as JSON text: state holds
-   * no nulls of its own, so history can store it as merge patches.
-   */
-  out: Record<string, string>;
-}
-
-export interface MachineState {
+export interface MachineState extends JoinState {
   /** Open parallel steps, by activation key. */
   par: Record<string, ParallelFrame>;
   /** Steps completed so far (task rows that reached `completed`). */
@@ -95,6 +87,12 @@ export interface Transition {
   error?: SerializedError;
   /** Why the event changed nothing (already finished, duplicate, ...). */
   ignored?: string;
+  /** The error a timed-out step failed with, when a join counted it as a failed branch (the instance goes on). */
+  stepError?: SerializedError;
+  /** Steps (activation keys, with all under them) whose open work is cancelled: branches a join left out, or a failed branch's rest. */
+  cancel?: string[];
+  /** Parallel steps whose join fired. */
+  joined?: string[];
 }
 
 export interface StepOptions {
@@ -116,18 +114,23 @@ const SYSTEM_STEP_ATTEMPTS = 1_000;
  */
 function copyState(state: MachineState): MachineState {
   const par: Record<string, ParallelFrame> = {};
-  for (const [key, frame] of Object.entries(state.par)) par[key] = { ...frame, out: { ...frame.out } };
+  for (const [key, frame] of Object.entries(state.par)) {
+    par[key] = frame.ok ? { ...frame, out: { ...frame.out }, ok: [...frame.ok], bad: [...frame.bad!] } : { ...frame, out: { ...frame.out } };
+  }
   return { ...state, par };
 }
 
 const FINISHED: ReadonlySet<WorkflowStatus> = new Set(FINISHED_STATUSES);
 
-class Run {
+class Run implements JoinRun {
   status: WorkflowStatus;
   readonly state: MachineState;
   readonly schedule: ScheduledStep[] = [];
+  readonly cancel: string[] = [];
+  readonly joined: string[] = [];
   output?: unknown;
   error?: SerializedError;
+  stepError?: SerializedError;
 
   constructor(
     readonly def: Workflow,
@@ -136,6 +139,10 @@ class Run {
   ) {
     this.status = snapshot.status;
     this.state = copyState(snapshot.state);
+  }
+
+  get root(): Node {
+    return this.def.root;
   }
 
   get finished(): boolean {
@@ -186,7 +193,7 @@ class Run {
         else this.start(node.steps[0]!, joinKey(key, '0'), input);
         return;
       case 'parallel':
-        this.state.par[key] = { left: node.branches.length, out: {} };
+        this.state.par[key] = openFrame(node);
         node.branches.forEach((branch, i) => this.start(branch, joinKey(key, `b${i}`), input));
         return;
       case 'branch':
@@ -235,6 +242,7 @@ class Run {
   finish(key: string, output: unknown): void {
     if (this.finished) return;
     if (key === '') {
+      if (deferEnd(this.state, output)) return; // rest 'finish': the instance completes after its stragglers
       this.status = 'completed';
       this.output = output;
       return;
@@ -251,10 +259,13 @@ class Run {
       case 'parallel': {
         const frame = this.state.par[parent];
         const branch = segment.slice(1);
-        if (!frame || Object.hasOwn(frame.out, branch)) return; // a duplicate completion changes nothing
+        if (!frame) return;
+        if (node.join) return branchCompleted(this, node, parent, Number(branch), output);
+        if (Object.hasOwn(frame.out, branch)) return; // a duplicate completion changes nothing
         frame.out[branch] = JSON.stringify(output ?? null);
         frame.left -= 1;
         if (frame.left > 0) return;
+        this.joined.push(parent);
         delete this.state.par[parent];
         this.finish(
           parent,
@@ -298,6 +309,9 @@ class Run {
     const t: Transition = { status: this.status, state: this.state, schedule: this.schedule };
     if (this.output !== undefined || this.status === 'completed') t.output = this.output ?? null;
     if (this.error !== undefined) t.error = this.error;
+    if (this.stepError !== undefined) t.stepError = this.stepError;
+    if (this.cancel.length > 0) t.cancel = this.cancel;
+    if (this.joined.length > 0) t.joined = this.joined;
     if (ignored !== undefined) t.ignored = ignored;
     return t;
   }
@@ -314,11 +328,12 @@ export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, opt
     case 'completed': {
       nodeAt(def.root, event.key); // throws on a key this definition does not have
       run.state.done += 1;
+      if (settled(run.state, event.key)) return run.result(`step "${event.key}" is under a parallel step that already joined`);
       run.finish(event.key, event.output);
       return run.result();
     }
     case 'failed':
-      run.fail({ ...event.error, step: event.key });
+      stepFailed(run, event.key, { ...event.error, step: event.key });
       return run.result();
     case 'branch': {
       const node = nodeAt(def.root, event.key);
@@ -334,13 +349,15 @@ export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, opt
         run.state.done += 1;
         run.finish(event.key, null);
       } else {
-        run.fail({
+        const error: SerializedError = {
           name: 'EventTimeoutError',
           code: 'TIMEOUT',
           message: `no "${node.name}" event arrived within ${node.timeoutMs} ms`,
           step: event.key,
           retryable: false,
-        });
+        };
+        stepFailed(run, event.key, error);
+        if (run.error === undefined) run.stepError = error; // a join counted it as a failed branch
       }
       return run.result();
     }

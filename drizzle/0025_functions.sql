@@ -1,0 +1,492 @@
+-- Written by `npm run sql:generate` from drizzle/functions/: edit those files, not this one.
+-- function: cancel_steps
+-- Cancel the open work under some steps of instances whose row locks the
+-- caller holds (baton.commit): the branches a join no longer needs, or the
+-- rest of a failed branch (src/workflow/join.ts). p_steps: [{wf, key}], each
+-- an activation key; its task and every task under it ('<key>/...') that is
+-- still open becomes cancelled, and the child instances started by those
+-- steps are cancelled with their descendants. Workers running one of these
+-- tasks are told on baton_cancel, one '<instance>\x1f<task key>' per task
+-- (entries without \x1f name whole instances); a payload too long to send is
+-- left out, and those workers find out at their next lease renewal instead.
+CREATE OR REPLACE FUNCTION baton.cancel_steps(p_steps jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_running text[];
+  v_children text[];
+  v_payload text;
+BEGIN
+  WITH targets AS (
+    SELECT t.workflow_id, t.task_key, t.status
+    FROM baton.tasks t
+    JOIN (SELECT DISTINCT s.wf, s.key FROM jsonb_to_recordset(p_steps) AS s(wf text, key text)) s ON t.workflow_id = s.wf
+    WHERE (t.task_key = s.key OR left(t.task_key, length(s.key) + 1) = s.key || '/')
+      AND t.status IN ('waiting', 'queued', 'ready', 'running')
+  ), cancelled AS (
+    UPDATE baton.tasks t
+    SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
+    FROM targets g
+    WHERE t.workflow_id = g.workflow_id AND t.task_key = g.task_key
+    RETURNING g.workflow_id, g.task_key, g.status AS was
+  )
+  SELECT coalesce(array_agg(c.workflow_id || E'\x1f' || c.task_key) FILTER (WHERE c.was = 'running'), '{}') INTO v_running FROM cancelled c;
+
+  v_children := ARRAY(
+    SELECT w.id FROM baton.workflows w
+    JOIN (SELECT DISTINCT s.wf, s.key FROM jsonb_to_recordset(p_steps) AS s(wf text, key text)) s ON w.parent_id = s.wf
+    WHERE (w.parent_key = s.key OR left(w.parent_key, length(s.key) + 1) = s.key || '/') AND w.status IN ('pending', 'running', 'paused')
+    ORDER BY w.id FOR UPDATE OF w);
+  IF cardinality(v_children) > 0 THEN
+    PERFORM baton.cancel_tree(v_children, jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+      'message', 'cancelled because its parent workflow''s parallel step no longer needs it'));
+  END IF;
+
+  IF cardinality(v_running) > 0 THEN
+    v_payload := array_to_string(v_running, ',');
+    IF length(v_payload) < 7000 THEN
+      PERFORM pg_notify('baton_cancel', v_payload);
+    END IF;
+  END IF;
+END
+$$;
+--> statement-breakpoint
+-- function: commit
+-- The optimistic commit of a batch of finished attempts (the worker's hot
+-- path, one round trip). The worker ran the state machine on the snapshots it
+-- was given at claim time; here, under the instances' row locks, each instance
+-- is applied only if
+--   * its version is still the one the worker computed from, and
+--   * every attempt of it still holds its claim (the fence: same worker, same
+--     epoch, still running), and every event it consumes is still there and
+--     held by that attempt (see claim_tasks).
+-- Otherwise nothing of that instance is written and its current snapshot is
+-- returned ('conflict'); the worker recomputes and commits again. An attempt
+-- whose event is gone is also named ('event_gone'): the worker recomputes it
+-- as a re-wait, so it cannot conflict again for that event. Attempts
+-- that fail the fence are refused for good ('refused') and counted, except an
+-- attempt this worker already committed ('duplicate': the retry of a commit
+-- whose reply was lost with its connection). Applied instances are not
+-- reported: no row back means everything was applied.
+--
+-- Parameters are sets of JSON objects with named fields, so that no two of
+-- them can be swapped silently (src/store/commit.ts builds them):
+--   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId, quiet}
+--     status: the task's new status (completed, failed, ready, waiting; cancelled: a join or a failed
+--       branch committed in the same batch just before it cancelled its step);
+--     quiet: the attempt completed a one-task job, whose checkpoint is not stored (the worker sends no
+--       history row for it, and null as the task's output: it is the instance's): the task row keeps
+--       the committing worker in finished_by, from which baton.finished_checkpoint derives the row;
+--     delayMs: for a retry, available again after this many ms (null: keep);
+--     eventId: the id of the event a waitForEvent step consumed.
+--     A re-wait (a waitForEvent step that got no event: status waiting, no error) is made ready
+--     instead when a free event of its name is buffered now: one sent while it ran woke nobody.
+--   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after, cancel}
+--     parent: its parent instance's id (locked too, before it: ids sort parents first), or null;
+--     cancel: absent, or activation keys whose open work ends cancelled (see cancel_steps);
+--     after: the instance finished and needs after_finish (failed, or has a parent).
+--   p_history, one per checkpoint: {wf, version, kind, detail}
+--     version: the version the row records (the worker counts from the instance's version).
+--   p_schedule: steps to insert as task rows (see schedule_tasks).
+--   p_claim: null, or the worker's next claim riding along:
+--     {limit, tags, hashes, ttlMs, isolateFrom, isolatedSlots} (see claim_tasks).
+--
+-- Every statement here looks rows up by key, so sequential scans are off: with
+-- a few hundred keys against a growing table the planner would otherwise pick
+-- a hash join over a sequential scan of baton.workflows (measured on PG 15:
+-- 6-9 ms per commit at 10,000 instances, growing with the table). Hash joins
+-- stay allowed (between the batch's own sets they are the right choice). Plans
+-- are generic: plpgsql otherwise re-plans a statement at every call when its
+-- custom plans look cheaper than the generic one, which the unknown sizes of
+-- JSON sets make it believe (see insert_first_steps).
+DROP FUNCTION IF EXISTS baton.commit(text, text[], text[], bigint[], text[], boolean[], jsonb[], jsonb[], bigint[], bigint[], text[],
+  integer[], text[], jsonb[], integer[], integer[], jsonb[], jsonb[], text[], boolean[], boolean[], text[], integer[], text[], jsonb[],
+  jsonb, integer, text[], text[], integer, integer, integer);
+--> statement-breakpoint
+CREATE OR REPLACE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instances jsonb, p_history jsonb, p_schedule jsonb,
+  p_claim jsonb DEFAULT NULL)
+RETURNS TABLE (result text, workflow_id text, task_key text, status text, state jsonb, version integer, task jsonb)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET jit = off
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_bad text[];
+  v_refused text[];
+  v_already text[];
+  v_all boolean;
+  v_ok text[];
+  v_n integer;
+  v_done text[];
+  v_ids text[];
+  v_parents text[];
+  v_events boolean;
+  v_rewaits boolean;
+  v_gone text[] := '{}';
+  v_wake text[] := '{}';
+  v_fast boolean;
+  v_cancels boolean;
+  v_cancel jsonb;
+BEGIN
+  SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}'), coalesce(bool_or(e.cancel IS NOT NULL), false)
+  INTO v_ids, v_parents, v_cancels
+  FROM jsonb_to_recordset(p_instances) AS e(id text, parent text, cancel jsonb);
+  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
+  INTO v_events, v_rewaits
+  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
+
+  -- The fast path, for a batch with no child instance, no event consumed and no re-wait (every job, most
+  -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
+  -- fence is checked by the UPDATE that writes it, instead of a locking read and a fence read first
+  -- (measured on PostgreSQL 18: about 14 us per job each, of the commit's ~150). The instances are updated in id
+  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md).
+  -- A conflicting instance (another version) is left as it is and reported, its attempts' fences read
+  -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
+  -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
+  -- out refused and duplicate attempts.
+  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits;
+  IF v_fast THEN
+    BEGIN
+      WITH applied AS (
+        UPDATE baton.workflows w
+        SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+            output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+            error = coalesce(e.error, w.error),
+            current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+            finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+            updated_at = now()
+        FROM (SELECT * FROM jsonb_to_recordset(p_instances) AS e(id text, version integer, status text, state jsonb, bump integer,
+                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id) e
+        WHERE w.id = e.id AND w.version = e.version
+        RETURNING w.id
+      )
+      SELECT coalesce(array_agg(a.id), '{}') INTO v_ok FROM applied a;
+      v_all := cardinality(v_ok) = cardinality(v_ids);
+      v_bad := CASE WHEN v_all THEN '{}' ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_ok)) END;
+
+      UPDATE baton.tasks t
+      SET status = c.status,
+          paused = c.paused,
+          output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
+          last_error = coalesce(c.error, t.last_error),
+          last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
+          available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
+          ready_key = CASE WHEN c.status = 'ready' THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+          progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
+          claimed_by = NULL, lease_expires_at = NULL,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
+      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok))
+        AND t.epoch = c.epoch AND t.claimed_by = p_worker AND t.status = 'running';
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      IF v_n <> (SELECT count(*) FROM jsonb_to_recordset(p_items) AS c(wf text) WHERE v_all OR c.wf = ANY (v_ok)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'BTF01', MESSAGE = 'baton.commit: a fence failed on the fast path';
+      END IF;
+    EXCEPTION WHEN SQLSTATE 'BTF01' THEN
+      v_fast := false;
+    END;
+    IF v_fast AND NOT v_all THEN
+      -- The conflicting instances' attempts: refused or already committed ones are reported with the conflict.
+      SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+             coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+      INTO v_refused, v_already
+      FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
+      LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+      WHERE f.wf = ANY (v_bad) AND NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
+      IF cardinality(v_refused) > 0 THEN
+        INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
+        ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+      END IF;
+    END IF;
+  END IF;
+
+  IF NOT v_fast THEN
+    -- The slow path. Lock the instances and their parents in id order, by index, and compare versions. A
+    -- parent never changes, so the worker's snapshot names it.
+    WITH locked AS (
+      SELECT w.id, w.version FROM baton.workflows w
+      WHERE w.id = ANY (v_ids || v_parents)
+      ORDER BY w.id FOR UPDATE
+    )
+    SELECT coalesce(array_agg(e.id), '{}') INTO v_bad
+    FROM jsonb_to_recordset(p_instances) AS e(id text, version integer)
+    LEFT JOIN locked l ON l.id = e.id
+    WHERE l.id IS NULL OR l.version <> e.version;
+
+    -- The fence, read under those locks: nothing else can change these task rows until we commit.
+    SELECT coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE NOT coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}'),
+           coalesce(array_agg(f.wf || E'\x1f' || f.key) FILTER (WHERE coalesce(t.epoch = f.epoch AND t.status IN ('completed', 'failed'), false)), '{}')
+    INTO v_refused, v_already
+    FROM jsonb_to_recordset(p_items) AS f(wf text, key text, epoch bigint)
+    LEFT JOIN baton.tasks t ON t.workflow_id = f.wf AND t.task_key = f.key
+    WHERE NOT coalesce(t.epoch = f.epoch AND t.claimed_by = p_worker AND t.status = 'running', false);
+
+    IF cardinality(v_refused) + cardinality(v_already) > 0 THEN
+      v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_refused || v_already) r);
+    END IF;
+    IF v_events THEN
+      v_gone := ARRAY(
+        SELECT c.wf || E'\x1f' || c.key FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, "eventId" bigint)
+        WHERE c."eventId" IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM baton.events e WHERE e.id = c."eventId" AND (e.held_epoch IS NULL OR e.held_epoch = c.epoch)));
+      v_bad := v_bad || ARRAY(SELECT split_part(r, E'\x1f', 1) FROM unnest(v_gone) r);
+    END IF;
+    IF cardinality(v_refused) > 0 THEN
+      INSERT INTO baton.stats (key, value) VALUES ('refused_results', cardinality(v_refused))
+      ON CONFLICT (key) DO UPDATE SET value = baton.stats.value + excluded.value, updated_at = now();
+    END IF;
+
+    v_all := cardinality(v_bad) = 0;
+    v_ok := CASE WHEN v_all THEN v_ids ELSE ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_bad)) END;
+
+    IF cardinality(v_ok) > 0 THEN
+      IF v_events THEN
+        DELETE FROM baton.events e USING jsonb_to_recordset(p_items) AS c(wf text, "eventId" bigint)
+        WHERE e.id = c."eventId" AND (v_all OR c.wf = ANY (v_ok));
+      END IF;
+      -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
+      IF v_rewaits THEN
+        v_wake := ARRAY(
+          SELECT c.wf || E'\x1f' || c.key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+          JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+          WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+            AND EXISTS (
+              SELECT 1 FROM baton.events e
+              WHERE e.workflow_id = t.workflow_id AND e.name = t.name
+                AND (e.held_epoch IS NULL OR e.held_key = t.task_key
+                  OR (e.held_until <= now() AND NOT EXISTS (
+                    SELECT 1 FROM baton.tasks h
+                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+      END IF;
+
+      UPDATE baton.tasks t
+      SET status = CASE WHEN cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake) THEN 'ready' ELSE c.status END,
+          paused = c.paused,
+          output = CASE WHEN c.status = 'completed' THEN c.output ELSE t.output END,
+          last_error = coalesce(c.error, t.last_error),
+          last_failed_worker = CASE WHEN c.error IS NOT NULL THEN p_worker ELSE t.last_failed_worker END,
+          available_at = CASE WHEN c."delayMs" IS NOT NULL THEN now() + c."delayMs" * interval '1 millisecond' ELSE t.available_at END,
+          ready_key = CASE WHEN c.status = 'ready' OR (cardinality(v_wake) > 0 AND c.wf || E'\x1f' || c.key = ANY (v_wake))
+            THEN now() + t.priority * baton.aging_interval() ELSE t.ready_key END,
+          progress = CASE WHEN c.status = 'completed' THEN 100 ELSE t.progress END,
+          claimed_by = NULL, lease_expires_at = NULL,
+          finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
+          finished_by = CASE WHEN c.quiet THEN p_worker END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
+        quiet boolean)
+      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
+
+      UPDATE baton.workflows w
+      SET status = e.status, state = e.state, version = w.version + e.bump, completed_task_count = w.completed_task_count + e.done,
+          output = CASE WHEN e.status = 'completed' THEN e.output ELSE w.output END,
+          error = coalesce(e.error, w.error),
+          current_step = CASE WHEN e.finished THEN NULL ELSE coalesce(e.step, w.current_step) END,
+          finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
+          updated_at = now()
+      FROM jsonb_to_recordset(p_instances)
+        AS e(id text, status text, state jsonb, bump integer, done integer, output jsonb, error jsonb, step text, finished boolean)
+      WHERE w.id = e.id AND (v_all OR e.id = ANY (v_ok));
+    END IF;
+  END IF;
+
+  IF cardinality(v_ok) > 0 THEN
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT h.wf, h.version, h.kind, h.detail FROM jsonb_to_recordset(p_history) AS h(wf text, version integer, kind text, detail jsonb)
+    WHERE v_all OR h.wf = ANY (v_ok);
+
+    -- Branches a join no longer needs, and the rest of failed branches (src/workflow/join.ts).
+    IF v_cancels THEN
+      SELECT jsonb_agg(jsonb_build_object('wf', e.id, 'key', k.key)) INTO v_cancel
+      FROM jsonb_to_recordset(p_instances) AS e(id text, cancel jsonb)
+      CROSS JOIN LATERAL jsonb_array_elements_text(e.cancel) AS k(key)
+      WHERE e.cancel IS NOT NULL AND (v_all OR e.id = ANY (v_ok));
+      IF v_cancel IS NOT NULL THEN
+        PERFORM baton.cancel_steps(v_cancel);
+      END IF;
+    END IF;
+
+    IF jsonb_array_length(p_schedule) > 0 THEN
+      PERFORM baton.schedule_tasks(CASE WHEN v_all THEN p_schedule
+        ELSE (SELECT coalesce(jsonb_agg(r), '[]') FROM jsonb_array_elements(p_schedule) r WHERE r ->> 'wf' = ANY (v_ok)) END);
+    END IF;
+
+    -- Failed instances, and children, need their open work closed and their parents told; the others only waiters.
+    v_done := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text, after boolean) WHERE e.after AND (v_all OR e.id = ANY (v_ok)));
+    IF cardinality(v_done) > 0 THEN
+      PERFORM baton.after_finish(v_done);
+    END IF;
+    v_done := ARRAY(SELECT e.id FROM jsonb_to_recordset(p_instances) AS e(id text, finished boolean, after boolean)
+                    WHERE e.finished AND NOT e.after AND (v_all OR e.id = ANY (v_ok)));
+    v_n := cardinality(v_done);
+    IF v_n > 0 THEN
+      PERFORM pg_notify('baton_done', CASE WHEN length(array_to_string(v_done, ',')) < 7000 THEN array_to_string(v_done, ',') ELSE '*' END);
+    END IF;
+    IF cardinality(v_wake) > 0 THEN
+      PERFORM pg_notify('baton_ready', '');
+    END IF;
+  END IF;
+
+  IF NOT v_all THEN
+    RETURN QUERY
+    SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version, NULL::jsonb
+    FROM baton.workflows w WHERE w.id = ANY (v_bad)
+    UNION ALL
+    SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
+    UNION ALL
+    SELECT 'duplicate', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_already) r
+    UNION ALL
+    SELECT 'event_gone', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_gone) r;
+  END IF;
+  -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
+  IF coalesce((p_claim ->> 'limit')::integer, 0) > 0 THEN
+    RETURN QUERY
+    SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, to_jsonb(c)
+    FROM baton.claim_tasks(p_worker, (p_claim ->> 'limit')::integer, ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'tags')),
+      ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'hashes')), (p_claim ->> 'ttlMs')::integer,
+      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0)) c;
+  END IF;
+END
+$$;
+--> statement-breakpoint
+-- function: retry_instance
+-- Make one failed or cancelled instance run again from where it stopped (the
+-- work of retry_workflow; the caller holds the instance's row lock and has
+-- checked its status). Its failed and cancelled steps become runnable again
+-- with fresh attempts; completed steps keep their outputs, and the control
+-- state (open parallel frames) is kept as it was, since the steps reset here
+-- are exactly the ones it still waits for. Task rows keep their input: a
+-- first step's is NULL (the claim hands it the instance's input).
+--   task, branch  ready now
+--   sleep         waiting until its original wake-up time (at once if passed)
+--   event         waiting with a fresh timeout of the same length (ready if
+--                 one is buffered)
+--   child         its failed or cancelled child instance is retried too (this
+--                 function, recursively); a completed child hands its output
+--                 again (ready); a gone child makes the retry an error
+-- Steps in branches that a fired join no longer waits for stay as they are
+-- (baton.join_settled): what an any-of or quorum join cancelled is not run again.
+-- A failed instance whose error names no failed step (a branch, loop or
+-- definition error after a completed step) has nothing to run again: BTS01.
+-- Records a 'retried' checkpoint; p_via names the parent whose retry this is.
+-- Returns the step keys reset and the descendants retried with it.
+CREATE OR REPLACE FUNCTION baton.retry_instance(p_id text, p_via text DEFAULT NULL)
+RETURNS TABLE (steps text[], children text[])
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_w record;
+  v_child record;
+  v_sub record;
+  v_children text[] := '{}';
+  v_steps text[];
+  v_names text;
+  v_version integer;
+BEGIN
+  SELECT w.status, w.error, w.version, w.state INTO v_w FROM baton.workflows w WHERE w.id = p_id;
+  IF v_w.status = 'failed' AND NOT EXISTS (
+    SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = v_w.error ->> 'step' AND t.status = 'failed') THEN
+    RAISE EXCEPTION 'workflow instance "%" failed in the workflow itself, not in a step (%): there is no step to run again',
+      p_id, coalesce(v_w.error ->> 'message', 'no error recorded') USING ERRCODE = 'BTS01', DETAIL = v_w.status;
+  END IF;
+
+  -- Child steps to run again: lock their instances in id order (children sort after their parent).
+  PERFORM 1 FROM baton.workflows c
+  WHERE c.parent_id = p_id
+    AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
+                  AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
+  ORDER BY c.id FOR UPDATE;
+  FOR v_child IN
+    SELECT t.task_key, c.id, c.status
+    FROM baton.tasks t
+    LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
+    WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
+    ORDER BY c.id
+  LOOP
+    IF v_child.id IS NULL THEN
+      RAISE EXCEPTION 'workflow instance "%" cannot be retried: its child instance "%/%" is gone', p_id, p_id, v_child.task_key
+        USING ERRCODE = 'BTS01', DETAIL = v_w.status;
+    END IF;
+    IF v_child.status IN ('failed', 'cancelled') THEN
+      SELECT * INTO v_sub FROM baton.retry_instance(v_child.id, p_id);
+      v_children := v_children || v_child.id || v_sub.children;
+    END IF;
+  END LOOP;
+
+  WITH reset AS (
+    UPDATE baton.tasks t
+    SET status = CASE
+          WHEN t.kind IN ('task', 'branch') THEN 'ready'
+          WHEN t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name) THEN 'ready'
+          WHEN t.kind = 'child' AND c.status = 'completed' THEN 'ready'
+          ELSE 'waiting'
+        END,
+        ready_key = CASE
+          WHEN t.kind IN ('task', 'branch')
+            OR (t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name))
+            OR (t.kind = 'child' AND c.status = 'completed')
+          THEN now() + t.priority * baton.aging_interval()
+        END,
+        available_at = CASE t.kind
+          WHEN 'sleep' THEN t.available_at
+          WHEN 'event' THEN now() + greatest(t.available_at - t.created_at, interval '0')
+          WHEN 'child' THEN NULL
+          ELSE now()
+        END,
+        output = CASE WHEN t.kind = 'child' AND c.status = 'completed'
+          THEN jsonb_build_object('status', c.status, 'output', c.output, 'error', c.error) END,
+        attempts = 0, lease_losses = 0, paused = false, last_error = NULL,
+        claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
+        progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
+    FROM baton.tasks o
+    LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
+    WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
+      AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
+    RETURNING t.task_key, t.name
+  )
+  SELECT array_agg(r.task_key ORDER BY r.task_key), string_agg(DISTINCT r.name, ', ') INTO v_steps, v_names FROM reset r;
+  IF v_steps IS NULL THEN
+    RAISE EXCEPTION 'workflow instance "%" has no failed or cancelled step to run again', p_id USING ERRCODE = 'BTS01', DETAIL = v_w.status;
+  END IF;
+
+  DELETE FROM baton.signals s WHERE s.workflow_id = p_id;
+  UPDATE baton.workflows w
+  SET status = 'running', error = NULL, output = NULL, finished_at = NULL, current_step = v_names,
+      version = w.version + 1, updated_at = now()
+  WHERE w.id = p_id
+  RETURNING w.version INTO v_version;
+  INSERT INTO baton.history (workflow_id, version, kind, detail)
+  VALUES (p_id, v_version, 'retried', jsonb_strip_nulls(jsonb_build_object('status', 'running', 'was', v_w.status, 'error', v_w.error,
+    'steps', to_jsonb(v_steps), 'children', CASE WHEN cardinality(v_children) > 0 THEN to_jsonb(v_children) END, 'via', p_via)));
+  RETURN QUERY SELECT v_steps, v_children;
+END
+$$;
+--> statement-breakpoint
+-- function: join_settled
+-- Whether the step at p_key of instance p_id (whose state is p_state) lies in a
+-- branch that a fired join no longer waits for (src/workflow/join.ts): under a
+-- parallel step whose join fired (a checkpoint lists it in detail.joined),
+-- except a straggler still awaited (rest 'finish': the step's frame is still in
+-- the state, marked fired, and the branch is neither among those that completed
+-- nor among those that failed). Retrying an instance leaves such steps alone: a
+-- branch a join cancelled stays cancelled.
+CREATE OR REPLACE FUNCTION baton.join_settled(p_id text, p_state jsonb, p_key text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (
+    SELECT 1
+    FROM baton.history h
+    CROSS JOIN LATERAL jsonb_array_elements_text(h.detail -> 'joined') j(key)
+    CROSS JOIN LATERAL (
+      SELECT p_state -> 'par' -> j.key AS frame,
+             to_jsonb(substr(split_part(substr(p_key, length(j.key) + 2), '/', 1), 2)::integer) AS branch
+    ) f
+    WHERE h.workflow_id = p_id AND h.detail ? 'joined'
+      AND left(p_key, length(j.key) + 1) = j.key || '/'
+      AND (f.frame IS NULL OR NOT coalesce((f.frame ->> 'fired')::boolean, false)
+           OR f.frame -> 'ok' @> f.branch OR f.frame -> 'bad' @> f.branch))
+$$;
