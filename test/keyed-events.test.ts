@@ -191,6 +191,25 @@ describe('keyed events (waitForEvent with a key, publish by name and key)', func
     assert.deepEqual(await buffered('o-cancel'), []);
   });
 
+  it('an event published while a worker computes the key is found by that commit: the wait is made ready, not left waiting', async () => {
+    const { id } = await client.start(first, { orderId: 'o-mid' });
+    // A worker's claim, by hand: the wait's key is not computed yet, so it gets its instance's input.
+    const [c] = await q<{ epoch: string; event_key: string; input: unknown; workflow_version: number; workflow_state: unknown }>(
+      `select epoch, event_key, input, workflow_version, workflow_state from baton.claim_tasks('hand', 10, '{}', $1, 60000) where workflow_id = $2`,
+      [[first.hash], id],
+    );
+    assert.deepEqual([c!.event_key, c!.input], ['', { orderId: 'o-mid' }]);
+    await client.publish('paid', 'o-mid', { n: 1 }); // nobody waits on o-mid yet: it wakes no one
+    const item = { wf: id, key: '0', epoch: Number(c!.epoch), status: 'waiting', paused: false, output: null, error: null, delayMs: null, eventId: null, eventKey: 'o-mid' };
+    const instance = { id, parent: null, version: c!.workflow_version, status: 'running', state: c!.workflow_state, bump: 0, done: 0, output: null, error: null, step: null, finished: false, after: false };
+    const refused = await q(`select * from baton.commit('hand', $1::jsonb, $2::jsonb, '[]', '[]')`, [JSON.stringify([item]), JSON.stringify([instance])]);
+    assert.deepEqual(refused, []);
+    const [row] = await q(`select status, event_key from baton.tasks where workflow_id = $1`, [id]);
+    assert.deepEqual(row, { status: 'ready', event_key: 'o-mid' });
+    await worker({ reconciler: false });
+    assert.deepEqual(await client.result(id, { timeoutMs: 15_000 }), { n: 1 });
+  });
+
   it('refuses bad names, keys and retentions with typed errors, and stores nothing', async () => {
     const bad: [string, () => Promise<unknown>, RegExp][] = [
       ['empty name', () => client.publish('', 'k'), /event name must be 1-128 characters/],
