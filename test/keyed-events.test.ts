@@ -210,6 +210,23 @@ describe('keyed events (waitForEvent with a key, publish by name and key)', func
     assert.deepEqual(await client.result(id, { timeoutMs: 15_000 }), { n: 1 });
   });
 
+  it('the reconciler wakes a keyed wait left waiting beside a free published event (its safety net), and no other', async () => {
+    await worker({ reconciler: false });
+    const a = await client.start(first, { orderId: 'o-net' });
+    const b = await client.start(first, { orderId: 'o-net-2' });
+    await waitingOn(a.id, 'o-net');
+    await waitingOn(b.id, 'o-net-2');
+    await Promise.all(workers.splice(0).map((w) => w.stop({ graceMs: 200 })));
+    // An event stored without the publish's wake-up (as if that wake-up were lost).
+    await q(`insert into baton.events (name, key, payload, expires_at) values ('paid', 'o-net', '{"n": 3}', now() + interval '1 hour')`);
+    const tick = await reconcileOnce(db.pool, { workerId: 'test', maxLeaseLosses: 3 });
+    assert.equal(tick.woken, 1);
+    const rows = await q(`select workflow_id, status from baton.tasks where workflow_id in ($1, $2) order by status`, [a.id, b.id]);
+    assert.deepEqual(rows, [{ workflow_id: a.id, status: 'ready' }, { workflow_id: b.id, status: 'waiting' }]);
+    await worker({ reconciler: false });
+    assert.deepEqual(await client.result(a.id, { timeoutMs: 15_000 }), { n: 3 });
+  });
+
   it('refuses bad names, keys and retentions with typed errors, and stores nothing', async () => {
     const bad: [string, () => Promise<unknown>, RegExp][] = [
       ['empty name', () => client.publish('', 'k'), /event name must be 1-128 characters/],
