@@ -24,7 +24,17 @@ const throwing = defineWorkflow<Order>('keyed-throw')
     },
   })
   .build();
-const all = [paid, first, short, strict, badKey, throwing];
+/** Its key function throws while `keyBroken.now` (a bug fixed by a deploy, as the retry test plays it). */
+const keyBroken = { now: true };
+const fixable = defineWorkflow<Order>('keyed-fixable')
+  .waitForEvent('paid', {
+    key: (o) => {
+      if (keyBroken.now) throw new Error('key bug');
+      return o.orderId;
+    },
+  })
+  .build();
+const all = [paid, first, short, strict, badKey, throwing, fixable];
 
 describe('keyed events (waitForEvent with a key, publish by name and key)', function () {
   this.timeout(90_000);
@@ -261,6 +271,17 @@ describe('keyed events (waitForEvent with a key, publish by name and key)', func
     const ok = await client.start(first, { orderId: 'o-after' });
     await client.publish('paid', 'o-after', 'fine');
     assert.equal(await client.result(ok.id, { timeoutMs: 15_000 }), 'fine');
+  });
+
+  it('a retry of an instance whose key function failed computes the key again', async () => {
+    await worker();
+    const { id } = await client.start(fixable, { orderId: 'o-fix' });
+    await assert.rejects(client.result(id, { timeoutMs: 15_000 }), (e: unknown) => e instanceof WorkflowFailedError && /key bug/.test(e.message));
+    keyBroken.now = false;
+    await client.retry(id);
+    await waitingOn(id, 'o-fix');
+    await client.publish('paid', 'o-fix', 'fixed');
+    assert.equal(await client.result(id, { timeoutMs: 15_000 }), 'fixed');
   });
 
   it('works through the SQL API and the CLI', async () => {
