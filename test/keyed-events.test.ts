@@ -155,6 +155,27 @@ describe('keyed events (waitForEvent with a key, publish by name and key)', func
     }
   });
 
+  it("publishes inside the caller's transaction: nothing if it rolls back, delivered once it commits", async () => {
+    await worker();
+    const { id } = await client.start(first, { orderId: 'o-tx' });
+    await waitingOn(id, 'o-tx');
+    const tx = await db.pool.connect();
+    try {
+      await tx.query('begin');
+      await client.publish('paid', 'o-tx', { n: 1 }, { tx });
+      await tx.query('rollback');
+      await tx.query('begin');
+      await client.publish('paid', 'o-tx', { n: 2 }, { tx });
+      await sleep(300);
+      assert.equal((await client.get(id))!.status, 'running', 'not before the commit');
+      await tx.query('commit');
+    } finally {
+      tx.release();
+    }
+    assert.deepEqual(await client.result(id, { timeoutMs: 15_000 }), { n: 2 });
+    assert.deepEqual(await buffered('o-tx'), []);
+  });
+
   it('does not deliver an event past its retention, and the reconciler deletes it', async () => {
     const stale = await client.publish('paid', 'o-old', { n: 1 }, { retentionMs: 200 });
     const fresh = await client.publish('paid', 'o-kept', { n: 2 });

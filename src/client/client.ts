@@ -35,7 +35,7 @@ import type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOption
 import * as more from './features.ts';
 import { startManyLimitKeys } from './limits.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
-import { toExecutor } from './tx.ts';
+import { toExecutor, type TransactionLike } from './tx.ts';
 
 export type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOptions, StartOptions, Started } from './options.ts';
 
@@ -222,14 +222,15 @@ export class Client {
   /**
    * Publish a keyed event: the instance waiting on this name and key (waitForEvent(name, { key }))
    * takes it, one waiter per event, FIFO; with none waiting yet it is buffered for `retentionMs`
-   * (default: BATON_EVENT_RETENTION_MS, 7 days) and then dropped. Returns the event id.
+   * (default: BATON_EVENT_RETENTION_MS, 7 days) and then dropped. With `tx` (a pg client or a Drizzle
+   * transaction), the event is published if and when that transaction commits. Returns the event id.
    */
-  async publish(name: string, key: string, payload: unknown = null, options: { retentionMs?: number } = {}): Promise<number> {
+  async publish(name: string, key: string, payload: unknown = null, options: { retentionMs?: number; tx?: TransactionLike } = {}): Promise<number> {
     validateEventName(name);
     validateEventKey(key);
     const retentionMs = options.retentionMs === undefined ? this.config.eventRetentionMs : validateEventRetention(options.retentionMs);
     const encoded = encodePayload(this.codec, payload, 'event payload', this.config.maxPayloadBytes);
-    return publishEvent(this.db.pool, name, key, encoded, retentionMs);
+    return publishEvent(options.tx ? toExecutor(options.tx) : this.db.pool, name, key, encoded, retentionMs);
   }
 
   /** Status, metadata and every task's state, attempts and last error; null when there is no such instance. */
