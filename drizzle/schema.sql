@@ -312,7 +312,7 @@ $$;
 -- Name: claim_tasks(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
+CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
@@ -384,7 +384,7 @@ BEGIN
     RETURN QUERY
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -395,13 +395,15 @@ BEGIN
 
   RETURN QUERY
   WITH claimed AS (
-    SELECT * FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
+    SELECT c.*, t.event_key
+    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, ready_key, n)
+    LEFT JOIN baton.tasks t ON c.kind = 'event' AND t.workflow_id = c.workflow_id AND t.task_key = c.task_key
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
-    FROM claimed c WHERE c.kind = 'event'
+    FROM claimed c WHERE c.kind = 'event' AND c.event_key IS NULL
   ), free AS (
     SELECT g.workflow_id, g.name, ev.id, ev.payload, row_number() OVER (PARTITION BY g.workflow_id, g.name ORDER BY ev.id) AS nth
     FROM (SELECT w.workflow_id, w.name, count(*) AS n, array_agg(w.task_key) AS keys FROM waits w GROUP BY w.workflow_id, w.name) g
@@ -416,16 +418,38 @@ BEGIN
       LIMIT g.n
       FOR UPDATE SKIP LOCKED
     ) ev
+  ), kwaits AS (
+    SELECT c.workflow_id, c.name, c.event_key, c.task_key, c.epoch, c.lease_expires_at,
+      row_number() OVER (PARTITION BY c.name, c.event_key ORDER BY c.ready_key, c.workflow_id, c.task_key) AS nth
+    FROM claimed c WHERE c.kind = 'event' AND c.event_key <> ''
+  ), kfree AS (
+    SELECT g.name, g.event_key, ev.id, ev.payload, row_number() OVER (PARTITION BY g.name, g.event_key ORDER BY ev.id) AS nth
+    FROM (SELECT w.name, w.event_key, count(*) AS n, array_agg(w.workflow_id || E'\x1f' || w.task_key) AS holders
+          FROM kwaits w GROUP BY w.name, w.event_key) g
+    CROSS JOIN LATERAL (
+      SELECT e.id, e.payload FROM baton.events e
+      WHERE e.name = g.name AND e.key = g.event_key AND e.expires_at > now()
+        AND (e.held_epoch IS NULL OR e.held_workflow_id || E'\x1f' || e.held_key = ANY (g.holders)
+          OR (e.held_until <= now() AND NOT EXISTS (
+            SELECT 1 FROM baton.tasks h
+            WHERE h.workflow_id = e.held_workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))
+      ORDER BY e.id
+      LIMIT g.n
+      FOR UPDATE SKIP LOCKED
+    ) ev
   ), given AS (
     SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
     FROM waits w JOIN free f ON f.workflow_id = w.workflow_id AND f.name = w.name AND f.nth = w.nth
+    UNION ALL
+    SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
+    FROM kwaits w JOIN kfree f ON f.name = w.name AND f.event_key = w.event_key AND f.nth = w.nth
   ), held AS (
-    UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
+    UPDATE baton.events e SET held_workflow_id = g.workflow_id, held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
     FROM given g WHERE e.id = g.id
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
-    coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-    w.parent_id, g.id, g.payload, w.trace_context
+    CASE WHEN c.event_key = '' THEN w.input ELSE coalesce(c.input, w.input) END, c.output, c.available_at, c.lease_expires_at, w.name,
+    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
@@ -437,7 +461,7 @@ $$;
 -- Name: claim_tasks_async_commit(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
+CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -468,6 +492,7 @@ DECLARE
   v_ids text[];
   v_parents text[];
   v_events boolean;
+  v_keys boolean;
   v_rewaits boolean;
   v_gone text[] := '{}';
   v_wake text[] := '{}';
@@ -478,9 +503,10 @@ BEGIN
   SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}'), coalesce(bool_or(e.cancel IS NOT NULL), false)
   INTO v_ids, v_parents, v_cancels
   FROM jsonb_to_recordset(p_instances) AS e(id text, parent text, cancel jsonb);
-  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
-  INTO v_events, v_rewaits
-  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
+  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false),
+    coalesce(bool_or(c."eventKey" IS NOT NULL), false)
+  INTO v_events, v_rewaits, v_keys
+  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean, "eventKey" text);
 
   -- The fast path, for a batch with no child instance, no event consumed and no re-wait (every job, most
   -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
@@ -491,7 +517,7 @@ BEGIN
   -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
   -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
   -- out refused and duplicate attempts.
-  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits;
+  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits AND NOT v_keys;
   IF v_fast THEN
     BEGIN
       WITH applied AS (
@@ -596,18 +622,35 @@ BEGIN
       END IF;
       -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
       IF v_rewaits THEN
-        v_wake := ARRAY(
-          SELECT c.wf || E'\x1f' || c.key
-          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+        PERFORM pg_advisory_xact_lock(hashtextextended('baton:keyed:' || k.name || E'\x1f' || k.event_key, 0))
+        FROM (
+          SELECT DISTINCT t.name, coalesce(c."eventKey", t.event_key) AS event_key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean, "eventKey" text)
           JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
           WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
-            AND EXISTS (
+            AND coalesce(c."eventKey", t.event_key) <> ''
+          ORDER BY 1, 2
+        ) k;
+        v_wake := ARRAY(
+          SELECT c.wf || E'\x1f' || c.key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean, "eventKey" text)
+          JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+          WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+            AND CASE WHEN coalesce(c."eventKey", t.event_key) IS NULL THEN EXISTS (
               SELECT 1 FROM baton.events e
               WHERE e.workflow_id = t.workflow_id AND e.name = t.name
                 AND (e.held_epoch IS NULL OR e.held_key = t.task_key
                   OR (e.held_until <= now() AND NOT EXISTS (
                     SELECT 1 FROM baton.tasks h
-                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running'))))
+            ELSE EXISTS (
+              SELECT 1 FROM baton.events e
+              WHERE e.name = t.name AND e.key = coalesce(c."eventKey", t.event_key) AND e.expires_at > now()
+                AND (e.held_epoch IS NULL OR (e.held_workflow_id = t.workflow_id AND e.held_key = t.task_key)
+                  OR (e.held_until <= now() AND NOT EXISTS (
+                    SELECT 1 FROM baton.tasks h
+                    WHERE h.workflow_id = e.held_workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running'))))
+            END);
       END IF;
 
       UPDATE baton.tasks t
@@ -623,9 +666,10 @@ BEGIN
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
+          event_key = coalesce(c."eventKey", t.event_key),
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
-        quiet boolean)
+        quiet boolean, "eventKey" text)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
 
       UPDATE baton.workflows w
@@ -924,6 +968,7 @@ BEGIN
       ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
       coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
       s -> 'limit' AS lim,
+      coalesce((s ->> 'keyed')::boolean, false) AS keyed,
       CASE s ->> 'kind'
         WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
         WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
@@ -935,6 +980,7 @@ BEGIN
     SELECT i.id, st.*, CASE WHEN st.lim IS NULL THEN NULL WHEN (st.lim ->> 'keyed')::boolean THEN i.limit_key ELSE '' END AS limit_key,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
+        WHEN st.kind = 'event' AND st.keyed THEN 'ready'
         WHEN st.kind = 'event' THEN
           CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = i.id AND e.name = st.name) THEN 'ready' ELSE 'waiting' END
         WHEN st.available_at > v_now THEN 'waiting'
@@ -945,10 +991,10 @@ BEGIN
     WHERE i.id IS NOT NULL
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, limit_key, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, NULL, d.limit_key, v_now, v_now
+      d.available_at, d.max_attempts, NULL, d.limit_key, CASE WHEN d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -1142,6 +1188,46 @@ END
 $$;
 
 --
+-- Name: publish_event(text, text, jsonb, bigint); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.publish_event(p_name text, p_key text, p_payload jsonb DEFAULT NULL::jsonb, p_retention_ms bigint DEFAULT NULL::bigint) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_event bigint;
+BEGIN
+  IF p_name IS NULL OR length(p_name) NOT BETWEEN 1 AND 128 OR p_name ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'event name must be 1-128 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_key IS NULL OR length(p_key) NOT BETWEEN 1 AND 255 OR p_key ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'event key must be 1-255 characters without control characters' USING ERRCODE = 'BTV01';
+  END IF;
+  IF p_retention_ms IS NOT NULL AND p_retention_ms NOT BETWEEN 1 AND 31536000000 THEN
+    RAISE EXCEPTION 'event retention must be from 1 ms to 365 days (got % ms)', p_retention_ms USING ERRCODE = 'BTV01';
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtextextended('baton:keyed:' || p_name || E'\x1f' || p_key, 0));
+  INSERT INTO baton.events (workflow_id, name, key, payload, expires_at)
+  VALUES (NULL, p_name, p_key, p_payload, now() + coalesce(p_retention_ms, 604800000) * interval '1 millisecond')
+  RETURNING id INTO v_event;
+  UPDATE baton.tasks t
+  SET status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
+  FROM (
+    SELECT w.workflow_id, w.task_key FROM baton.tasks w
+    WHERE w.name = p_name AND w.event_key = p_key AND w.status = 'waiting' AND NOT w.paused AND w.kind = 'event'
+    ORDER BY w.created_at, w.workflow_id, w.task_key
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+  ) oldest
+  WHERE t.workflow_id = oldest.workflow_id AND t.task_key = oldest.task_key;
+  IF FOUND THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  RETURN v_event;
+END
+$$;
+
+--
 -- Name: read_stream(text, bigint, integer); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -1275,6 +1361,9 @@ BEGIN
       updated_at = now()
   FROM baton.tasks src
   CROSS JOIN LATERAL (SELECT CASE
+      -- A keyed wait: ready to compute its key (''), or when an event is published under it.
+      WHEN src.kind = 'event' AND src.event_key IS NOT NULL THEN src.event_key = '' OR src.available_at <= now()
+        OR EXISTS (SELECT 1 FROM baton.events e WHERE e.name = src.name AND e.key = src.event_key AND e.expires_at > now())
       WHEN src.kind = 'event' THEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = src.workflow_id AND e.name = src.name)
                                    OR src.available_at <= now()
       WHEN src.kind = 'child' THEN src.output IS NOT NULL
@@ -1338,24 +1427,27 @@ BEGIN
     UPDATE baton.tasks t
     SET status = CASE
           WHEN t.kind IN ('task', 'branch') THEN 'ready'
+          WHEN t.kind = 'event' AND t.event_key IS NOT NULL THEN 'ready'
           WHEN t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name) THEN 'ready'
           WHEN t.kind = 'child' AND c.status = 'completed' THEN 'ready'
           ELSE 'waiting'
         END,
         ready_key = CASE
-          WHEN t.kind IN ('task', 'branch')
+          WHEN t.kind IN ('task', 'branch') OR (t.kind = 'event' AND t.event_key IS NOT NULL)
             OR (t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name))
             OR (t.kind = 'child' AND c.status = 'completed')
           THEN now() + t.priority * baton.aging_interval()
         END,
         available_at = CASE t.kind
           WHEN 'sleep' THEN t.available_at
-          WHEN 'event' THEN now() + greatest(t.available_at - t.created_at, interval '0')
+          -- (no time-out stays none: greatest() would turn the NULL into 0, a time-out at once)
+          WHEN 'event' THEN CASE WHEN t.available_at IS NOT NULL THEN now() + greatest(t.available_at - t.created_at, interval '0') END
           WHEN 'child' THEN NULL
           ELSE now()
         END,
         output = CASE WHEN t.kind = 'child' AND c.status = 'completed'
           THEN jsonb_build_object('status', c.status, 'output', c.output, 'error', c.error) END,
+        event_key = CASE WHEN t.event_key IS NOT NULL THEN '' END,
         attempts = 0, lease_losses = 0, paused = false, last_error = NULL,
         claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
         progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()
@@ -1478,12 +1570,14 @@ BEGIN
         ELSE greatest(v_now, coalesce(r."runAt", v_now))
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
-      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text)
+      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text,
+      keyed boolean)
   ), decided AS (
     SELECT rows.*,
       CASE
         WHEN rows.is_held THEN 'waiting'
         WHEN rows.kind IN ('sleep', 'child') THEN 'waiting'
+        WHEN rows.kind = 'event' AND rows.keyed THEN 'ready'
         WHEN rows.kind = 'event' THEN
           CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = rows.wf AND e.name = rows.name) THEN 'ready' ELSE 'waiting' END
         WHEN rows.available_at > v_now THEN 'waiting'
@@ -1492,10 +1586,11 @@ BEGIN
     FROM rows
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, limit_key, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey", v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey",
+      CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -1550,7 +1645,8 @@ BEGIN
   INSERT INTO baton.events (workflow_id, name, payload) VALUES (p_id, p_name, p_payload) RETURNING id INTO v_event;
   UPDATE baton.tasks t
   SET status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
-  WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'waiting' AND NOT t.paused;
+  WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'waiting' AND NOT t.paused
+    AND t.event_key IS NULL;
   IF FOUND THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;
@@ -2057,6 +2153,7 @@ CREATE TABLE baton.tasks (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_by text,
     limit_key text,
+    event_key text,
     CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text]))),
     CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),
@@ -2094,13 +2191,17 @@ CREATE SEQUENCE baton.epoch_seq
 
 CREATE TABLE baton.events (
     id bigint NOT NULL,
-    workflow_id text NOT NULL,
+    workflow_id text,
     name text NOT NULL,
     payload jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     held_key text,
     held_epoch bigint,
-    held_until timestamp with time zone
+    held_until timestamp with time zone,
+    key text,
+    expires_at timestamp with time zone,
+    held_workflow_id text,
+    CONSTRAINT events_address_check CHECK (((workflow_id IS NULL) <> (key IS NULL)))
 );
 
 --
@@ -2423,6 +2524,18 @@ ALTER TABLE ONLY baton.workflows
 CREATE INDEX events_created_idx ON baton.events USING btree (created_at);
 
 --
+-- Name: events_expires_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX events_expires_idx ON baton.events USING btree (expires_at) WHERE (expires_at IS NOT NULL);
+
+--
+-- Name: events_keyed_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX events_keyed_idx ON baton.events USING btree (name, key, id) WHERE (key IS NOT NULL);
+
+--
 -- Name: events_lookup_idx; Type: INDEX; Schema: baton; Owner: -
 --
 
@@ -2451,6 +2564,12 @@ CREATE INDEX tasks_admitted_idx ON baton.tasks USING btree (name, limit_key) WHE
 --
 
 CREATE INDEX tasks_due_idx ON baton.tasks USING btree (available_at) WHERE ((status = 'waiting'::text) AND (NOT paused) AND (available_at IS NOT NULL));
+
+--
+-- Name: tasks_keyed_wait_idx; Type: INDEX; Schema: baton; Owner: -
+--
+
+CREATE INDEX tasks_keyed_wait_idx ON baton.tasks USING btree (name, event_key, created_at) WHERE ((status = 'waiting'::text) AND (event_key IS NOT NULL));
 
 --
 -- Name: tasks_lease_idx; Type: INDEX; Schema: baton; Owner: -

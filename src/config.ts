@@ -57,6 +57,8 @@ export interface BatonConfig {
   waitpointTtlMs: number;
   /** Finished instances (and orphan events) are deleted this long after they end. */
   retentionMs: number;
+  /** A published (keyed) event waits this long for a waiter unless its publish says otherwise. */
+  eventRetentionMs: number;
   /** Where `baton worker` loads task and workflow modules from. */
   workersDir: string;
   /** Connections per process. */
@@ -87,6 +89,7 @@ export const defaults: BatonConfig = {
   waitpointPreviousSecrets: [],
   waitpointTtlMs: 7 * 24 * 3_600_000,
   retentionMs: 7 * 24 * 3_600_000,
+  eventRetentionMs: 7 * 24 * 3_600_000,
   workersDir: 'workers',
   poolSize: 8,
   logLevel: 'info',
@@ -207,6 +210,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<BatonConfi
     waitpointTtlMs: durationVar(env, 'BATON_WAITPOINT_TTL_MS', defaults.waitpointTtlMs, 1_000, 3650 * 86_400_000),
     maxStreamFrameBytes: intVar(env, 'BATON_MAX_STREAM_FRAME_BYTES', defaults.maxStreamFrameBytes, 1, 16 * 1024 * 1024, 'a size in bytes'),
     retentionMs: durationVar(env, 'BATON_RETENTION_MS', defaults.retentionMs, 1_000, 3650 * 86_400_000),
+    eventRetentionMs: durationVar(env, 'BATON_EVENT_RETENTION_MS', defaults.eventRetentionMs, 1_000, 365 * 86_400_000),
     workersDir: env.BATON_WORKERS_DIR?.trim() || defaults.workersDir,
     poolSize: intVar(env, 'BATON_POOL_SIZE', defaults.poolSize, 2, 1000),
     logLevel,

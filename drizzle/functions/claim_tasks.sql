@@ -26,6 +26,11 @@
 -- (FOR UPDATE SKIP LOCKED, never waiting), re-read at its newest version, and
 -- its fresh held_until keeps it out even though the tasks read here predate
 -- that claim. A wait that finds no free event gets none and re-waits.
+-- A keyed wait (waitForEvent with `key`; tasks.event_key set) takes events published
+-- under its name and key instead (baton.publish_event), the same way, among those not
+-- past their expires_at; event_key comes back with it. One whose key is still ''
+-- (not computed yet) gets no event but its instance's input as `input`: its worker
+-- computes the key from it and commits the step back to waiting under that key.
 DROP FUNCTION IF EXISTS baton.claim_tasks(text, integer, text[], text[], integer, integer, integer);
 --> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
@@ -33,7 +38,7 @@ CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_t
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
   max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
-  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
 LANGUAGE plpgsql
 -- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT.
 SET enable_seqscan = off
@@ -106,7 +111,7 @@ BEGIN
     RETURN QUERY
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
     FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, n)
@@ -117,13 +122,15 @@ BEGIN
 
   RETURN QUERY
   WITH claimed AS (
-    SELECT * FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
+    SELECT c.*, t.event_key
+    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
       WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
         available_at, lease_expires_at, ready_key, n)
+    LEFT JOIN baton.tasks t ON c.kind = 'event' AND t.workflow_id = c.workflow_id AND t.task_key = c.task_key
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
-    FROM claimed c WHERE c.kind = 'event'
+    FROM claimed c WHERE c.kind = 'event' AND c.event_key IS NULL
   ), free AS (
     SELECT g.workflow_id, g.name, ev.id, ev.payload, row_number() OVER (PARTITION BY g.workflow_id, g.name ORDER BY ev.id) AS nth
     FROM (SELECT w.workflow_id, w.name, count(*) AS n, array_agg(w.task_key) AS keys FROM waits w GROUP BY w.workflow_id, w.name) g
@@ -138,16 +145,38 @@ BEGIN
       LIMIT g.n
       FOR UPDATE SKIP LOCKED
     ) ev
+  ), kwaits AS (
+    SELECT c.workflow_id, c.name, c.event_key, c.task_key, c.epoch, c.lease_expires_at,
+      row_number() OVER (PARTITION BY c.name, c.event_key ORDER BY c.ready_key, c.workflow_id, c.task_key) AS nth
+    FROM claimed c WHERE c.kind = 'event' AND c.event_key <> ''
+  ), kfree AS (
+    SELECT g.name, g.event_key, ev.id, ev.payload, row_number() OVER (PARTITION BY g.name, g.event_key ORDER BY ev.id) AS nth
+    FROM (SELECT w.name, w.event_key, count(*) AS n, array_agg(w.workflow_id || E'\x1f' || w.task_key) AS holders
+          FROM kwaits w GROUP BY w.name, w.event_key) g
+    CROSS JOIN LATERAL (
+      SELECT e.id, e.payload FROM baton.events e
+      WHERE e.name = g.name AND e.key = g.event_key AND e.expires_at > now()
+        AND (e.held_epoch IS NULL OR e.held_workflow_id || E'\x1f' || e.held_key = ANY (g.holders)
+          OR (e.held_until <= now() AND NOT EXISTS (
+            SELECT 1 FROM baton.tasks h
+            WHERE h.workflow_id = e.held_workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))
+      ORDER BY e.id
+      LIMIT g.n
+      FOR UPDATE SKIP LOCKED
+    ) ev
   ), given AS (
     SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
     FROM waits w JOIN free f ON f.workflow_id = w.workflow_id AND f.name = w.name AND f.nth = w.nth
+    UNION ALL
+    SELECT w.workflow_id, w.task_key, w.epoch, w.lease_expires_at, f.id, f.payload
+    FROM kwaits w JOIN kfree f ON f.name = w.name AND f.event_key = w.event_key AND f.nth = w.nth
   ), held AS (
-    UPDATE baton.events e SET held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
+    UPDATE baton.events e SET held_workflow_id = g.workflow_id, held_key = g.task_key, held_epoch = g.epoch, held_until = g.lease_expires_at
     FROM given g WHERE e.id = g.id
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
-    coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-    w.parent_id, g.id, g.payload, w.trace_context
+    CASE WHEN c.event_key = '' THEN w.input ELSE coalesce(c.input, w.input) END, c.output, c.available_at, c.lease_expires_at, w.name,
+    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key

@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
   max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
-  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text)
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);

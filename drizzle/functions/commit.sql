@@ -17,16 +17,19 @@
 --
 -- Parameters are sets of JSON objects with named fields, so that no two of
 -- them can be swapped silently (src/store/commit.ts builds them):
---   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId, quiet}
+--   p_items, one per attempt: {wf, key, epoch, status, paused, output, error, delayMs, eventId, eventKey, quiet}
 --     status: the task's new status (completed, failed, ready, waiting; cancelled: a join or a failed
 --       branch committed in the same batch just before it cancelled its step);
 --     quiet: the attempt completed a one-task job, whose checkpoint is not stored (the worker sends no
 --       history row for it, and null as the task's output: it is the instance's): the task row keeps
 --       the committing worker in finished_by, from which baton.finished_checkpoint derives the row;
 --     delayMs: for a retry, available again after this many ms (null: keep);
---     eventId: the id of the event a waitForEvent step consumed.
+--     eventId: the id of the event a waitForEvent step consumed;
+--     eventKey: a keyed waitForEvent step's key, computed by its worker (its re-wait stores it on the row).
 --     A re-wait (a waitForEvent step that got no event: status waiting, no error) is made ready
 --     instead when a free event of its name is buffered now: one sent while it ran woke nobody.
+--     A keyed re-wait looks for a free published event of its name and key, under the advisory lock
+--     baton.publish_event takes for them (so that either it sees the event or the publish sees it waiting).
 --   p_instances, one per instance: {id, parent, version, status, state, bump, done, output, error, step, finished, after, cancel}
 --     parent: its parent instance's id (locked too, before it: ids sort parents first), or null;
 --     cancel: absent, or activation keys whose open work ends cancelled (see cancel_steps);
@@ -69,6 +72,7 @@ DECLARE
   v_ids text[];
   v_parents text[];
   v_events boolean;
+  v_keys boolean;
   v_rewaits boolean;
   v_gone text[] := '{}';
   v_wake text[] := '{}';
@@ -79,9 +83,10 @@ BEGIN
   SELECT array_agg(e.id), coalesce(array_agg(e.parent) FILTER (WHERE e.parent IS NOT NULL), '{}'), coalesce(bool_or(e.cancel IS NOT NULL), false)
   INTO v_ids, v_parents, v_cancels
   FROM jsonb_to_recordset(p_instances) AS e(id text, parent text, cancel jsonb);
-  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false)
-  INTO v_events, v_rewaits
-  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean);
+  SELECT coalesce(bool_or(c."eventId" IS NOT NULL), false), coalesce(bool_or(c.status = 'waiting' AND c.error IS NULL AND NOT c.paused), false),
+    coalesce(bool_or(c."eventKey" IS NOT NULL), false)
+  INTO v_events, v_rewaits, v_keys
+  FROM jsonb_to_recordset(p_items) AS c("eventId" bigint, status text, error jsonb, paused boolean, "eventKey" text);
 
   -- The fast path, for a batch with no child instance, no event consumed and no re-wait (every job, most
   -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
@@ -92,7 +97,7 @@ BEGIN
   -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
   -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
   -- out refused and duplicate attempts.
-  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits;
+  v_fast := cardinality(v_parents) = 0 AND NOT v_events AND NOT v_rewaits AND NOT v_keys;
   IF v_fast THEN
     BEGIN
       WITH applied AS (
@@ -197,18 +202,35 @@ BEGIN
       END IF;
       -- Re-waits with a free event now (the rule of claim_tasks; the events just consumed are gone).
       IF v_rewaits THEN
-        v_wake := ARRAY(
-          SELECT c.wf || E'\x1f' || c.key
-          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean)
+        PERFORM pg_advisory_xact_lock(hashtextextended('baton:keyed:' || k.name || E'\x1f' || k.event_key, 0))
+        FROM (
+          SELECT DISTINCT t.name, coalesce(c."eventKey", t.event_key) AS event_key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean, "eventKey" text)
           JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
           WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
-            AND EXISTS (
+            AND coalesce(c."eventKey", t.event_key) <> ''
+          ORDER BY 1, 2
+        ) k;
+        v_wake := ARRAY(
+          SELECT c.wf || E'\x1f' || c.key
+          FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, error jsonb, paused boolean, "eventKey" text)
+          JOIN baton.tasks t ON t.workflow_id = c.wf AND t.task_key = c.key
+          WHERE c.status = 'waiting' AND c.error IS NULL AND NOT c.paused AND t.kind = 'event' AND (v_all OR c.wf = ANY (v_ok))
+            AND CASE WHEN coalesce(c."eventKey", t.event_key) IS NULL THEN EXISTS (
               SELECT 1 FROM baton.events e
               WHERE e.workflow_id = t.workflow_id AND e.name = t.name
                 AND (e.held_epoch IS NULL OR e.held_key = t.task_key
                   OR (e.held_until <= now() AND NOT EXISTS (
                     SELECT 1 FROM baton.tasks h
-                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running')))));
+                    WHERE h.workflow_id = e.workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running'))))
+            ELSE EXISTS (
+              SELECT 1 FROM baton.events e
+              WHERE e.name = t.name AND e.key = coalesce(c."eventKey", t.event_key) AND e.expires_at > now()
+                AND (e.held_epoch IS NULL OR (e.held_workflow_id = t.workflow_id AND e.held_key = t.task_key)
+                  OR (e.held_until <= now() AND NOT EXISTS (
+                    SELECT 1 FROM baton.tasks h
+                    WHERE h.workflow_id = e.held_workflow_id AND h.task_key = e.held_key AND h.epoch = e.held_epoch AND h.status = 'running'))))
+            END);
       END IF;
 
       UPDATE baton.tasks t
@@ -224,9 +246,10 @@ BEGIN
           claimed_by = NULL, lease_expires_at = NULL,
           finished_at = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN now() END,
           finished_by = CASE WHEN c.quiet THEN p_worker END,
+          event_key = coalesce(c."eventKey", t.event_key),
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
-        quiet boolean)
+        quiet boolean, "eventKey" text)
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok));
 
       UPDATE baton.workflows w

@@ -12,6 +12,7 @@
 -- p_limit_keys (NULL, or parallel to p_ids): each instance's key for its first steps that have
 -- limits counted per key (plan step `limit.keyed`); a step with limits not per key gets the key ''.
 -- A keyed step whose key is NULL gets no limit_key (the callers that must have one check for it).
+-- A keyed waitForEvent step (plan step `keyed`) starts ready with event_key '' (see schedule_tasks).
 -- Returns how many task rows became ready at once.
 DROP FUNCTION IF EXISTS baton.insert_first_steps(text[], jsonb[], jsonb, text, integer, text[], timestamptz, boolean, text);
 --> statement-breakpoint
@@ -37,6 +38,7 @@ BEGIN
       ARRAY(SELECT DISTINCT x FROM unnest(ARRAY(SELECT jsonb_array_elements_text(s -> 'tags')) || p_tags) x ORDER BY x) AS tags,
       coalesce((s ->> 'maxAttempts')::integer, 1) AS max_attempts,
       s -> 'limit' AS lim,
+      coalesce((s ->> 'keyed')::boolean, false) AS keyed,
       CASE s ->> 'kind'
         WHEN 'sleep' THEN v_now + (s ->> 'delayMs')::bigint * interval '1 millisecond'
         WHEN 'event' THEN v_now + (s ->> 'timeoutMs')::bigint * interval '1 millisecond'
@@ -48,6 +50,7 @@ BEGIN
     SELECT i.id, st.*, CASE WHEN st.lim IS NULL THEN NULL WHEN (st.lim ->> 'keyed')::boolean THEN i.limit_key ELSE '' END AS limit_key,
       CASE
         WHEN p_held OR st.kind = 'sleep' THEN 'waiting'
+        WHEN st.kind = 'event' AND st.keyed THEN 'ready'
         WHEN st.kind = 'event' THEN
           CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = i.id AND e.name = st.name) THEN 'ready' ELSE 'waiting' END
         WHEN st.available_at > v_now THEN 'waiting'
@@ -58,10 +61,10 @@ BEGIN
     WHERE i.id IS NOT NULL
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, limit_key, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.id, d.key, d.kind, d.name, p_hash, d.status, p_held, d.priority, d.tags,
       CASE WHEN d.status = 'ready' THEN least(d.available_at, v_now) + d.priority * baton.aging_interval() END,
-      d.available_at, d.max_attempts, NULL, d.limit_key, v_now, v_now
+      d.available_at, d.max_attempts, NULL, d.limit_key, CASE WHEN d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

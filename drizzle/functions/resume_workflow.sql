@@ -44,6 +44,9 @@ BEGIN
       updated_at = now()
   FROM baton.tasks src
   CROSS JOIN LATERAL (SELECT CASE
+      -- A keyed wait: ready to compute its key (''), or when an event is published under it.
+      WHEN src.kind = 'event' AND src.event_key IS NOT NULL THEN src.event_key = '' OR src.available_at <= now()
+        OR EXISTS (SELECT 1 FROM baton.events e WHERE e.name = src.name AND e.key = src.event_key AND e.expires_at > now())
       WHEN src.kind = 'event' THEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = src.workflow_id AND e.name = src.name)
                                    OR src.available_at <= now()
       WHEN src.kind = 'child' THEN src.output IS NOT NULL

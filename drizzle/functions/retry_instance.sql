@@ -8,7 +8,8 @@
 --   task, branch  ready now
 --   sleep         waiting until its original wake-up time (at once if passed)
 --   event         waiting with a fresh timeout of the same length (ready if
---                 one is buffered)
+--                 one is buffered); a keyed wait is ready, to compute its key
+--                 again (the key function may have been what failed)
 --   child         its failed or cancelled child instance is retried too (this
 --                 function, recursively); a completed child hands its output
 --                 again (ready); a gone child makes the retry an error
@@ -65,24 +66,27 @@ BEGIN
     UPDATE baton.tasks t
     SET status = CASE
           WHEN t.kind IN ('task', 'branch') THEN 'ready'
+          WHEN t.kind = 'event' AND t.event_key IS NOT NULL THEN 'ready'
           WHEN t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name) THEN 'ready'
           WHEN t.kind = 'child' AND c.status = 'completed' THEN 'ready'
           ELSE 'waiting'
         END,
         ready_key = CASE
-          WHEN t.kind IN ('task', 'branch')
+          WHEN t.kind IN ('task', 'branch') OR (t.kind = 'event' AND t.event_key IS NOT NULL)
             OR (t.kind = 'event' AND EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = t.workflow_id AND e.name = t.name))
             OR (t.kind = 'child' AND c.status = 'completed')
           THEN now() + t.priority * baton.aging_interval()
         END,
         available_at = CASE t.kind
           WHEN 'sleep' THEN t.available_at
-          WHEN 'event' THEN now() + greatest(t.available_at - t.created_at, interval '0')
+          -- (no time-out stays none: greatest() would turn the NULL into 0, a time-out at once)
+          WHEN 'event' THEN CASE WHEN t.available_at IS NOT NULL THEN now() + greatest(t.available_at - t.created_at, interval '0') END
           WHEN 'child' THEN NULL
           ELSE now()
         END,
         output = CASE WHEN t.kind = 'child' AND c.status = 'completed'
           THEN jsonb_build_object('status', c.status, 'output', c.output, 'error', c.error) END,
+        event_key = CASE WHEN t.event_key IS NOT NULL THEN '' END,
         attempts = 0, lease_losses = 0, paused = false, last_error = NULL,
         claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
         progress = NULL, progress_message = NULL, started_at = NULL, finished_at = NULL, updated_at = now()

@@ -3,6 +3,8 @@
 --           delayMs, timeoutMs, runAt, held, limitKey, child: {name, hash, priority, tags, traceparent, tracestate, limitKey}}]
 -- limitKey: for a task with limits, the key they count under ('' for the task as a whole; the worker
 -- computed it), else null; a child's is its first steps' (see start_workflow).
+-- keyed: a keyed waitForEvent step: it starts ready with event_key '' (its worker computes the key
+-- from the instance's input, see claim_tasks), whatever is buffered.
 -- Returns how many rows became ready at once.
 CREATE OR REPLACE FUNCTION baton.schedule_tasks(p_rows jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -21,12 +23,14 @@ BEGIN
         ELSE greatest(v_now, coalesce(r."runAt", v_now))
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
-      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text)
+      tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text,
+      keyed boolean)
   ), decided AS (
     SELECT rows.*,
       CASE
         WHEN rows.is_held THEN 'waiting'
         WHEN rows.kind IN ('sleep', 'child') THEN 'waiting'
+        WHEN rows.kind = 'event' AND rows.keyed THEN 'ready'
         WHEN rows.kind = 'event' THEN
           CASE WHEN EXISTS (SELECT 1 FROM baton.events e WHERE e.workflow_id = rows.wf AND e.name = rows.name) THEN 'ready' ELSE 'waiting' END
         WHEN rows.available_at > v_now THEN 'waiting'
@@ -35,10 +39,11 @@ BEGIN
     FROM rows
   ), inserted AS (
     INSERT INTO baton.tasks (workflow_id, task_key, kind, name, definition_hash, status, paused, priority, tags, ready_key,
-      available_at, max_attempts, input, limit_key, created_at, updated_at)
+      available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey", v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey",
+      CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

@@ -1,6 +1,7 @@
 -- Send an event to an instance: buffered FIFO by (instance, name); a
 -- waitForEvent step waiting for it becomes ready. An instance that does not
--- exist yet keeps the event (it may arrive before the start).
+-- exist yet keeps the event (it may arrive before the start). A keyed wait
+-- (event_key set) takes only published events (baton.publish_event), not these.
 CREATE OR REPLACE FUNCTION baton.send_event(p_id text, p_name text, p_payload jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,7 +22,8 @@ BEGIN
   INSERT INTO baton.events (workflow_id, name, payload) VALUES (p_id, p_name, p_payload) RETURNING id INTO v_event;
   UPDATE baton.tasks t
   SET status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
-  WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'waiting' AND NOT t.paused;
+  WHERE t.workflow_id = p_id AND t.kind = 'event' AND t.name = p_name AND t.status = 'waiting' AND NOT t.paused
+    AND t.event_key IS NULL;
   IF FOUND THEN
     PERFORM pg_notify('baton_ready', '');
   END IF;

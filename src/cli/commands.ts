@@ -4,6 +4,7 @@ import { checkCommand } from './commands/check.ts';
 import { dashboardCommand } from './commands/dashboard.ts';
 import { dbCommand, migrateCommand } from './commands/db.ts';
 import { definitionsCommand } from './commands/definitions.ts';
+import { publishCommand } from './commands/events.ts';
 import {
   cancelCommand,
   enqueueCommand,
@@ -33,6 +34,7 @@ export const commands: Record<string, Command> = {
   resume: resumeCommand,
   retry: retryCommand,
   send: sendCommand,
+  publish: publishCommand,
   history: historyCommand,
   tail: tailCommand,
   'complete-waitpoint': completeWaitpointCommand,

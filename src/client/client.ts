@@ -14,7 +14,7 @@ import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } fro
 import { createLogger } from '../log.ts';
 import { producerSpan, TracerRef } from '../tracing.ts';
 import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
-import { sendEvent } from '../store/events.ts';
+import { publishEvent, sendEvent } from '../store/events.ts';
 import { listHistory, type HistoryEntry } from '../store/history.ts';
 import { listInstances, loadInstance, startInstance, startMany, type InstanceSummary, type ListFilter, type Page } from '../store/instances.ts';
 import { findAvailableTasks, type AvailableTask } from '../store/claims.ts';
@@ -26,6 +26,7 @@ import { listWorkers, liveWindowMs } from '../store/workers.ts';
 import { isFinished, ON_CONFLICT, type DefinitionKind, type Executor, type Logger, type WorkflowStatus } from '../types.ts';
 import { isWorkflow, taskWorkflow, withDescendants, type Workflow } from '../workflow/builder.ts';
 import { definitionRecord } from '../workflow/definition.ts';
+import { validateEventKey, validateEventRetention } from '../workflow/keyed-events.ts';
 import { normalizeTags, validateEventName, validateId, validateName, validatePriority } from '../workflow/names.ts';
 import { startLimitKey } from '../workflow/start-keys.ts';
 import { isTask, parseWith, type Task } from '../workflow/task.ts';
@@ -34,7 +35,7 @@ import type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOption
 import * as more from './features.ts';
 import { startManyLimitKeys } from './limits.ts';
 import { checkIds, retryFilter, type RetryManyOptions } from './retry.ts';
-import { toExecutor } from './tx.ts';
+import { toExecutor, type TransactionLike } from './tx.ts';
 
 export type { ClientOptions, InstanceView, Retried, StartedMany, StartManyOptions, StartOptions, Started } from './options.ts';
 
@@ -216,6 +217,20 @@ export class Client {
     validateEventName(name);
     const encoded = encodePayload(this.codec, payload, 'event payload', this.config.maxPayloadBytes);
     return sendEvent(this.db.pool, id, name, encoded);
+  }
+
+  /**
+   * Publish a keyed event: the instance waiting on this name and key (waitForEvent(name, { key }))
+   * takes it, one waiter per event, FIFO; with none waiting yet it is buffered for `retentionMs`
+   * (default: BATON_EVENT_RETENTION_MS, 7 days) and then dropped. With `tx` (a pg client or a Drizzle
+   * transaction), the event is published if and when that transaction commits. Returns the event id.
+   */
+  async publish(name: string, key: string, payload: unknown = null, options: { retentionMs?: number; tx?: TransactionLike } = {}): Promise<number> {
+    validateEventName(name);
+    validateEventKey(key);
+    const retentionMs = options.retentionMs === undefined ? this.config.eventRetentionMs : validateEventRetention(options.retentionMs);
+    const encoded = encodePayload(this.codec, payload, 'event payload', this.config.maxPayloadBytes);
+    return publishEvent(options.tx ? toExecutor(options.tx) : this.db.pool, name, key, encoded, retentionMs);
   }
 
   /** Status, metadata and every task's state, attempts and last error; null when there is no such instance. */

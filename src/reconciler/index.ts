@@ -28,6 +28,7 @@
 import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
 import type pg from 'pg';
 import { admitQueued, listTicks, promoteDue, prune, pruneIsDue, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
+import { expireKeyedEvents, wakeKeyedWaits } from '../store/events.ts';
 import type { Logger } from '../types.ts';
 
 export const RECONCILE_TASK = 'baton_reconcile';
@@ -65,10 +66,11 @@ export async function reconcileOnce(
   const startedAt = new Date();
   const { reclaimed, failed } = await reclaimExpired(pool, o.maxLeaseLosses);
   const promoted = await promoteDue(pool);
-  const woken = await wakeBufferedEvents(pool);
+  const woken = (await wakeBufferedEvents(pool)) + (await wakeKeyedWaits(pool));
   const admitted = await admitQueued(pool);
+  // Published events past their retention go at every tick (an index range, empty most of the time).
+  let pruned = await expireKeyedEvents(pool);
   // Retention, every few minutes (ticks run one at a time across the fleet, so this does too).
-  let pruned = 0;
   if (o.retentionMs !== undefined && (await pruneIsDue(pool, o.pruneEveryMs ?? 300_000))) {
     for (let n = -1, rounds = 0; n !== 0 && rounds < 20; rounds++) {
       n = await prune(pool, o.retentionMs, 1000);
@@ -104,7 +106,7 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
     try {
       const r = await reconcileOnce(o.pool, o);
       if (r.reclaimed || r.failed) log.info(r, 'reclaimed expired claims');
-      if (r.pruned) log.info({ pruned: r.pruned }, 'pruned finished instances past retention');
+      if (r.pruned) log.info({ pruned: r.pruned }, 'pruned finished instances and published events past retention');
     } catch (error) {
       log.warn({ err: error }, 'a reconciler tick failed; the next one will try again');
     }

@@ -121,6 +121,11 @@ export const tasks = baton.table(
      * admission (baton.admit); see drizzle/functions/limit_enter.sql.
      */
     limitKey: text('limit_key'),
+    /**
+     * Set only for a keyed waitForEvent step (src/workflow/keyed-events.ts): the key it waits on, or ''
+     * until a worker has computed it from the instance's input. Null on every other row.
+     */
+    eventKey: text('event_key'),
     progress: real('progress'),
     progressMessage: text('progress_message'),
     createdAt: tstz('created_at').notNull().defaultNow(),
@@ -148,6 +153,8 @@ export const tasks = baton.table(
     index('tasks_admitted_idx')
       .on(t.name, t.limitKey)
       .where(sql`${t.limitKey} is not null and ${t.status} in ('ready', 'running')`),
+    // Keyed waits (empty unless a workflow uses them): baton.publish_event wakes the oldest waiting one.
+    index('tasks_keyed_wait_idx').on(t.name, t.eventKey, t.createdAt).where(sql`${t.status} = 'waiting' and ${t.eventKey} is not null`),
   ],
 );
 
@@ -218,23 +225,38 @@ export const signals = baton.table(
 );
 
 /**
- * External messages by instance and name, consumed FIFO. No foreign key: an event may arrive before its instance.
- * held_*: the waitForEvent attempt the claim handed it to (task key, epoch, lease at the claim), until that attempt
- * commits and deletes it. Only free events go to another wait; a hold lapses when its attempt stops running.
+ * External messages, consumed FIFO: addressed to an instance by name (workflow_id set, key null:
+ * baton.send_event), or published by name and key to whichever instance waits on them (key set,
+ * workflow_id null: baton.publish_event, kept until expires_at). No foreign key: an event may arrive
+ * before its instance or its waiter.
+ * held_*: the waitForEvent attempt the claim handed it to (task key, epoch, lease at the claim; and
+ * for a keyed event, the instance), until that attempt commits and deletes it. Only free events go to
+ * another wait; a hold lapses when its attempt stops running.
  */
 export const events = baton.table(
   'events',
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    workflowId: text('workflow_id').notNull(),
+    workflowId: text('workflow_id'),
     name: text('name').notNull(),
+    /** A published (keyed) event's key; null for an event sent to an instance. */
+    key: text('key'),
     payload: jsonb('payload'),
     createdAt: tstz('created_at').notNull().defaultNow(),
+    /** A keyed event is not delivered after this (baton.publish_event's retention); null for the others. */
+    expiresAt: tstz('expires_at'),
+    heldWorkflowId: text('held_workflow_id'),
     heldKey: text('held_key'),
     heldEpoch: bigint('held_epoch', { mode: 'number' }),
     heldUntil: tstz('held_until'),
   },
-  (t) => [index('events_lookup_idx').on(t.workflowId, t.name, t.id), index('events_created_idx').on(t.createdAt)],
+  (t) => [
+    check('events_address_check', sql`(${t.workflowId} is null) <> (${t.key} is null)`),
+    index('events_lookup_idx').on(t.workflowId, t.name, t.id),
+    index('events_created_idx').on(t.createdAt),
+    index('events_keyed_idx').on(t.name, t.key, t.id).where(sql`${t.key} is not null`),
+    index('events_expires_idx').on(t.expiresAt).where(sql`${t.expiresAt} is not null`),
+  ],
 );
 
 /** Append-only: one row per checkpoint (version) of an instance. */

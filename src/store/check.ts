@@ -19,6 +19,8 @@
  *   child-not-own           a child step waits on '<instance>/<key>', which is missing or not its child
  *   over-limit              more tasks of a concurrency-limited task (per key, when keyed) are admitted
  *                           (ready or running) than its limit (the first instance named, the count in detail)
+ *   event-consumed-twice    an event was consumed by more than one waitForEvent step (the completions that
+ *                           name it: the first instance named), or is still buffered after one consumed it
  */
 import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -139,6 +141,13 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        ) g
        where g.n > g.lim
      union all
+       select 'event-consumed-twice', min(h.workflow_id), null, 'event ' || (h.detail ->> 'eventId') || ' consumed by ' || count(*) || ' waits'
+       from baton.history h where h.kind = 'completed' and h.detail ? 'eventId'
+       group by h.detail ->> 'eventId' having count(*) > 1
+     union all
+       select 'event-consumed-twice', h.workflow_id, h.detail ->> 'key', 'event ' || e.id || ' is still buffered after this step consumed it'
+       from baton.history h join baton.events e on e.id = (h.detail ->> 'eventId')::bigint
+       where h.kind = 'completed' and h.detail ? 'eventId'     union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w
        where w.status in ('running', 'paused')

@@ -44,6 +44,11 @@ export interface ClaimedTask {
   };
   /** A waitForEvent step: the oldest buffered event, if any. */
   event: { id: number; payload: unknown } | null;
+  /**
+   * A keyed waitForEvent step: the key it waits on, or '' while it is not computed yet (then `input`
+   * is its instance's input, to compute it from). Null for every other step.
+   */
+  eventKey: string | null;
 }
 
 export interface ClaimParams {
@@ -84,6 +89,7 @@ export interface ClaimRow {
   event_id: number | null;
   event_payload: unknown;
   workflow_trace_context: string | null;
+  event_key: string | null;
 }
 
 /**
@@ -138,6 +144,7 @@ export function claimedTask(r: ClaimRow): ClaimedTask {
       traceContext: r.workflow_trace_context ?? null,
     },
     event: r.event_id === null ? null : { id: Number(r.event_id), payload: r.event_payload },
+    eventKey: r.event_key ?? null,
   };
 }
 

@@ -22,6 +22,8 @@ export interface CommitItem {
   /** A retry: available again after this many ms; null keeps available_at (a re-wait). */
   delayMs: number | null;
   eventId: number | null;
+  /** A keyed waitForEvent step's key, just computed (its re-wait stores it); left out otherwise. */
+  eventKey?: string;
   /** A one-task job's completion whose checkpoint is derived, not stored (see baton.finished_checkpoint). */
   quiet?: boolean;
 }
@@ -71,6 +73,8 @@ export interface ScheduleRow {
   held: boolean;
   /** A limited task's key ('' for the task as a whole); left out for the others (nothing more to send). */
   limitKey?: string;
+  /** A keyed waitForEvent step (its key is computed when it is first claimed); left out for the others. */
+  keyed?: true;
   /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced; limitKey: its first steps'). */
   child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null; limitKey?: string } | null;
 }

@@ -32,7 +32,7 @@ export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<nu
        select t.workflow_id, t.task_key from baton.tasks t
        -- Driven by the events (few), not a scan of every task: 71 ms -> 0.6 ms a tick over 30,000 tasks.
        where t.workflow_id in (select e.workflow_id from baton.events e)
-         and t.kind = 'event' and t.status = 'waiting' and not t.paused
+         and t.kind = 'event' and t.status = 'waiting' and not t.paused and t.event_key is null
          and exists (
            select 1 from baton.events e
            where e.workflow_id = t.workflow_id and e.name = t.name
@@ -55,7 +55,8 @@ export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<nu
 
 /**
  * Retention: finished instances (with their tasks, history and signals),
- * events whose instance never came or is gone, workers that stopped beating,
+ * events whose instance never came or is gone (published events have their own retention:
+ * store/keyed-events.ts), workers that stopped beating,
  * old reconciler ticks. Deletes in batches of `limit`.
  */
 export async function prune(ex: Executor, retentionMs: number, limit = 1000): Promise<number> {
@@ -72,7 +73,7 @@ export async function prune(ex: Executor, retentionMs: number, limit = 1000): Pr
        delete from baton.events e
        where e.id in (
          select e2.id from baton.events e2
-         where e2.created_at < now() - $1 * interval '1 millisecond'
+         where e2.created_at < now() - $1 * interval '1 millisecond' and e2.key is null
            and not exists (select 1 from baton.workflows w where w.id = e2.workflow_id and w.finished_at is null)
          order by e2.created_at limit $2)
        returning 1

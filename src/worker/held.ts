@@ -92,4 +92,5 @@ export type Outcome =
   | { kind: 'branch'; input: unknown }
   | { kind: 'timedOut' }
   | { kind: 'error'; error: SerializedError; final: boolean; delayMs: number }
-  | { kind: 'rewait' };
+  /** eventKey: a keyed wait's key, computed by this attempt. */
+  | { kind: 'rewait'; eventKey?: string };

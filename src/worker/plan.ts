@@ -82,6 +82,7 @@ function scheduleRow(held: Held, s: ScheduledStep): ScheduleRow {
     timeoutMs: s.timeoutMs,
     held: s.held,
     ...(limitKey !== null && s.kind === 'task' ? { limitKey } : {}),
+    ...(s.kind === 'event' && s.keyed ? { keyed: true as const } : {}),
     child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags, ...held.trace, ...(limitKey !== null ? { limitKey } : {}) } : null,
   };
 }
@@ -120,7 +121,8 @@ function machineEvent(f: Finished): MachineEvent | null {
 function item(f: Finished, status: CommitItem['status'], output: unknown, error: unknown, delayMs: number | null, paused: boolean): CommitItem {
   const task = f.held.task;
   const eventId = f.outcome.kind === 'completed' ? (f.outcome.eventId ?? null) : null;
-  return { wf: task.workflowId, key: task.taskKey, epoch: task.epoch, status, paused, output, error, delayMs, eventId };
+  const eventKey = f.outcome.kind === 'rewait' ? f.outcome.eventKey : undefined;
+  return { wf: task.workflowId, key: task.taskKey, epoch: task.epoch, status, paused, output, error, delayMs, eventId, ...(eventKey !== undefined ? { eventKey } : {}) };
 }
 
 function commitItem(f: Finished, t: Transition | null, paused: boolean): CommitItem {
@@ -229,6 +231,8 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
       ...(patch === undefined ? {} : { patch }),
       ...(t.schedule.length ? { scheduled: t.schedule.map((s) => s.key) } : {}),
       ...(outcome.kind === 'error' ? { error: outcome.error } : {}),
+      // The event consumed: `baton check` verifies that no event is consumed twice.
+      ...(outcome.kind === 'completed' && outcome.eventId != null ? { eventId: outcome.eventId } : {}),
       ...(t.error && outcome.kind !== 'error' ? { error: t.error } : {}),
       ...(t.stepError ? { error: t.stepError } : {}),
       ...(t.ignored ? { ignored: t.ignored } : {}),

@@ -10,9 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { encodePayload, type Codec } from '../codec.ts';
-import { NonRetryableError, TimeoutError, coerceError, serializeError } from '../errors.ts';
+import { NonRetryableError, TimeoutError, ValidationError, coerceError, serializeError } from '../errors.ts';
 import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
+import { nodeAt } from '../workflow/graph.ts';
+import { eventKeyOf } from '../workflow/keyed-events.ts';
 import { limitKeyOf } from '../workflow/limits.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import { parseWith, type TaskContext, type TaskStream } from '../workflow/task.ts';
@@ -56,6 +58,7 @@ export function runSystemStep(held: Held, deps: RunnerDeps): Outcome {
       return { kind: 'branch', input: t.input };
     case 'event':
       if (t.event) return { kind: 'completed', output: t.event.payload, eventId: t.event.id };
+      if (t.eventKey === '') return resolveEventKey(held, deps);
       if (t.availableAt && t.availableAt.getTime() <= deps.now()) return { kind: 'timedOut' };
       return { kind: 'rewait' };
     case 'child': {
@@ -67,6 +70,24 @@ export function runSystemStep(held: Held, deps: RunnerDeps): Outcome {
     default:
       return failure(new NonRetryableError(`step kind "${t.kind}" has no user code`), held, deps, true);
   }
+}
+
+/**
+ * A keyed wait's first attempt: compute its key from the instance's input (the claim's `input`) and
+ * wait under it, or time out; a key function that throws or returns no valid key fails the step.
+ */
+function resolveEventKey(held: Held, deps: RunnerDeps): Outcome {
+  const t = held.task;
+  let eventKey: string;
+  try {
+    const node = nodeAt(held.def.root, t.taskKey);
+    if (node.kind !== 'event' || !node.key) throw new ValidationError(`step "${t.taskKey}" is not a keyed waitForEvent in this definition`);
+    eventKey = eventKeyOf(node.key.bind(node), t.input, t.name, t.taskKey);
+  } catch (error) {
+    return failure(error, held, deps, true);
+  }
+  if (t.availableAt && t.availableAt.getTime() <= deps.now()) return { kind: 'timedOut' };
+  return { kind: 'rewait', eventKey };
 }
 
 export interface SlotsOptions {

@@ -115,10 +115,16 @@ export interface LoopOptions<O> {
   onMax?: 'fail' | 'exit';
 }
 
-export interface EventOptions {
+export interface EventOptions<I = any> {
   timeoutMs?: number | string;
   /** On timeout: fail the workflow (default), or continue with `null`. */
   onTimeout?: 'fail' | 'continue';
+  /**
+   * Wait for an event published by name and this key (client.publish(name, key, payload)), not one
+   * sent to this instance: the key is computed from the instance's input when the wait begins, and
+   * must be a string of 1-255 characters without control characters (src/workflow/keyed-events.ts).
+   */
+  key?: (input: I) => string;
 }
 
 export class Flow<I, O> {
@@ -242,17 +248,24 @@ export class Flow<I, O> {
     return this.add({ kind: 'sleep', ms: parseDuration(duration, 'sleep() duration') });
   }
 
-  /** Wait for an event sent to this instance by name (buffered FIFO); the output is the event's payload. */
-  waitForEvent<E = unknown>(name: string, options: EventOptions & { onTimeout: 'continue' }): Flow<I, E | null>;
-  waitForEvent<E = unknown>(name: string, options?: EventOptions): Flow<I, E>;
-  waitForEvent(name: string, options: EventOptions = {}): Flow<I, any> {
+  /**
+   * Wait for an event sent to this instance by name (buffered FIFO); the output is the event's payload.
+   * With `key`: an event published by name and key instead (keyed events).
+   */
+  waitForEvent<E = unknown>(name: string, options: EventOptions<I> & { onTimeout: 'continue' }): Flow<I, E | null>;
+  waitForEvent<E = unknown>(name: string, options?: EventOptions<I>): Flow<I, E>;
+  waitForEvent(name: string, options: EventOptions<I> = {}): Flow<I, any> {
     validateEventName(name);
     const timeoutMs = options.timeoutMs === undefined ? null : parseDuration(options.timeoutMs, 'waitForEvent() timeoutMs');
     const onTimeout = options.onTimeout ?? 'fail';
     if (onTimeout !== 'fail' && onTimeout !== 'continue') {
       throw new ValidationError(`waitForEvent() onTimeout must be "fail" or "continue" (got ${JSON.stringify(onTimeout)})`);
     }
-    return this.add({ kind: 'event', name, timeoutMs, onTimeout });
+    if (options.key !== undefined && typeof options.key !== 'function') {
+      throw new ValidationError('waitForEvent() key must be a function of the workflow input that returns a string');
+    }
+    const key = options.key as ((input: unknown) => unknown) | undefined;
+    return this.add({ kind: 'event', name, timeoutMs, onTimeout, ...(key ? { key } : {}) });
   }
 
   /** Start another workflow as a child with this input; its output is the child's output. */

@@ -68,6 +68,11 @@ export interface EventNode {
   name: string;
   timeoutMs: number | null;
   onTimeout: 'fail' | 'continue';
+  /**
+   * A keyed wait (src/workflow/keyed-events.ts): the key, from the instance's input. Code, so the
+   * definition hash covers only that there is one (`keyed` in the shape). Method syntax, as `select`.
+   */
+  key?(input: unknown): unknown;
 }
 export interface ChildNode {
   kind: 'child';
@@ -88,7 +93,7 @@ export type Shape =
   | { t: 'branch'; cases: Record<string, Shape>; otherwise?: Shape }
   | { t: 'loop'; body: Shape; max: number; onMax: 'fail' | 'exit'; until: boolean }
   | { t: 'sleep'; ms: number }
-  | { t: 'event'; name: string; timeoutMs: number | null; onTimeout: 'fail' | 'continue' }
+  | { t: 'event'; name: string; timeoutMs: number | null; onTimeout: 'fail' | 'continue'; keyed?: true }
   | { t: 'child'; workflow: string; hash: string };
 
 export const OTHERWISE = '*';
@@ -168,7 +173,7 @@ export function shapeOf(node: Node): Shape {
     case 'sleep':
       return { t: 'sleep', ms: node.ms };
     case 'event':
-      return { t: 'event', name: node.name, timeoutMs: node.timeoutMs, onTimeout: node.onTimeout };
+      return { t: 'event', name: node.name, timeoutMs: node.timeoutMs, onTimeout: node.onTimeout, ...(node.key ? { keyed: true as const } : {}) };
     case 'child':
       return { t: 'child', workflow: node.workflow.name, hash: node.workflow.hash };
   }

@@ -75,6 +75,8 @@ export interface ScheduledStep {
   held: boolean;
   /** Only on a task with concurrency or rate limits: whether they count per key (the key is computed outside, from the input). */
   limit?: { keyed: boolean };
+  /** Only on a keyed waitForEvent step (its worker computes the key from the instance's input). */
+  keyed?: true;
 }
 
 export interface Transition {
@@ -207,7 +209,7 @@ class Run implements JoinRun {
         this.push(key, 'sleep', 'sleep', input, { delayMs: node.ms });
         return;
       case 'event':
-        this.push(key, 'event', node.name, input, { timeoutMs: node.timeoutMs });
+        this.push(key, 'event', node.name, input, { timeoutMs: node.timeoutMs, ...(node.key ? { keyed: true as const } : {}) });
         return;
       case 'child':
         this.push(key, 'child', node.workflow.name, input, { child: { name: node.workflow.name, hash: node.workflow.hash } });
