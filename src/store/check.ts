@@ -17,6 +17,9 @@
  *   child-not-own           a child step waits on '<instance>/<key>', which is missing or not its child
  *   over-limit              more tasks of a concurrency-limited task (per key, when keyed) are admitted
  *                           (ready or running) than its limit (the first instance named, the count in detail)
+ *   compensated-twice       a compensation ("!<key>", src/workflow/compensate.ts) ran to completion more
+ *                           than once (its retries are fine: only completions count)
+ *   compensation-of-unfinished  a compensation exists for a step that did not complete
  */
 import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -131,6 +134,17 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
          group by 1, 2, 3
        ) g
        where g.n > g.lim
+     union all
+       select 'compensated-twice', h.workflow_id, h.detail ->> 'key', count(*) || ' completions of one compensation'
+       from baton.history h
+       where h.kind = 'completed' and left(h.detail ->> 'key', 1) = '!' and left(h.detail ->> 'key', 2) <> '!@'
+       group by 1, 2 having count(*) > 1
+     union all
+       select 'compensation-of-unfinished', c.workflow_id, c.task_key, 'compensates step ' || substr(c.task_key, 2) || ', which is '
+         || coalesce(s.status, 'missing')
+       from baton.tasks c
+       left join baton.tasks s on s.workflow_id = c.workflow_id and s.task_key = substr(c.task_key, 2)
+       where c.kind = 'task' and left(c.task_key, 1) = '!' and s.status is distinct from 'completed'
      union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w

@@ -69,6 +69,8 @@ export interface ScheduleRow {
   held: boolean;
   /** A limited task's key ('' for the task as a whole); left out for the others (nothing more to send). */
   limitKey?: string;
+  /** A compensation: the step it undoes, whose input and output become its input (left out for the others). */
+  from?: string;
   /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced; limitKey: its first steps'). */
   child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null; limitKey?: string } | null;
 }

@@ -33,6 +33,8 @@
 import { serializeError, type SerializedError } from '../errors.ts';
 import { FINISHED_STATUSES, type StepKind, type WorkflowStatus } from '../types.ts';
 import type { Workflow } from './builder.ts';
+import { beginCompensation, compensationEvent, compensationOf, isCompensationKey, recordCompleted, type SagaState } from './compensate.ts';
+import type { Task } from './task.ts';
 import { joinKey, nodeAt, OTHERWISE, parentKey, type BranchNode, type Node } from './graph.ts';
 
 export interface ParallelFrame {
@@ -50,6 +52,10 @@ export interface MachineState {
   par: Record<string, ParallelFrame>;
   /** Steps completed so far (task rows that reached `completed`). */
   done: number;
+  /** Completed steps with a compensation: key -> `done` at their completion (compensate.ts). Absent until one completes. */
+  comp?: Record<string, number>;
+  /** Present while compensating (compensate.ts). */
+  sag?: SagaState;
 }
 
 export interface Snapshot {
@@ -83,6 +89,8 @@ export interface ScheduledStep {
   held: boolean;
   /** Only on a task with concurrency or rate limits: whether they count per key (the key is computed outside, from the input). */
   limit?: { keyed: boolean };
+  /** A compensation: the key of the step it undoes (its input is that step's input and output). */
+  compensates?: string;
 }
 
 export interface Transition {
@@ -95,6 +103,8 @@ export interface Transition {
   error?: SerializedError;
   /** Why the event changed nothing (already finished, duplicate, ...). */
   ignored?: string;
+  /** Compensation began: the open forward work (tasks, child instances) is to be closed. */
+  halt?: true;
 }
 
 export interface StepOptions {
@@ -128,6 +138,7 @@ class Run {
   readonly schedule: ScheduledStep[] = [];
   output?: unknown;
   error?: SerializedError;
+  halt = false;
 
   constructor(
     readonly def: Workflow,
@@ -163,6 +174,7 @@ class Run {
 
   fail(error: SerializedError): void {
     if (this.finished) return;
+    if (this.state.comp && beginCompensation(this, error)) return;
     this.status = 'failed';
     this.error = error;
   }
@@ -206,6 +218,18 @@ class Run {
         this.push(key, 'child', node.workflow.name, input, { child: { name: node.workflow.name, hash: node.workflow.hash } });
         return;
     }
+  }
+
+  scheduleCompensation(key: string, task: Task, step: string): void {
+    const { options, name } = task;
+    this.push(key, 'task', name, null, {
+      priority: options.priority,
+      tags: options.tags,
+      maxAttempts: options.retry.maxAttempts,
+      timeoutMs: options.timeoutMs,
+      compensates: step,
+      ...(options.limits ? { limit: { keyed: false } } : {}),
+    });
   }
 
   choose(node: BranchNode, key: string, input: unknown): void {
@@ -299,6 +323,7 @@ class Run {
     if (this.output !== undefined || this.status === 'completed') t.output = this.output ?? null;
     if (this.error !== undefined) t.error = this.error;
     if (ignored !== undefined) t.ignored = ignored;
+    if (this.halt) t.halt = true;
     return t;
   }
 }
@@ -307,13 +332,18 @@ class Run {
 export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, options: StepOptions = {}): Transition {
   const run = new Run(def, snapshot, options);
   if (run.finished) return run.result(`the instance is already ${run.status}`);
+  if (event.type !== 'start' && (run.state.sag || isCompensationKey(event.key))) {
+    if (event.type === 'completed') run.state.done += 1;
+    return run.result(compensationEvent(run, event));
+  }
   switch (event.type) {
     case 'start':
       run.start(def.root, '', event.input);
       return run.result();
     case 'completed': {
-      nodeAt(def.root, event.key); // throws on a key this definition does not have
+      const node = nodeAt(def.root, event.key); // throws on a key this definition does not have
       run.state.done += 1;
+      if (compensationOf(node)) recordCompleted(run, event.key);
       run.finish(event.key, event.output);
       return run.result();
     }

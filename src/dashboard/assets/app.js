@@ -73,7 +73,7 @@ function errorView(message) {
 
 // ---- overview ----
 
-const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled', 'compensated'];
 
 function overviewView() {
   const el = h('div', { class: 'overview' });
