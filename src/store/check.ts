@@ -138,7 +138,7 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
        select 'compensated-twice', h.workflow_id, h.detail ->> 'key', count(*) || ' completions of one compensation'
        from baton.history h
        where h.kind = 'completed' and left(h.detail ->> 'key', 1) = '!' and left(h.detail ->> 'key', 2) <> '!@'
-       group by 1, 2 having count(*) > 1
+       group by h.workflow_id, h.detail ->> 'key' having count(*) > 1
      union all
        select 'compensation-of-unfinished', c.workflow_id, c.task_key, 'compensates step ' || substr(c.task_key, 2) || ', which is '
          || coalesce(s.status, 'missing')
