@@ -208,6 +208,19 @@ describe('saga compensation', function () {
     assert.ok(w);
   });
 
+  it('a forward step failed by lost leases (outside the state machine) compensates too', async () => {
+    await run();
+    await client.start(slow, { id: 'o9' }, { id: 'saga-9' });
+    await until(async () => ran('saga-9').includes('wait@1'), { what: 'the slow step to run' });
+    // Its worker "died" one lease loss short of the limit: the reconciler fails the step.
+    await db.pool.query(`update baton.tasks set claimed_by = 'dead-worker', lease_expires_at = now() - interval '1 second', lease_losses = 1000
+      where workflow_id = 'saga-9' and task_key = '1'`);
+    const err = await client.result('saga-9', { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    assert.ok(err instanceof WorkflowCompensatedError, String(err));
+    assert.equal(err.stepError?.code, 'LEASE_LOST');
+    assert.deepEqual(ran('saga-9'), ['book@0', 'wait@1', 'unbook@!0']);
+  });
+
   it('cancel with compensate while a step runs: the step is stopped, not compensated; the completed ones are', async () => {
     await run();
     await client.start(slow, { id: 'o5' }, { id: 'saga-5' });
