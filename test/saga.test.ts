@@ -151,7 +151,7 @@ describe('saga compensation', function () {
     assert.equal(r.status, 'compensated');
     assert.equal(r.error.cause.message, 'no truck');
     const h = await history('saga-1');
-    const compensations = h.filter((e) => String(e.detail.key ?? '').startsWith('!')).map((e) => `${e.kind} ${e.detail.key} ${e.detail.status}`);
+    const compensations = h.filter((e) => typeof e.detail.key === 'string' && e.detail.key.startsWith('!')).map((e) => `${e.kind} ${e.detail.key} ${e.detail.status}`);
     assert.deepEqual(compensations, ['completed !1 running', 'completed !0 compensated'], 'history records each compensation');
     assert.ok(h.some((e) => e.kind === 'task_failed' && e.detail.key === '2' && (e.detail.compensating as { message: string }).message === 'no truck'));
     const view = await client.get('saga-1');
