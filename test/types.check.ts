@@ -63,3 +63,13 @@ export const checkedInput: Parameters<NonNullable<(typeof checked)['__types']>['
 export const checkedWrong: Parameters<NonNullable<(typeof checked)['__types']>['in']>[0] = { amount: 'one' };
 // @ts-expect-error a task's check must return what its handler takes
 defineTask('mismatch', async (n: number) => n, { input: (v: unknown) => String(v) });
+
+// A compensation gets { input, output } of its step.
+const refund = defineTask('refund', async (x: { input: { amount: number }; output: { receipt: string } }) => x.output.receipt);
+export const saga = defineWorkflow('saga').then(charge, { compensate: refund }).then(ship).build();
+export const sagaLater = defineWorkflow<{ receipt: string }>('saga-later')
+  .then(ship, { compensate: defineTask('untrack', async (x: { output: { tracking: string } }) => x.output.tracking) })
+  .build();
+
+// @ts-expect-error refund undoes a charge: it needs charge's input and output, not ship's
+defineWorkflow('saga-wrong').then(charge).then(ship, { compensate: refund });
