@@ -154,6 +154,7 @@ CREATE FUNCTION baton.after_finish(p_ids text[]) RETURNS void
     AS $$
 DECLARE
   v_children text[];
+  v_halted text[];
 BEGIN
   IF cardinality(p_ids) = 0 THEN
     RETURN;
@@ -163,6 +164,10 @@ BEGIN
   FROM baton.workflows w
   WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running') AND w.id = t.workflow_id
     AND (w.status NOT IN ('running', 'paused') OR left(t.task_key, 1) <> '!');
+  v_halted := ARRAY(SELECT '!' || w.id FROM baton.workflows w WHERE w.id = ANY (p_ids) AND w.status IN ('running', 'paused'));
+  IF cardinality(v_halted) > 0 THEN
+    PERFORM pg_notify('baton_cancel', left(array_to_string(v_halted, ','), 7000));
+  END IF;
   v_children := ARRAY(
     SELECT w.id FROM baton.workflows w
     WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')

@@ -3,6 +3,7 @@ import type { SerializedError } from '../errors.ts';
 import type { ClaimedTask } from '../store/claims.ts';
 import type { TraceHeaders } from '../store/instances.ts';
 import type { Workflow } from '../workflow/builder.ts';
+import { isCompensationKey } from '../workflow/compensate.ts';
 
 export type HeldPhase = 'buffered' | 'running' | 'committing';
 export type LostReason = 'lease' | 'cancelled' | 'shutdown';
@@ -93,3 +94,12 @@ export type Outcome =
   | { kind: 'timedOut' }
   | { kind: 'error'; error: SerializedError; final: boolean; delayMs: number }
   | { kind: 'rewait' };
+
+/**
+ * Whether a baton_cancel notification (ids, from its payload) stops this task: '<id>' names a
+ * cancelled instance; '!<id>' one that began to compensate, whose forward tasks stop and whose
+ * compensations run on (src/workflow/compensate.ts).
+ */
+export function stopsOnCancel(ids: ReadonlySet<string>, task: { workflowId: string; taskKey: string }): boolean {
+  return ids.has(task.workflowId) || (ids.has(`!${task.workflowId}`) && !isCompensationKey(task.taskKey));
+}

@@ -41,7 +41,7 @@ import { onStopSignals } from './signals.ts';
 import { announceWorker, definitionLabels } from './startup.ts';
 import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
-import { HeldTask, type Held, type Outcome } from './held.ts';
+import { HeldTask, stopsOnCancel, type Held, type Outcome } from './held.ts';
 import { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
@@ -261,7 +261,7 @@ export class Worker {
     if (channel === 'baton_ready') this.requestFetch();
     else if (channel === 'baton_cancel') {
       const ids = new Set(payload.split(','));
-      for (const h of this.held.values()) if (ids.has(h.task.workflowId)) this.lose(h, 'cancelled');
+      for (const h of this.held.values()) if (stopsOnCancel(ids, h.task)) this.lose(h, 'cancelled');
     }
   }
 
