@@ -263,6 +263,22 @@ describe('saga compensation', function () {
     assert.deepEqual(ran('saga-6'), []);
   });
 
+  it('cancel with compensate of a paused instance compensates after resume', async () => {
+    await run();
+    await client.start(slow, { id: 'o10' }, { id: 'saga-10' });
+    await until(async () => ran('saga-10').includes('wait@1'), { what: 'the slow step to run' });
+    await client.pause('saga-10');
+    assert.equal(await client.cancel('saga-10', { compensate: true }), 'paused');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await row('saga-10')).status, 'paused', 'nothing runs while paused');
+    assert.ok(!ran('saga-10').includes('unbook@!0'));
+    const held = Object.entries(await tasks('saga-10')).filter(([k]) => k.startsWith('!@'));
+    assert.deepEqual(held.map(([, v]) => v), ['waiting/0'], "the cancel's compensate step is held");
+    await client.resume('saga-10');
+    await assert.rejects(client.result('saga-10', { timeoutMs: 20_000 }), WorkflowCompensatedError);
+    assert.deepEqual(ran('saga-10'), ['book@0', 'wait@1', 'unbook@!0']);
+  });
+
   it('parallel branches: the completed ones are compensated, the running one is stopped', async () => {
     await run();
     await client.start(fan, { id: 'o7' }, { id: 'saga-7' });

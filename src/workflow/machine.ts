@@ -24,6 +24,10 @@
  *   timedOut    waitForEvent gave up: fail, or     ignored
  *               continue with null (onTimeout)
  *
+ * A failure of an instance with completed steps that have compensations does
+ * not fail it: it compensates (compensate.ts, which also takes every event
+ * while compensating and those of compensation steps, keys "!...").
+ *
  * Cancel, pause and resume are not events here: the database applies them
  * under the instance's row lock (baton.cancel_workflow, pause_workflow,
  * resume_workflow), and the machine sees their result as the snapshot's
