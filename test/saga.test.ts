@@ -219,6 +219,21 @@ describe('saga compensation', function () {
     assert.ok(w);
   });
 
+  it('a compensation failed by lost leases fails the instance with both errors', async () => {
+    plan.holdLease = true;
+    await run();
+    await client.start(trip, { id: 'o11' }, { id: 'saga-11' });
+    await until(async () => ran('saga-11').includes('refund@!1'), { what: 'the refund to start' });
+    await db.pool.query(`update baton.tasks set claimed_by = 'dead-worker', lease_expires_at = now() - interval '1 second', lease_losses = 1000
+      where workflow_id = 'saga-11' and task_key = '!1'`);
+    const err = await client.result('saga-11', { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    assert.ok(err instanceof CompensationFailedError, String(err));
+    assert.equal(err.stepError?.message, 'no truck');
+    assert.equal(err.compensationError?.code, 'LEASE_LOST');
+    assert.equal(err.error?.step, '!1');
+    assert.ok(!ran('saga-11').includes('unbook@!0'));
+  });
+
   it('a forward step failed by lost leases (outside the state machine) compensates too', async () => {
     await run();
     await client.start(slow, { id: 'o9' }, { id: 'saga-9' });
