@@ -154,13 +154,20 @@ CREATE FUNCTION baton.after_finish(p_ids text[]) RETURNS void
     AS $$
 DECLARE
   v_children text[];
+  v_halted text[];
 BEGIN
   IF cardinality(p_ids) = 0 THEN
     RETURN;
   END IF;
   UPDATE baton.tasks t
   SET status = 'cancelled', finished_at = now(), updated_at = now(), claimed_by = NULL, lease_expires_at = NULL, paused = false
-  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running');
+  FROM baton.workflows w
+  WHERE t.workflow_id = ANY (p_ids) AND t.status IN ('waiting', 'queued', 'ready', 'running') AND w.id = t.workflow_id
+    AND (w.status NOT IN ('running', 'paused') OR left(t.task_key, 1) <> '!');
+  v_halted := ARRAY(SELECT '!' || w.id FROM baton.workflows w WHERE w.id = ANY (p_ids) AND w.status IN ('running', 'paused'));
+  IF cardinality(v_halted) > 0 THEN
+    PERFORM pg_notify('baton_cancel', left(array_to_string(v_halted, ','), 7000));
+  END IF;
   v_children := ARRAY(
     SELECT w.id FROM baton.workflows w
     WHERE w.parent_id = ANY (p_ids) AND w.status IN ('pending', 'running', 'paused')
@@ -276,15 +283,16 @@ END
 $$;
 
 --
--- Name: cancel_workflow(text, text, text); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: cancel_workflow(text, text, text, boolean); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.cancel_workflow(p_id text, p_reason text DEFAULT NULL::text, p_requested_by text DEFAULT NULL::text) RETURNS text
+CREATE FUNCTION baton.cancel_workflow(p_id text, p_reason text DEFAULT NULL::text, p_requested_by text DEFAULT NULL::text, p_compensate boolean DEFAULT false) RETURNS text
     LANGUAGE plpgsql
     AS $$
 DECLARE
   v_status text;
   v_parent text;
+  v_error jsonb;
 BEGIN
   SELECT w.parent_id INTO v_parent FROM baton.workflows w WHERE w.id = p_id;
   PERFORM 1 FROM baton.workflows w WHERE w.id IN (p_id, v_parent) ORDER BY w.id FOR UPDATE;
@@ -295,14 +303,19 @@ BEGIN
   IF v_status = 'cancelled' THEN
     RETURN v_status;
   END IF;
-  IF v_status IN ('completed', 'failed') THEN
+  IF v_status IN ('completed', 'failed', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   INSERT INTO baton.signals (workflow_id, kind, reason, requested_by)
   VALUES (p_id, 'cancel', p_reason, p_requested_by)
   ON CONFLICT (workflow_id, kind) DO UPDATE SET reason = excluded.reason, requested_by = excluded.requested_by, requested_at = now();
-  PERFORM baton.cancel_tree(ARRAY[p_id], jsonb_strip_nulls(jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
-    'message', 'cancelled' || coalesce(': ' || p_reason, ''), 'reason', p_reason, 'requestedBy', p_requested_by)));
+  v_error := jsonb_strip_nulls(jsonb_build_object('name', 'CancelledError', 'code', 'CANCELLED',
+    'message', 'cancelled' || coalesce(': ' || p_reason, ''), 'reason', p_reason, 'requestedBy', p_requested_by));
+  IF coalesce(p_compensate, false) THEN
+    PERFORM baton.request_compensation(p_id, v_error || '{"compensate": true}');
+    RETURN v_status;
+  END IF;
+  PERFORM baton.cancel_tree(ARRAY[p_id], v_error);
   PERFORM baton.settle_parents(ARRAY[p_id]);
   RETURN v_status;
 END
@@ -768,7 +781,7 @@ BEGIN
   IF EXISTS (SELECT 1 FROM baton.waitpoint_uses u WHERE u.nonce = p_nonce) THEN
     RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %: its waits are over', p_id, v_status USING ERRCODE = 'BTW01', DETAIL = 'closed';
   END IF;
   IF EXISTS (
@@ -828,15 +841,33 @@ CREATE FUNCTION baton.fail_instances(p_errors jsonb) RETURNS text[]
     AS $$
 DECLARE
   v_ids text[];
+  v_id text;
+  v_errors jsonb := p_errors;
 BEGIN
+  FOR v_id IN
+    SELECT w.id FROM baton.workflows w
+    WHERE w.id IN (SELECT jsonb_object_keys(p_errors)) AND w.status IN ('pending', 'running', 'paused')
+      AND w.state ? 'comp' AND NOT w.state ? 'sag'
+  LOOP
+    PERFORM baton.request_compensation(v_id, p_errors -> v_id);
+    v_errors := v_errors - v_id;
+  END LOOP;
+  SELECT v_errors || coalesce(jsonb_object_agg(w.id, jsonb_build_object('name', 'CompensationFailedError', 'code', 'COMPENSATION_FAILED',
+      'message', format('the compensation of step "%s" failed: %s (it ran because: %s)', w.state -> 'sag' ->> 'at', x.e ->> 'message',
+        w.state -> 'sag' -> 'err' ->> 'message'),
+      'step', x.e ->> 'step', 'retryable', false, 'cause', w.state -> 'sag' -> 'err', 'compensation', x.e)), '{}')
+  INTO v_errors
+  FROM baton.workflows w CROSS JOIN LATERAL (SELECT v_errors -> w.id AS e) x
+  WHERE w.id IN (SELECT jsonb_object_keys(v_errors)) AND w.state ? 'sag' AND x.e ->> 'step' = '!' || (w.state -> 'sag' ->> 'at');
+
   WITH done AS (
     UPDATE baton.workflows w
-    SET status = 'failed', error = p_errors -> w.id, finished_at = now(), updated_at = now(), version = w.version + 1, current_step = NULL
-    WHERE w.id IN (SELECT jsonb_object_keys(p_errors)) AND w.status IN ('pending', 'running', 'paused')
+    SET status = 'failed', error = v_errors -> w.id, finished_at = now(), updated_at = now(), version = w.version + 1, current_step = NULL
+    WHERE w.id IN (SELECT jsonb_object_keys(v_errors)) AND w.status IN ('pending', 'running', 'paused')
     RETURNING w.id, w.version
   ), logged AS (
     INSERT INTO baton.history (workflow_id, version, kind, detail)
-    SELECT done.id, done.version, 'failed', jsonb_build_object('status', 'failed', 'error', p_errors -> done.id)
+    SELECT done.id, done.version, 'failed', jsonb_build_object('status', 'failed', 'error', v_errors -> done.id)
     FROM done
     RETURNING workflow_id
   )
@@ -1127,7 +1158,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   IF v_status = 'paused' THEN
@@ -1316,6 +1347,31 @@ END
 $$;
 
 --
+-- Name: request_compensation(text, jsonb); Type: FUNCTION; Schema: baton; Owner: -
+--
+
+CREATE FUNCTION baton.request_compensation(p_id text, p_error jsonb) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+  v_w record;
+BEGIN
+  SELECT w.status, w.state, w.version, w.definition_hash, w.priority, w.tags INTO v_w FROM baton.workflows w WHERE w.id = p_id;
+  IF NOT FOUND OR v_w.status NOT IN ('pending', 'running', 'paused') OR v_w.state ? 'sag'
+     OR EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.kind = 'compensate'
+                  AND t.status IN ('waiting', 'queued', 'ready', 'running')) THEN
+    RETURN false;
+  END IF;
+  PERFORM baton.schedule_tasks(jsonb_build_array(jsonb_build_object('wf', p_id, 'key', '!@' || v_w.version, 'kind', 'compensate',
+    'name', 'compensate', 'hash', v_w.definition_hash, 'input', p_error, 'priority', coalesce(v_w.priority, 0), 'tags', to_jsonb(v_w.tags),
+    'maxAttempts', 1000, 'held', v_w.status = 'paused')));
+  UPDATE baton.workflows w SET current_step = 'compensate', updated_at = now() WHERE w.id = p_id;
+  PERFORM baton.after_finish(ARRAY[p_id]);
+  RETURN true;
+END
+$$;
+
+--
 -- Name: resume_workflow(text); Type: FUNCTION; Schema: baton; Owner: -
 --
 
@@ -1332,7 +1388,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   IF v_status <> 'paused' THEN
@@ -1405,12 +1461,14 @@ BEGIN
   WHERE c.parent_id = p_id
     AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
                   AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
+    AND left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!'
   ORDER BY c.id FOR UPDATE;
   FOR v_child IN
     SELECT t.task_key, c.id, c.status
     FROM baton.tasks t
     LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
     WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
+      AND left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!'
     ORDER BY c.id
   LOOP
     IF v_child.id IS NULL THEN
@@ -1454,6 +1512,7 @@ BEGIN
     FROM baton.tasks o
     LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
     WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
+      AND (left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!' OR left(o.task_key, 1) = '!')
       AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
     RETURNING t.task_key, t.name
   )
@@ -1571,7 +1630,7 @@ BEGIN
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
       tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text,
-      keyed boolean)
+      keyed boolean, "from" text)
   ), decided AS (
     SELECT rows.*,
       CASE
@@ -1589,8 +1648,12 @@ BEGIN
       available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey",
-      CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1),
+      CASE WHEN d."from" IS NULL THEN coalesce(d.input, 'null')
+        ELSE coalesce((SELECT jsonb_build_object('input', coalesce(o.input, w.input), 'output', o.output)
+                       FROM baton.tasks o JOIN baton.workflows w ON w.id = o.workflow_id
+                       WHERE o.workflow_id = d.wf AND o.task_key = d."from"), 'null') END,
+      d."limitKey", CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (
@@ -1639,7 +1702,7 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || p_id, 0));
   SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
-  IF FOUND AND v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF FOUND AND v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %; the event was not stored', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   INSERT INTO baton.events (workflow_id, name, payload) VALUES (p_id, p_name, p_payload) RETURNING id INTO v_event;
@@ -1670,7 +1733,7 @@ BEGIN
       output = jsonb_build_object('status', w.status, 'output', w.output, 'error', w.error),
       updated_at = now()
   FROM baton.workflows w
-  WHERE w.id = ANY (p_ids) AND w.parent_id IS NOT NULL AND w.status IN ('completed', 'failed', 'cancelled')
+  WHERE w.id = ANY (p_ids) AND w.parent_id IS NOT NULL AND w.status IN ('completed', 'failed', 'cancelled', 'compensated')
     AND t.workflow_id = w.parent_id AND t.task_key = w.parent_key AND t.kind = 'child' AND t.status = 'waiting';
   GET DIAGNOSTICS v_count = ROW_COUNT;
   IF v_count > 0 THEN
@@ -2155,7 +2218,7 @@ CREATE TABLE baton.tasks (
     limit_key text,
     event_key text,
     CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
-    CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text]))),
+    CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text, 'compensate'::text]))),
     CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),
     CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'queued'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
@@ -2402,7 +2465,7 @@ CREATE TABLE baton.workflows (
     finished_at timestamp with time zone,
     trace_context text,
     CONSTRAINT workflows_priority_check CHECK ((priority >= 0)),
-    CONSTRAINT workflows_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+    CONSTRAINT workflows_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'compensated'::text])))
 )
 WITH (fillfactor='50');
 

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'NON_RETRYABLE'
   | 'TASK_FAILED'
   | 'WORKFLOW_FAILED'
+  | 'WORKFLOW_COMPENSATED'
+  | 'COMPENSATION_FAILED'
   | 'USAGE'
   | 'PORT_IN_USE'
   | 'WAITPOINT_TOKEN';
@@ -160,12 +162,47 @@ export class NonRetryableError extends BatonError {
 
 /** A workflow that ended `failed`, raised by `client.result()`. */
 export class WorkflowFailedError extends BatonError {
-  constructor(readonly workflowId: string, readonly error: SerializedError | null, status = 'failed') {
-    super('WORKFLOW_FAILED', `workflow ${workflowId} ${status}: ${error?.message ?? 'no error recorded'}`, {
+  constructor(
+    readonly workflowId: string,
+    readonly error: SerializedError | null,
+    status = 'failed',
+    code: Extract<ErrorCode, 'WORKFLOW_FAILED' | 'WORKFLOW_COMPENSATED' | 'COMPENSATION_FAILED'> = 'WORKFLOW_FAILED',
+  ) {
+    super(code, `workflow ${workflowId} ${status}: ${error?.message ?? 'no error recorded'}`, {
       userError: false,
       details: { workflowId, status },
     });
   }
+}
+
+/** A workflow that ended `compensated`, raised by `client.result()`: `stepError` is why it compensated (a step's error, or the cancel's). */
+export class WorkflowCompensatedError extends WorkflowFailedError {
+  readonly stepError: SerializedError | null;
+  constructor(workflowId: string, error: SerializedError | null) {
+    super(workflowId, error, 'compensated', 'WORKFLOW_COMPENSATED');
+    this.stepError = (error?.cause as SerializedError | undefined) ?? null;
+  }
+}
+
+/**
+ * A workflow that ended `failed` because a compensation failed for good, raised by `client.result()`:
+ * `stepError` is why it compensated, `compensationError` how the compensation failed.
+ */
+export class CompensationFailedError extends WorkflowFailedError {
+  readonly stepError: SerializedError | null;
+  readonly compensationError: SerializedError | null;
+  constructor(workflowId: string, error: SerializedError | null) {
+    super(workflowId, error, 'failed', 'COMPENSATION_FAILED');
+    this.stepError = (error?.cause as SerializedError | undefined) ?? null;
+    this.compensationError = (error?.compensation as SerializedError | undefined) ?? null;
+  }
+}
+
+/** The error client.result() raises for an instance that ended other than completed. */
+export function workflowError(workflowId: string, error: SerializedError | null, status: string): WorkflowFailedError {
+  if (status === 'compensated') return new WorkflowCompensatedError(workflowId, error);
+  if (status === 'failed' && error?.code === 'COMPENSATION_FAILED') return new CompensationFailedError(workflowId, error);
+  return new WorkflowFailedError(workflowId, error, status);
 }
 
 /** Wrong command-line usage (exit code 2). */

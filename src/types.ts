@@ -16,12 +16,15 @@ import type { QueryResultRow } from 'pg';
  * it. The store, the worker, the client and the CLI use these.
  */
 
-/** An instance's status. */
-export const WORKFLOW_STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * An instance's status. `compensated`: a step failed for good (or a cancel asked for it) and the
+ * compensations of the steps that had completed all ran (see src/workflow/compensate.ts).
+ */
+export const WORKFLOW_STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled', 'compensated'] as const;
 export type WorkflowStatus = (typeof WORKFLOW_STATUSES)[number];
 
 /** The statuses an instance ends in. */
-export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly WorkflowStatus[];
+export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled', 'compensated'] as const satisfies readonly WorkflowStatus[];
 export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
 
 /**
@@ -31,8 +34,11 @@ export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
 export const TASK_STATUSES = ['waiting', 'queued', 'ready', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-/** A task row's kind: `task` runs user code; the others are carried out by the worker itself. */
-export const STEP_KINDS = ['task', 'sleep', 'event', 'child', 'branch'] as const;
+/**
+ * A task row's kind: `task` runs user code; the others are carried out by the worker itself.
+ * `compensate`: a cancel's request to compensate (baton.cancel_workflow with p_compensate).
+ */
+export const STEP_KINDS = ['task', 'sleep', 'event', 'child', 'branch', 'compensate'] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
 /** What a definition is, and so an instance started from it: a workflow, or a one-task job. */

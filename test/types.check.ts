@@ -81,3 +81,13 @@ defineWorkflow('wrong-quorum').then(charge).parallel([ship, notify], { join: { q
 
 // @ts-expect-error rest is 'cancel' or 'finish'
 defineWorkflow('wrong-rest').then(charge).parallel([ship, notify], { join: 'any', rest: 'wait' });
+
+// A compensation gets { input, output } of its step.
+const refund = defineTask('refund', async (x: { input: { amount: number }; output: { receipt: string } }) => x.output.receipt);
+export const saga = defineWorkflow('saga').then(charge, { compensate: refund }).then(ship).build();
+export const sagaLater = defineWorkflow<{ receipt: string }>('saga-later')
+  .then(ship, { compensate: defineTask('untrack', async (x: { output: { tracking: string } }) => x.output.tracking) })
+  .build();
+
+// @ts-expect-error refund undoes a charge: it needs charge's input and output, not ship's
+defineWorkflow('saga-wrong').then(charge).then(ship, { compensate: refund });

@@ -31,7 +31,7 @@ BEGIN
   IF EXISTS (SELECT 1 FROM baton.waitpoint_uses u WHERE u.nonce = p_nonce) THEN
     RAISE EXCEPTION 'the waitpoint token was already used' USING ERRCODE = 'BTW01', DETAIL = 'reused';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %: its waits are over', p_id, v_status USING ERRCODE = 'BTW01', DETAIL = 'closed';
   END IF;
   IF EXISTS (

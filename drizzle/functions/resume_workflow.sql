@@ -15,7 +15,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no workflow instance "%"', p_id USING ERRCODE = 'BTN02';
   END IF;
-  IF v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   IF v_status <> 'paused' THEN

@@ -15,6 +15,9 @@
 --                 again (ready); a gone child makes the retry an error
 -- Steps in branches that a fired join no longer waits for stay as they are
 -- (baton.join_settled): what an any-of or quorum join cancelled is not run again.
+-- An instance whose compensation failed (its error's step is the compensation,
+-- '!<key>') runs that compensation again and goes on compensating: only its
+-- compensation steps are reset, not the forward step that failed.
 -- A failed instance whose error names no failed step (a branch, loop or
 -- definition error after a completed step) has nothing to run again: BTS01.
 -- Records a 'retried' checkpoint; p_via names the parent whose retry this is.
@@ -44,12 +47,14 @@ BEGIN
   WHERE c.parent_id = p_id
     AND EXISTS (SELECT 1 FROM baton.tasks t WHERE t.workflow_id = p_id AND t.task_key = c.parent_key AND t.kind = 'child'
                   AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key))
+    AND left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!'
   ORDER BY c.id FOR UPDATE;
   FOR v_child IN
     SELECT t.task_key, c.id, c.status
     FROM baton.tasks t
     LEFT JOIN baton.workflows c ON c.id = t.workflow_id || '/' || t.task_key AND c.parent_id = t.workflow_id AND c.parent_key = t.task_key
     WHERE t.workflow_id = p_id AND t.kind = 'child' AND t.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, t.task_key)
+      AND left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!'
     ORDER BY c.id
   LOOP
     IF v_child.id IS NULL THEN
@@ -93,6 +98,7 @@ BEGIN
     FROM baton.tasks o
     LEFT JOIN baton.workflows c ON o.kind = 'child' AND c.id = o.workflow_id || '/' || o.task_key
     WHERE o.workflow_id = p_id AND o.status IN ('failed', 'cancelled') AND NOT baton.join_settled(p_id, v_w.state, o.task_key)
+      AND (left(v_w.error ->> 'step', 1) IS DISTINCT FROM '!' OR left(o.task_key, 1) = '!')
       AND t.workflow_id = o.workflow_id AND t.task_key = o.task_key
     RETURNING t.task_key, t.name
   )

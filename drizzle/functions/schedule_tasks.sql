@@ -1,6 +1,8 @@
 -- Insert scheduled steps as task rows and start child instances.
 -- p_rows: [{wf, key, kind, name, hash, input, priority, tags, maxAttempts,
---           delayMs, timeoutMs, runAt, held, limitKey, child: {name, hash, priority, tags, traceparent, tracestate, limitKey}}]
+--           delayMs, timeoutMs, runAt, held, limitKey, from, child: {name, hash, priority, tags, traceparent, tracestate, limitKey}}]
+-- from: a compensation's step (src/workflow/compensate.ts): its input becomes {input, output} of that
+-- step's task row (a first step's input is its instance's), read here so the state carries no payloads.
 -- limitKey: for a task with limits, the key they count under ('' for the task as a whole; the worker
 -- computed it), else null; a child's is its first steps' (see start_workflow).
 -- keyed: a keyed waitForEvent step: it starts ready with event_key '' (its worker computes the key
@@ -24,7 +26,7 @@ BEGIN
       END AS available_at
     FROM jsonb_to_recordset(p_rows) AS r(wf text, key text, kind text, name text, hash text, input jsonb, priority integer,
       tags text[], "maxAttempts" integer, "delayMs" bigint, "timeoutMs" bigint, "runAt" timestamptz, held boolean, "limitKey" text,
-      keyed boolean)
+      keyed boolean, "from" text)
   ), decided AS (
     SELECT rows.*,
       CASE
@@ -42,8 +44,12 @@ BEGIN
       available_at, max_attempts, input, limit_key, event_key, created_at, updated_at)
     SELECT d.wf, d.key, d.kind, d.name, d.hash, d.status, d.is_held, coalesce(d.priority, 0), coalesce(d.tags, '{}'),
       CASE WHEN d.status = 'ready' THEN least(coalesce(d.available_at, v_now), v_now) + coalesce(d.priority, 0) * baton.aging_interval() END,
-      d.available_at, coalesce(d."maxAttempts", 1), coalesce(d.input, 'null'), d."limitKey",
-      CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
+      d.available_at, coalesce(d."maxAttempts", 1),
+      CASE WHEN d."from" IS NULL THEN coalesce(d.input, 'null')
+        ELSE coalesce((SELECT jsonb_build_object('input', coalesce(o.input, w.input), 'output', o.output)
+                       FROM baton.tasks o JOIN baton.workflows w ON w.id = o.workflow_id
+                       WHERE o.workflow_id = d.wf AND o.task_key = d."from"), 'null') END,
+      d."limitKey", CASE WHEN d.kind = 'event' AND d.keyed THEN '' END, v_now, v_now
     FROM decided d
     RETURNING status, tags
   ), tag_sets AS (

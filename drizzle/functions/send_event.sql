@@ -16,7 +16,7 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(hashtextextended('baton:events:' || p_id, 0));
   SELECT w.status INTO v_status FROM baton.workflows w WHERE w.id = p_id FOR UPDATE;
-  IF FOUND AND v_status IN ('completed', 'failed', 'cancelled') THEN
+  IF FOUND AND v_status IN ('completed', 'failed', 'cancelled', 'compensated') THEN
     RAISE EXCEPTION 'workflow instance "%" is already %; the event was not stored', p_id, v_status USING ERRCODE = 'BTS01', DETAIL = v_status;
   END IF;
   INSERT INTO baton.events (workflow_id, name, payload) VALUES (p_id, p_name, p_payload) RETURNING id INTO v_event;

@@ -11,7 +11,7 @@ BEGIN
       output = jsonb_build_object('status', w.status, 'output', w.output, 'error', w.error),
       updated_at = now()
   FROM baton.workflows w
-  WHERE w.id = ANY (p_ids) AND w.parent_id IS NOT NULL AND w.status IN ('completed', 'failed', 'cancelled')
+  WHERE w.id = ANY (p_ids) AND w.parent_id IS NOT NULL AND w.status IN ('completed', 'failed', 'cancelled', 'compensated')
     AND t.workflow_id = w.parent_id AND t.task_key = w.parent_key AND t.kind = 'child' AND t.status = 'waiting';
   GET DIAGNOSTICS v_count = ROW_COUNT;
   IF v_count > 0 THEN

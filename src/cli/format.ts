@@ -86,6 +86,7 @@ function attemptsOrWait(t: InstanceView['tasks'][number]): string {
     case 'child':
       return `${done ? 'waited' : 'waits'} for child workflow ${safe(t.name)}`;
     case 'branch':
+    case 'compensate':
       return '-';
     default:
       return `${t.attempts}/${t.maxAttempts}`;

@@ -10,7 +10,7 @@ import { loadConfig, type BatonConfig } from '../config.ts';
 import { encodePayload, jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
-import { NotFoundError, TimeoutError, ValidationError, WorkflowFailedError } from '../errors.ts';
+import { NotFoundError, TimeoutError, ValidationError, workflowError, type SerializedError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { producerSpan, TracerRef } from '../tracing.ts';
 import { getDefinition, listDefinitions, registerDefinitions, type DefinitionSummary } from '../store/definitions.ts';
@@ -194,10 +194,22 @@ export class Client {
     return retryMatching(this.db.pool, retryFilter(options));
   }
 
-  /** Cancel an instance and its running children; running tasks see their AbortSignal fire. Returns the status it had. */
-  async cancel(id: string, options: { reason?: string; requestedBy?: string } = {}): Promise<WorkflowStatus> {
+  /**
+   * Cancel an instance and its running children; running tasks see their AbortSignal fire. Returns the status it had.
+   * `compensate: true`: the forward work stops the same way, then the compensations of the steps that completed
+   * run, latest first, and the instance ends `compensated` (`cancelled` when nothing needed undoing); asking again
+   * meanwhile changes nothing.
+   */
+  async cancel(id: string, options: { reason?: string; requestedBy?: string; compensate?: boolean } = {}): Promise<WorkflowStatus> {
     validateId(id);
-    return checkAndCancel(this.db.pool, id, { reason: options.reason ?? null, requestedBy: options.requestedBy ?? null });
+    if (options.compensate !== undefined && typeof options.compensate !== 'boolean') {
+      throw new ValidationError(`cancel: compensate must be true or false (got ${JSON.stringify(options.compensate)})`);
+    }
+    return checkAndCancel(this.db.pool, id, {
+      reason: options.reason ?? null,
+      requestedBy: options.requestedBy ?? null,
+      compensate: options.compensate === true,
+    });
   }
 
   /** Pause: running tasks finish, nothing else of the instance is claimed until resume. */
@@ -364,7 +376,9 @@ export class Client {
 
   /**
    * Wait for the instance to end: its output when it completed; a
-   * WorkflowFailedError when it failed or was cancelled; a TimeoutError when
+   * WorkflowFailedError when it failed or was cancelled (its subclasses
+   * WorkflowCompensatedError when it was compensated, CompensationFailedError
+   * when a compensation failed for good); a TimeoutError when
    * `timeoutMs` passes first. Woken by NOTIFY baton_done, not by polling.
    */
   async result<O = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<O> {
@@ -390,8 +404,8 @@ export class Client {
         const row = await loadInstance(this.db.pool, id);
         if (!row) throw new NotFoundError(`no workflow instance "${id}"`);
         if (row.status === 'completed') return this.decode(row.output) as O;
-        if (row.status === 'failed' || row.status === 'cancelled') {
-          throw new WorkflowFailedError(id, row.error, row.status);
+        if (row.status === 'failed' || row.status === 'cancelled' || row.status === 'compensated') {
+          throw workflowError(id, row.error as SerializedError | null, row.status);
         }
         if (wakeups !== seen) continue;
         const left = deadline - Date.now();

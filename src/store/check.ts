@@ -21,6 +21,9 @@
  *                           (ready or running) than its limit (the first instance named, the count in detail)
  *   event-consumed-twice    an event was consumed by more than one waitForEvent step (the completions that
  *                           name it: the first instance named), or is still buffered after one consumed it
+ *   compensated-twice       a compensation ("!<key>", src/workflow/compensate.ts) ran to completion more
+ *                           than once (its retries are fine: only completions count)
+ *   compensation-of-unfinished  a compensation exists for a step that did not complete
  */
 import { FINISHED_STATUSES, type HistoryKind, type TaskStatus } from '../types.ts';
 import type { Executor } from './executor.ts';
@@ -147,7 +150,19 @@ export async function checkInvariants(ex: Executor, options: CheckOptions = {}):
      union all
        select 'event-consumed-twice', h.workflow_id, h.detail ->> 'key', 'event ' || e.id || ' is still buffered after this step consumed it'
        from baton.history h join baton.events e on e.id = (h.detail ->> 'eventId')::bigint
-       where h.kind = 'completed' and h.detail ? 'eventId'     union all
+       where h.kind = 'completed' and h.detail ? 'eventId'
+     union all
+       select 'compensated-twice', h.workflow_id, h.detail ->> 'key', count(*) || ' completions of one compensation'
+       from baton.history h
+       where h.kind = 'completed' and left(h.detail ->> 'key', 1) = '!' and left(h.detail ->> 'key', 2) <> '!@'
+       group by h.workflow_id, h.detail ->> 'key' having count(*) > 1
+     union all
+       select 'compensation-of-unfinished', c.workflow_id, c.task_key, 'compensates step ' || substr(c.task_key, 2) || ', which is '
+         || coalesce(s.status, 'missing')
+       from baton.tasks c
+       left join baton.tasks s on s.workflow_id = c.workflow_id and s.task_key = substr(c.task_key, 2)
+       where c.kind = 'task' and left(c.task_key, 1) = '!' and s.status is distinct from 'completed'
+     union all
        select 'stuck', w.id, null, 'instance ' || w.status || ' with no open step'
        from baton.workflows w
        where w.status in ('running', 'paused')

@@ -75,6 +75,8 @@ export interface ScheduleRow {
   limitKey?: string;
   /** A keyed waitForEvent step (its key is computed when it is first claimed); left out for the others. */
   keyed?: true;
+  /** A compensation: the step it undoes, whose input and output become its input (left out for the others). */
+  from?: string;
   /** A child step: the child to start (traceparent, tracestate: the trace context it is started under, if traced; limitKey: its first steps'). */
   child: { name: string; hash: string; priority: number | null; tags: string[]; traceparent?: string; tracestate?: string | null; limitKey?: string } | null;
 }

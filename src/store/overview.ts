@@ -71,6 +71,7 @@ export interface ThroughputMinute {
   completed: number;
   failed: number;
   cancelled: number;
+  compensated: number;
 }
 
 export interface Throughput {
@@ -91,11 +92,12 @@ export const THROUGHPUT_SQL = `with recent as (
          select date_trunc('minute', r.finished_at) as at,
            count(*) filter (where r.status = 'completed')::int as completed,
            count(*) filter (where r.status = 'failed')::int as failed,
-           count(*) filter (where r.status = 'cancelled')::int as cancelled
+           count(*) filter (where r.status = 'cancelled')::int as cancelled,
+           count(*) filter (where r.status = 'compensated')::int as compensated
          from recent r where r.finished_at is not null group by 1
        )
        select m.at, coalesce(s.n, 0) as started, coalesce(e.completed, 0) as completed, coalesce(e.failed, 0) as failed,
-         coalesce(e.cancelled, 0) as cancelled, (select count(*) from recent)::int as scanned
+         coalesce(e.cancelled, 0) as cancelled, coalesce(e.compensated, 0) as compensated, (select count(*) from recent)::int as scanned
        from generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()), interval '1 minute') as m(at)
        left join starts s on s.at = m.at left join ends e on e.at = m.at
        order by m.at`;

@@ -18,18 +18,19 @@ import { query } from './executor.ts';
 
 /**
  * Cancel the instance (and its running descendants) now, recording who and
- * why on it and in baton.signals. Returns the status it had (cancelling a
- * cancelled one is a no-op). Raises NotFoundError / InvalidStateError.
+ * why on it and in baton.signals; with `compensate`, let it compensate its
+ * completed steps first. Returns the status it had (cancelling a cancelled
+ * one is a no-op). Raises NotFoundError / InvalidStateError.
  */
 export async function checkAndCancel(
   ex: Executor,
   workflowId: string,
-  options: { reason?: string | null; requestedBy?: string | null } = {},
+  options: { reason?: string | null; requestedBy?: string | null; compensate?: boolean } = {},
 ): Promise<WorkflowStatus> {
   const rows = await query<{ previous: WorkflowStatus }>(
     ex,
-    `select baton.cancel_workflow($1, $2, $3) as previous`,
-    [workflowId, options.reason ?? null, options.requestedBy ?? null],
+    `select baton.cancel_workflow($1, $2, $3, $4) as previous`,
+    [workflowId, options.reason ?? null, options.requestedBy ?? null, options.compensate === true],
   );
   return rows[0]!.previous;
 }

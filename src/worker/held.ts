@@ -3,6 +3,7 @@ import type { SerializedError } from '../errors.ts';
 import type { ClaimedTask } from '../store/claims.ts';
 import type { TraceHeaders } from '../store/instances.ts';
 import type { Workflow } from '../workflow/builder.ts';
+import { isCompensationKey } from '../workflow/compensate.ts';
 
 export type HeldPhase = 'buffered' | 'running' | 'committing';
 export type LostReason = 'lease' | 'cancelled' | 'shutdown';
@@ -94,3 +95,28 @@ export type Outcome =
   | { kind: 'error'; error: SerializedError; final: boolean; delayMs: number }
   /** eventKey: a keyed wait's key, computed by this attempt. */
   | { kind: 'rewait'; eventKey?: string };
+
+/**
+ * Whether a baton_cancel notification (ids, from its payload) stops this task: '<id>' names a
+ * cancelled instance; '!<id>' one that began to compensate, whose forward tasks stop and whose
+ * compensations run on (src/workflow/compensate.ts).
+ */
+function stopsOnCancel(ids: ReadonlySet<string>, task: { workflowId: string; taskKey: string }): boolean {
+  return ids.has(task.workflowId) || (ids.has(`!${task.workflowId}`) && !isCompensationKey(task.taskKey));
+}
+
+/**
+ * Which held tasks a baton_cancel payload stops. Its comma-separated entries name whole instances
+ * ('<id>', or '!<id>': see stopsOnCancel), or single tasks as '<instance>\x1f<key>' (the branches
+ * a join cancelled).
+ */
+export function cancelledBy(payload: string): (h: { id: string; task: { workflowId: string; taskKey: string } }) => boolean {
+  const ids = new Set<string>();
+  const tasks = new Set<string>();
+  for (const entry of payload.split(',')) {
+    const at = entry.indexOf('\x1f');
+    if (at < 0) ids.add(entry);
+    else tasks.add(heldId(entry.slice(0, at), entry.slice(at + 1)));
+  }
+  return (h) => stopsOnCancel(ids, h.task) || tasks.has(h.id);
+}

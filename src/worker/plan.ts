@@ -9,7 +9,7 @@
  */
 import { serializeError, type SerializedError } from '../errors.ts';
 import type { CommitBatch, CommitInstance, CommitItem, HistoryRow, ScheduleRow } from '../store/commit.ts';
-import type { HistoryKind, WorkflowStatus } from '../types.ts';
+import { isFinished, type HistoryKind, type WorkflowStatus } from '../types.ts';
 import { step, type MachineEvent, type MachineState, type ScheduledStep, type Transition } from '../workflow/machine.ts';
 import { limitKeyOf } from '../workflow/limits.ts';
 import { diff } from '../workflow/patch.ts';
@@ -30,7 +30,7 @@ export interface Finished {
 function label(s: ScheduledStep): string {
   switch (s.kind) {
     case 'task':
-      return s.name;
+      return s.compensates === undefined ? s.name : `${s.name} (compensating ${s.compensates})`;
     case 'sleep':
       return `sleep ${s.delayMs} ms`;
     case 'event':
@@ -39,6 +39,8 @@ function label(s: ScheduledStep): string {
       return `child ${s.name}`;
     case 'branch':
       return 'branch';
+    case 'compensate':
+      return 'compensate';
   }
 }
 
@@ -83,6 +85,7 @@ function scheduleRow(held: Held, s: ScheduledStep): ScheduleRow {
     held: s.held,
     ...(limitKey !== null && s.kind === 'task' ? { limitKey } : {}),
     ...(s.kind === 'event' && s.keyed ? { keyed: true as const } : {}),
+    ...(s.compensates !== undefined ? { from: s.compensates } : {}),
     child: s.child ? { name: s.child.name, hash: s.child.hash, priority: wf.priority, tags: wf.tags, ...held.trace, ...(limitKey !== null ? { limitKey } : {}) } : null,
   };
 }
@@ -184,6 +187,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
   let quiet = false;
   // Steps an earlier attempt of this batch cancelled (a join fired, a branch failed): see below.
   const cancel: string[] = [];
+  let halt = false;
 
   for (const f of group) {
     const { held, outcome } = f;
@@ -238,8 +242,10 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
       ...(t.ignored ? { ignored: t.ignored } : {}),
       ...(t.joined ? { joined: t.joined } : {}),
       ...(t.cancel ? { cancelled: t.cancel } : {}),
+      ...(t.halt ? { compensating: (t.state as MachineState).sag?.err } : {}),
     });
-    if (t.status !== status && (t.status === 'completed' || t.status === 'failed')) {
+    if (t.halt) halt = true;
+    if (t.status !== status && isFinished(t.status)) {
       if (t.status === 'completed') output = t.output ?? null;
       if (t.error) error = t.error;
     }
@@ -247,7 +253,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     state = t.state;
   }
 
-  const finished = (status === 'completed' || status === 'failed') && base.status !== status;
+  const finished = isFinished(status) && !isFinished(base.status);
   const parent = group[0]!.held.task.workflow.parentId;
   const instance: CommitInstance = {
     id,
@@ -262,7 +268,8 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     error,
     step: steps.length ? steps.join(', ') : null,
     finished,
-    after: finished && (status === 'failed' || parent !== null),
+    // A compensation that began closes the forward work (baton.after_finish keeps the compensations).
+    after: (finished && (status !== 'completed' || parent !== null)) || halt,
     ...(cancel.length > 0 ? { cancel } : {}),
   };
   return { instance, items, history, schedule };

@@ -15,6 +15,7 @@ import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../types.ts';
 import { nodeAt } from '../workflow/graph.ts';
 import { eventKeyOf } from '../workflow/keyed-events.ts';
+import { isCompensationKey } from '../workflow/compensate.ts';
 import { limitKeyOf } from '../workflow/limits.ts';
 import { decideRetry } from '../workflow/retry.ts';
 import { parseWith, type TaskContext, type TaskStream } from '../workflow/task.ts';
@@ -48,6 +49,12 @@ function failure(error: unknown, held: Held, deps: RunnerDeps, forceFinal = fals
     : { kind: 'error', error: serialized, final: true, delayMs: 0 };
 }
 
+/** A compensation's input is `{ input, output }` of its step, each stored (and so decoded) on its own. */
+function decodeCompensationInput(codec: Codec, stored: unknown): unknown {
+  const { input, output } = (stored ?? {}) as { input?: unknown; output?: unknown };
+  return { input: codec.decode((input ?? null) as never), output: codec.decode((output ?? null) as never) };
+}
+
 /** The system steps: no user code, no slot. */
 export function runSystemStep(held: Held, deps: RunnerDeps): Outcome {
   const t = held.task;
@@ -56,6 +63,9 @@ export function runSystemStep(held: Held, deps: RunnerDeps): Outcome {
       return { kind: 'completed', output: t.input };
     case 'branch':
       return { kind: 'branch', input: t.input };
+    case 'compensate':
+      // A cancel's request to compensate: its input is the cancel's error, which the machine takes as the cause.
+      return { kind: 'completed', output: t.input };
     case 'event':
       if (t.event) return { kind: 'completed', output: t.event.payload, eventId: t.event.id };
       if (t.eventKey === '') return resolveEventKey(held, deps);
@@ -197,7 +207,7 @@ function runTask(held: Held, deps: RunnerDeps, done: AttemptDone): void {
   const ctx: TaskContext = new Context(held, deps);
   let input: unknown;
   try {
-    input = deps.codec.decode(t.input as never);
+    input = isCompensationKey(t.taskKey) ? decodeCompensationInput(deps.codec, t.input) : deps.codec.decode(t.input as never);
   } catch (error) {
     return attempt.failNow(new NonRetryableError(`the input could not be decoded: ${coerceError(error).message}`));
   }

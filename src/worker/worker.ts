@@ -41,7 +41,7 @@ import { onStopSignals } from './signals.ts';
 import { announceWorker, definitionLabels } from './startup.ts';
 import { Waker } from './waker.ts';
 import { reportSettlement, runnerDeps, taskInfo, WorkerEmitter } from './emitter.ts';
-import { HeldTask, heldId, type Held, type Outcome } from './held.ts';
+import { cancelledBy, HeldTask, type Held, type Outcome } from './held.ts';
 import { WorkerMetrics } from './metrics.ts';
 import type { Finished } from './plan.ts';
 import { Prefetch } from './prefetch.ts';
@@ -260,15 +260,8 @@ export class Worker {
   private notified(channel: string, payload: string): void {
     if (channel === 'baton_ready') this.requestFetch();
     else if (channel === 'baton_cancel') {
-      // Entries name whole instances, or single tasks as '<instance>\x1f<key>' (a join's cancelled branches).
-      const ids = new Set<string>();
-      const tasks = new Set<string>();
-      for (const entry of payload.split(',')) {
-        const at = entry.indexOf('\x1f');
-        if (at < 0) ids.add(entry);
-        else tasks.add(heldId(entry.slice(0, at), entry.slice(at + 1)));
-      }
-      for (const h of this.held.values()) if (ids.has(h.task.workflowId) || tasks.has(h.id)) this.lose(h, 'cancelled');
+      const stops = cancelledBy(payload);
+      for (const h of this.held.values()) if (stops(h)) this.lose(h, 'cancelled');
     }
   }
 

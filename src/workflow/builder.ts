@@ -115,6 +115,26 @@ export interface LoopOptions<O> {
   onMax?: 'fail' | 'exit';
 }
 
+/** What a compensation gets: the step's input and output. */
+export interface CompensationInput<I, O> {
+  input: I;
+  output: O;
+}
+
+export interface ThenOptions<I, O> {
+  /** The task that undoes this step; it runs with `{ input, output }` of the step, under its own retry policy. */
+  compensate?: Task<CompensationInput<I, O>, unknown>;
+}
+
+function checkCompensation(compensate: unknown, step: string): void {
+  if (!isTask(compensate)) throw new ValidationError(`then(): compensate of task "${step}" must be a task (defineTask)`);
+  const limits = compensate.options.limits;
+  if (limits && (limits.key !== null)) {
+    // Its step is scheduled before its input (the step's input and output) is read from the database.
+    throw new ValidationError(`then(): compensation task "${compensate.name}" has a keyed concurrency or rate limit, which a compensation cannot have`);
+  }
+}
+
 export interface EventOptions<I = any> {
   timeoutMs?: number | string;
   /** On timeout: fail the workflow (default), or continue with `null`. */
@@ -171,13 +191,25 @@ export class Flow<I, O> {
     throw new ValidationError(`${where}: expected a task, a workflow or a sub-flow callback`);
   }
 
-  /** Run a task (or a workflow, as a child) with the previous output as input. */
+  /**
+   * Run a task (or a workflow, as a child) with the previous output as input. `compensate` (tasks
+   * only) registers the task's undo: when a later step fails for good, or a cancel asks for it, it
+   * runs with `{ input, output }` of this step (see src/workflow/compensate.ts).
+   */
+  then<TI, N>(this: Flow<unknown, unknown>, step: Task<TI, N>, options: ThenOptions<TI, N>): Flow<TI, N>;
+  then<N>(step: Task<O, N>, options: ThenOptions<O, N>): Flow<I, N>;
   then<TI, N>(this: Flow<unknown, unknown>, step: Task<TI, N> | Workflow<TI, N>): Flow<TI, N>;
   then<N>(step: Task<O, N> | Workflow<O, N>): Flow<I, N>;
-  then(step: Task | Workflow): Flow<any, any> {
+  then(step: Task | Workflow, options?: ThenOptions<any, any>): Flow<any, any> {
     if (!isTask(step) && !isWorkflow(step)) throw new ValidationError('then() takes a task or a workflow');
     const { node, children } = this.toNode(step, 'then()');
-    return this.add(node, children);
+    if (options === undefined) return this.add(node, children);
+    if (options === null || typeof options !== 'object') throw new ValidationError('then() options must be an object');
+    const compensate = options.compensate;
+    if (compensate === undefined) return this.add(node, children);
+    if (node.kind !== 'task') throw new ValidationError('then(): compensate is for task steps; a child workflow compensates its own steps');
+    checkCompensation(compensate, node.task.name);
+    return this.add({ ...node, compensate }, children);
   }
 
   /**

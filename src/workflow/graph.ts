@@ -10,7 +10,9 @@
  *   loop iteration n  -> "i<n>"         e.g. "3/i2/0"
  *
  * A task row's key is the activation key of its leaf step, so the key alone
- * says where in the graph (and in which loop iteration) it belongs.
+ * says where in the graph (and in which loop iteration) it belongs. A
+ * compensation's key is "!" and its step's key ("!1/b0"); a cancel's request
+ * to compensate is "!" alone (see compensate.ts).
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.ts';
@@ -22,6 +24,8 @@ export type Node = TaskNode | SeqNode | ParallelNode | BranchNode | LoopNode | S
 export interface TaskNode {
   kind: 'task';
   task: Task;
+  /** The task that undoes this one when a later step fails for good (see compensate.ts). */
+  compensate?: Task;
 }
 export interface SeqNode {
   kind: 'seq';
@@ -87,7 +91,7 @@ export interface WorkflowRef {
 
 /** A JSON description of the graph: stored in `definitions`, hashed, shown by tools. */
 export type Shape =
-  | { t: 'task'; name: string; priority: number; tags: string[]; maxAttempts: number; timeoutMs: number | null }
+  | { t: 'task'; name: string; priority: number; tags: string[]; maxAttempts: number; timeoutMs: number | null; compensate?: string }
   | { t: 'seq'; steps: Shape[] }
   | { t: 'parallel'; branches: Shape[]; join?: 'any' | { quorum: number }; rest?: 'cancel' | 'finish' }
   | { t: 'branch'; cases: Record<string, Shape>; otherwise?: Shape }
@@ -159,6 +163,7 @@ export function shapeOf(node: Node): Shape {
         tags: node.task.options.tags,
         maxAttempts: node.task.options.retry.maxAttempts,
         timeoutMs: node.task.options.timeoutMs,
+        ...(node.compensate ? { compensate: node.compensate.name } : {}),
       };
     case 'seq':
       return { t: 'seq', steps: node.steps.map(shapeOf) };
@@ -187,7 +192,8 @@ function joinShape(rule: JoinRule): { join: 'any' | { quorum: number }; rest: 'c
 function structural(shape: Shape): unknown {
   switch (shape.t) {
     case 'task':
-      return { t: 'task', name: shape.name };
+      // A compensation is part of the shape: it decides what runs after a failure.
+      return shape.compensate === undefined ? { t: 'task', name: shape.name } : { t: 'task', name: shape.name, compensate: shape.compensate };
     case 'seq':
       return { t: 'seq', steps: shape.steps.map(structural) };
     case 'parallel':
@@ -207,7 +213,7 @@ function structural(shape: Shape): unknown {
 }
 
 /**
- * A hash of the graph's shape: task names and step kinds, branch cases, loop
+ * A hash of the graph's shape: task names (and their compensations) and step kinds, branch cases, loop
  * limits, sleeps, event names, child workflows (by their hash), and the
  * workflow's version when it is not 1. Handler code, task options (retries,
  * priority, tags, timeouts) and input checks are not part of it, so changing
@@ -237,16 +243,19 @@ export function estimateSteps(node: Node): number {
 
 /** Every task used in a graph, by name; two different tasks with one name are refused. */
 export function collectTasks(node: Node, into = new Map<string, Task>(), owner = 'workflow'): Map<string, Task> {
+  const add = (task: Task) => {
+    const existing = into.get(task.name);
+    if (existing && existing !== task) {
+      throw new ValidationError(`${owner} uses two different tasks named "${task.name}"`);
+    }
+    into.set(task.name, task);
+  };
   const visit = (n: Node) => {
     switch (n.kind) {
-      case 'task': {
-        const existing = into.get(n.task.name);
-        if (existing && existing !== n.task) {
-          throw new ValidationError(`${owner} uses two different tasks named "${n.task.name}"`);
-        }
-        into.set(n.task.name, n.task);
+      case 'task':
+        add(n.task);
+        if (n.compensate) add(n.compensate);
         return;
-      }
       case 'seq':
         return n.steps.forEach(visit);
       case 'parallel':

@@ -25,6 +25,10 @@
  *   timedOut    waitForEvent gave up: fail, or     ignored
  *               continue with null (onTimeout)
  *
+ * A failure of an instance with completed steps that have compensations does
+ * not fail it: it compensates (compensate.ts, which also takes every event
+ * while compensating and those of compensation steps, keys "!...").
+ *
  * Cancel, pause and resume are not events here: the database applies them
  * under the instance's row lock (baton.cancel_workflow, pause_workflow,
  * resume_workflow), and the machine sees their result as the snapshot's
@@ -34,6 +38,8 @@
 import { serializeError, type SerializedError } from '../errors.ts';
 import { FINISHED_STATUSES, type StepKind, type WorkflowStatus } from '../types.ts';
 import type { Workflow } from './builder.ts';
+import { beginCompensation, compensationEvent, compensationOf, isCompensationKey, recordCompleted, type SagaState } from './compensate.ts';
+import type { Task } from './task.ts';
 import { joinKey, nodeAt, OTHERWISE, parentKey, type BranchNode, type Node } from './graph.ts';
 import { branchCompleted, deferEnd, openFrame, settled, stepFailed, type JoinRun, type JoinState, type ParallelFrame } from './join.ts';
 
@@ -42,6 +48,10 @@ export interface MachineState extends JoinState {
   par: Record<string, ParallelFrame>;
   /** Steps completed so far (task rows that reached `completed`). */
   done: number;
+  /** Completed steps with a compensation: key -> `done` at their completion (compensate.ts). Absent until one completes. */
+  comp?: Record<string, number>;
+  /** Present while compensating (compensate.ts). */
+  sag?: SagaState;
 }
 
 export interface Snapshot {
@@ -77,6 +87,8 @@ export interface ScheduledStep {
   limit?: { keyed: boolean };
   /** Only on a keyed waitForEvent step (its worker computes the key from the instance's input). */
   keyed?: true;
+  /** A compensation: the key of the step it undoes (its input is that step's input and output). */
+  compensates?: string;
 }
 
 export interface Transition {
@@ -95,6 +107,8 @@ export interface Transition {
   cancel?: string[];
   /** Parallel steps whose join fired. */
   joined?: string[];
+  /** Compensation began: the open forward work (tasks, child instances) is to be closed. */
+  halt?: true;
 }
 
 export interface StepOptions {
@@ -133,6 +147,7 @@ class Run implements JoinRun {
   output?: unknown;
   error?: SerializedError;
   stepError?: SerializedError;
+  halt = false;
 
   constructor(
     readonly def: Workflow,
@@ -172,6 +187,7 @@ class Run implements JoinRun {
 
   fail(error: SerializedError): void {
     if (this.finished) return;
+    if (this.state.comp && beginCompensation(this, error)) return;
     this.status = 'failed';
     this.error = error;
   }
@@ -215,6 +231,18 @@ class Run implements JoinRun {
         this.push(key, 'child', node.workflow.name, input, { child: { name: node.workflow.name, hash: node.workflow.hash } });
         return;
     }
+  }
+
+  scheduleCompensation(key: string, task: Task, step: string): void {
+    const { options, name } = task;
+    this.push(key, 'task', name, null, {
+      priority: options.priority,
+      tags: options.tags,
+      maxAttempts: options.retry.maxAttempts,
+      timeoutMs: options.timeoutMs,
+      compensates: step,
+      ...(options.limits ? { limit: { keyed: false } } : {}),
+    });
   }
 
   choose(node: BranchNode, key: string, input: unknown): void {
@@ -315,6 +343,7 @@ class Run implements JoinRun {
     if (this.cancel.length > 0) t.cancel = this.cancel;
     if (this.joined.length > 0) t.joined = this.joined;
     if (ignored !== undefined) t.ignored = ignored;
+    if (this.halt) t.halt = true;
     return t;
   }
 }
@@ -323,14 +352,19 @@ class Run implements JoinRun {
 export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, options: StepOptions = {}): Transition {
   const run = new Run(def, snapshot, options);
   if (run.finished) return run.result(`the instance is already ${run.status}`);
+  if (event.type !== 'start' && (run.state.sag || isCompensationKey(event.key))) {
+    if (event.type === 'completed') run.state.done += 1;
+    return run.result(compensationEvent(run, event));
+  }
   switch (event.type) {
     case 'start':
       run.start(def.root, '', event.input);
       return run.result();
     case 'completed': {
-      nodeAt(def.root, event.key); // throws on a key this definition does not have
+      const node = nodeAt(def.root, event.key); // throws on a key this definition does not have
       run.state.done += 1;
       if (settled(run.state, event.key)) return run.result(`step "${event.key}" is under a parallel step that already joined`);
+      if (compensationOf(node)) recordCompleted(run, event.key);
       run.finish(event.key, event.output);
       return run.result();
     }
@@ -359,7 +393,7 @@ export function step(def: Workflow, snapshot: Snapshot, event: MachineEvent, opt
           retryable: false,
         };
         stepFailed(run, event.key, error);
-        if (run.error === undefined) run.stepError = error; // a join counted it as a failed branch
+        if (run.error === undefined && !run.halt) run.stepError = error; // a join counted it as a failed branch (no compensation began)
       }
       return run.result();
     }

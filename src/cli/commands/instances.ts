@@ -217,6 +217,7 @@ export const historyCommand: Command = {
 const cancelFlags = {
   reason: { type: 'string', value: 'TEXT', help: 'why, recorded as the instance\'s error (default: "cancelled from the command line")' },
   by: { type: 'string', value: 'WHO', help: 'who asked, recorded with it (default: cli)' },
+  compensate: { type: 'boolean', help: 'undo the completed steps first (their compensations run, latest first); it ends compensated' },
   json: jsonOption,
 } as const;
 
@@ -228,8 +229,11 @@ export const cancelCommand: Command = {
     const { values, positionals } = parse(args, cancelFlags, { names: ['id'], min: 1 });
     const id = positionals[0]!;
     return withClient(async (client) => {
-      const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli' });
-      output.out(values.json ? json({ id, status: 'cancelled', was }) : was === 'cancelled' ? `${safe(id)} was already cancelled` : `cancelled ${safe(id)} (was ${was})`);
+      const compensate = values.compensate === true;
+      const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli', compensate });
+      if (values.json) output.out(json({ id, status: compensate && was !== 'cancelled' ? 'compensating' : 'cancelled', was }));
+      else if (was === 'cancelled') output.out(`${safe(id)} was already cancelled`);
+      else output.out(compensate ? `cancelling ${safe(id)} (was ${was}): its completed steps are being compensated` : `cancelled ${safe(id)} (was ${was})`);
       return 0;
     });
   },

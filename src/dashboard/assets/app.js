@@ -73,7 +73,7 @@ function errorView(message) {
 
 // ---- overview ----
 
-const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled', 'compensated'];
 
 function overviewView() {
   const el = h('div', { class: 'overview' });
@@ -110,14 +110,14 @@ function countsSection(c) {
 
 function throughputSection(t) {
   const W = 600, H = 160, pad = 24;
-  const max = Math.max(1, ...t.minutes.map((m) => Math.max(m.started, m.completed + m.failed + m.cancelled)));
+  const max = Math.max(1, ...t.minutes.map((m) => Math.max(m.started, m.completed + m.failed + m.cancelled + m.compensated)));
   const bw = (W - pad) / t.minutes.length;
   const y = (v) => H - pad - (v / max) * (H - pad * 2);
   const bars = t.minutes.map((m, i) => {
     const x = pad + i * bw;
     let top = H - pad;
     const parts = [];
-    for (const [k, v] of [['completed', m.completed], ['failed', m.failed], ['cancelled', m.cancelled]]) {
+    for (const [k, v] of [['completed', m.completed], ['failed', m.failed], ['cancelled', m.cancelled], ['compensated', m.compensated]]) {
       if (!v) continue;
       const hgt = (v / max) * (H - pad * 2);
       top -= hgt;
@@ -149,7 +149,8 @@ function throughputSection(t) {
       h('span', { class: 'key started' }, 'started'), ` ${num(sum('started'))} · `,
       h('span', { class: 'key completed' }, 'completed'), ` ${num(sum('completed'))} · `,
       h('span', { class: 'key failed' }, 'failed'), ` ${num(sum('failed'))} · `,
-      h('span', { class: 'key cancelled' }, 'cancelled'), ` ${num(sum('cancelled'))}`,
+      h('span', { class: 'key cancelled' }, 'cancelled'), ` ${num(sum('cancelled'))} · `,
+      h('span', { class: 'key compensated' }, 'compensated'), ` ${num(sum('compensated'))}`,
       t.truncated ? h('span', { class: 'muted' }, ' (the newest instances only: older minutes undercount)') : null,
     ),
   );

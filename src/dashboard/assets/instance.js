@@ -51,7 +51,7 @@ export function renderInstance(id) {
       }
       if (confirm(`Send event "${name.value}" to instance ${id}?`)) void act('event', { name: name.value, payload: value });
     });
-    return h('div', { class: 'actions' }, buttons, ['completed', 'failed', 'cancelled'].includes(inst.status) ? null : form);
+    return h('div', { class: 'actions' }, buttons, ['completed', 'failed', 'cancelled', 'compensated'].includes(inst.status) ? null : form);
   }
 
   function tasksTable(tasks, history) {

@@ -2,7 +2,7 @@
 import { api, navigate, showNotice } from './app.js';
 import { ago, badge, fill, h, instanceHref, link, num } from './dom.js';
 
-const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled', 'compensated'];
 const FILTERS = ['status', 'name', 'id', 'from', 'to'];
 
 // <input type=datetime-local> speaks local time without a zone; the API takes ISO instants.
