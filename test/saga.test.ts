@@ -312,9 +312,22 @@ describe('saga compensation', function () {
     await until(async () => ran('saga-8').includes('wait@1'), { what: 'the slow step to run' });
     const r = await runCli(['cancel', 'saga-8', '--compensate', '--reason', 'typo'], { env: { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /cancelling saga-8 \(was running\): its completed steps are being compensated/);
+    assert.match(r.stdout, /cancelling saga-8 \(was running\): its completed steps, if any, are being compensated/);
     await assert.rejects(client.result('saga-8', { timeoutMs: 20_000 }), WorkflowCompensatedError);
     const status = await runCli(['status', 'saga-8'], { env: { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn' } });
     assert.match(status.stdout, /status:\s+compensated/);
+  });
+
+  it('baton cancel --compensate --json reports the status the instance has, and a worker ends it cancelled when nothing completed', async () => {
+    await client.start(trip, { id: 'o-json' }, { id: 'saga-cli-json' });
+    const env = { env: { DATABASE_URL: db.url, BATON_LOG_LEVEL: 'warn' } };
+    const j = await runCli(['cancel', 'saga-cli-json', '--compensate', '--json'], env);
+    assert.equal(j.code, 0, j.stderr);
+    assert.deepEqual(JSON.parse(j.stdout), { id: 'saga-cli-json', status: 'running', was: 'running', compensate: true });
+    await run();
+    await until(async () => (await row('saga-cli-json')).status === 'cancelled', { what: 'cancelled' });
+    assert.deepEqual(ran('saga-cli-json'), []);
+    const again = await runCli(['cancel', 'saga-cli-json', '--compensate', '--json'], env);
+    assert.deepEqual(JSON.parse(again.stdout), { id: 'saga-cli-json', status: 'cancelled', was: 'cancelled', compensate: true });
   });
 });

@@ -231,9 +231,13 @@ export const cancelCommand: Command = {
     return withClient(async (client) => {
       const compensate = values.compensate === true;
       const was = await client.cancel(id, { reason: values.reason ?? 'cancelled from the command line', requestedBy: values.by ?? 'cli', compensate });
-      if (values.json) output.out(json({ id, status: compensate && was !== 'cancelled' ? 'compensating' : 'cancelled', was }));
+      // With --compensate the instance runs on (running, or paused) until a worker has undone what completed
+      // (or found nothing to undo): report the row's status, not a guess.
+      const now = was === 'cancelled' ? was : ((await client.get(id))?.status ?? 'cancelled');
+      if (values.json) output.out(json({ id, status: now, was, compensate }));
       else if (was === 'cancelled') output.out(`${safe(id)} was already cancelled`);
-      else output.out(compensate ? `cancelling ${safe(id)} (was ${was}): its completed steps are being compensated` : `cancelled ${safe(id)} (was ${was})`);
+      else if (compensate && now !== 'cancelled') output.out(`cancelling ${safe(id)} (was ${was}): its completed steps, if any, are being compensated`);
+      else output.out(`cancelled ${safe(id)} (was ${was})`);
       return 0;
     });
   },
