@@ -8,7 +8,7 @@ const at = new Date('2026-01-02T03:04:05.000Z');
 function task(kind: string, name: string, status: string, extra: Record<string, unknown> = {}) {
   return {
     taskKey: `0/${kind}`, kind, name, status, paused: false, priority: 0, tags: [], attempts: 1, maxAttempts: 1000,
-    leaseLosses: 0, epoch: 1, claimedBy: null, leaseExpiresAt: null, availableAt: at, output: null, lastError: null,
+    leaseLosses: 0, epoch: 1, claimedBy: null, leaseExpiresAt: null, availableAt: at, eventKey: null, limitKey: null, output: null, lastError: null,
     lastFailedWorker: null, progress: null, progressMessage: null, createdAt: at, startedAt: null, finishedAt: null, ...extra,
   };
 }

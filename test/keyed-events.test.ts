@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createClient, defineTask, defineWorkflow, ValidationError, WorkflowFailedError, type Client, type Worker } from '../src/index.ts';
 import { reconcileOnce } from '../src/reconciler/index.ts';
 import { checkInvariants } from '../src/store/check.ts';
+import { progressLine, statusText } from '../src/cli/format.ts';
 import { definitionHash, shapeOf } from '../src/workflow/graph.ts';
 import { silentLogger } from '../src/log.ts';
 import { runCli } from './support/cli.ts';
@@ -84,6 +85,11 @@ describe('keyed events (waitForEvent with a key, publish by name and key)', func
     const b = await client.start(paid, { orderId: 'o-2' });
     await waitingOn(a.id, 'o-1');
     await waitingOn(b.id, 'o-2');
+    // The computed key is shown where a person looks: client.get and baton status.
+    const view = (await client.get(a.id))!;
+    assert.deepEqual(view.tasks.filter((t) => t.kind === 'event').map((t) => [t.status, t.eventKey]), [['waiting', 'o-1']]);
+    assert.match(statusText(view), /waits for event "paid" with key "o-1"/);
+    assert.match(progressLine(view), /waiting for "paid" with key "o-1"/);
     await client.publish('paid', 'o-2', { n: 2 });
     assert.deepEqual(await client.result(b.id, { timeoutMs: 15_000 }), { n: 2 });
     assert.equal((await client.get(a.id))!.status, 'running', 'the other key is not woken');

@@ -54,7 +54,7 @@ export function currentSteps(view: InstanceView): string {
   }
   const waiting = view.tasks.filter((t) => t.status === 'ready' || t.status === 'queued' || t.status === 'waiting');
   return waiting
-    .map((t) => (t.kind === 'sleep' ? 'sleeping' : t.kind === 'event' ? `waiting for "${safe(t.name)}"` : t.kind === 'child' ? `child ${safe(t.name)}` : `${safe(t.name)} (${t.status === 'queued' ? 'held by its limit' : 'queued'})`))
+    .map((t) => (t.kind === 'sleep' ? 'sleeping' : t.kind === 'event' ? `waiting for "${safe(t.name)}"${t.eventKey !== null ? ` with key "${safe(t.eventKey)}"` : ''}` : t.kind === 'child' ? `child ${safe(t.name)}` : `${safe(t.name)} (${t.status === 'queued' ? 'held by its limit' : 'queued'})`))
     .join(', ');
 }
 
@@ -82,7 +82,7 @@ function attemptsOrWait(t: InstanceView['tasks'][number]): string {
     case 'sleep':
       return at ? `${done ? 'slept' : 'sleeps'} until ${at}` : done ? 'slept' : 'sleeps';
     case 'event':
-      return done ? `waited for event "${safe(t.name)}"` : `waits for event "${safe(t.name)}"${at ? ` (gives up at ${at})` : ''}`;
+      return `${done ? 'waited' : 'waits'} for event "${safe(t.name)}"${t.eventKey !== null ? ` with key "${safe(t.eventKey)}"` : ''}${!done && at ? ` (gives up at ${at})` : ''}`;
     case 'child':
       return `${done ? 'waited' : 'waits'} for child workflow ${safe(t.name)}`;
     case 'branch':

@@ -19,6 +19,10 @@ export interface TaskRow {
   claimedBy: string | null;
   leaseExpiresAt: Date | null;
   availableAt: Date | null;
+  /** A keyed waitForEvent step's key, once its worker computed it from the instance's input; null for the others. */
+  eventKey: string | null;
+  /** The key its concurrency and rate limits count under, for a task with per-key limits; null for the others. */
+  limitKey: string | null;
   output: unknown;
   lastError: SerializedError | null;
   lastFailedWorker: string | null;
@@ -34,7 +38,7 @@ export async function listTasks(ex: Executor, workflowId: string): Promise<TaskR
     ex,
     `select task_key as "taskKey", kind, name, status, paused, priority, tags, attempts, max_attempts as "maxAttempts",
        lease_losses as "leaseLosses", epoch, claimed_by as "claimedBy", lease_expires_at as "leaseExpiresAt",
-       available_at as "availableAt",
+       available_at as "availableAt", nullif(event_key, '') as "eventKey", limit_key as "limitKey",
        -- A quiet job's output is stored once, on its instance (see baton.finished_checkpoint).
        case when t.finished_by is null then t.output else (select w.output from baton.workflows w where w.id = t.workflow_id) end as output,
        last_error as "lastError", last_failed_worker as "lastFailedWorker",
