@@ -28,7 +28,7 @@ const ship = defineTask('ship', async (order: { id: string }) => ({ shipped: ord
 const notify = defineTask('notify', async (order: { id: string }) => ({ notified: order.id }));
 const browserOrder = defineWorkflow<{ id: string; fail?: boolean }>('browser-order')
   .then(reserve)
-  .parallel([ship, notify])
+  .parallel([ship, notify], { join: { quorum: 2 }, rest: 'finish' })   // (every branch: the graph labels the rule)
   .waitForEvent('delivered', { timeoutMs: '7d' })
   .build();
 
@@ -128,6 +128,7 @@ describe('dashboard in a real browser', function () {
     assert.equal(await node('0').getAttribute('data-status'), 'completed');
     assert.equal(await node('1/b0').getAttribute('data-status'), 'completed');
     assert.equal(await node('2').getAttribute('data-status'), 'waiting');
+    assert.equal(await page.locator('svg.graph text.join-rule').textContent(), 'quorum 2 of 2, rest finish');
     assert.equal(await page.locator('.title [data-status]').textContent(), 'running');
     await page.screenshot({ path: path.join(OUT, 'instance.png'), fullPage: true });
     // A step of the graph leads to its task row.

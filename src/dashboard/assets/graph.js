@@ -99,7 +99,11 @@ function layout(node, key, states) {
       const kids = entries.map(([label, n, seg]) => ({ label, box: layout(n, join(key, seg), states) }));
       const head = isBranch ? leaf(node, key, states, 'branch', 'choice') : null;
       const inner = kids.reduce((a, k) => a + k.box.w, 0) + GAP * Math.max(0, kids.length - 1);
-      const w = Math.max(inner, head ? head.w : 0);
+      const rule = !isBranch && node.join
+        ? `${node.join === 'any' ? 'any 1' : `quorum ${node.join.quorum}`} of ${kids.length}, rest ${node.rest ?? 'cancel'}`
+        : null;
+      // Room for the rule's label right of the join bar (about 6 px a character at 11 px), kept centred.
+      const w = Math.max(inner + (rule ? 2 * (rule.length * 6 + 20) : 0), head ? head.w : 0);
       const top = (head ? head.h + GAP : 0) + BAR + GAP + (isBranch ? 14 : 0);
       const tallest = Math.max(0, ...kids.map((k) => k.box.h));
       const h = top + tallest + GAP + BAR;
@@ -129,6 +133,8 @@ function layout(node, key, states) {
           const span = centers.length ? [Math.min(...centers), Math.max(...centers)] : [cx, cx];
           out.push(s('rect', { x: span[0] - 8, y: forkY, width: span[1] - span[0] + 16, height: BAR, class: isBranch ? 'bar choice' : 'bar' }));
           out.push(s('rect', { x: span[0] - 8, y: joinY, width: span[1] - span[0] + 16, height: BAR, class: isBranch ? 'bar choice' : 'bar' }));
+          // An any-of or quorum join says when it fires and what becomes of the branches still out.
+          if (rule) out.push(s('text', { x: span[1] + 12, y: joinY + BAR, class: 'case join-rule' }, rule));
           return s('g', {}, out);
         },
       };
