@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ValidationError } from '../src/errors.ts';
-import { defineTask, defineWorkflow, initialState, step, type MachineEvent, type Snapshot, type Transition, type Workflow } from '../src/workflow/index.ts';
+import { defineTask, defineWorkflow, type MachineEvent } from '../src/workflow/index.ts';
+import { drive, keys } from './support/machine.ts';
 
 const t = (name: string, options = {}) => defineTask(name, async (x: unknown) => x, options);
 const book = t('book');
@@ -10,18 +11,6 @@ const unbook = t('unbook', { retry: { maxAttempts: 7 }, priority: 4, tags: ['und
 const refund = t('refund');
 const fail = (key: string, message = 'boom'): MachineEvent => ({ type: 'failed', key, error: { name: 'Error', message } });
 
-function drive(def: Workflow, events: MachineEvent[], from?: Snapshot): { snap: Snapshot; transitions: Transition[] } {
-  let snap: Snapshot = from ?? { status: 'running', state: initialState() };
-  const transitions: Transition[] = [];
-  for (const event of events) {
-    const tr = step(def, snap, event);
-    transitions.push(tr);
-    snap = { status: tr.status, state: tr.state };
-  }
-  return { snap, transitions };
-}
-
-const keys = (tr: Transition) => tr.schedule.map((s) => s.key);
 
 describe('saga compensation in the state machine (pure)', () => {
   const trip = defineWorkflow('trip').then(book, { compensate: unbook }).then(pay, { compensate: refund }).then(ship).build();

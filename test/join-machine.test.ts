@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ValidationError } from '../src/errors.ts';
-import { defineTask, defineWorkflow, initialState, step, type MachineEvent, type Snapshot, type Transition, type Workflow } from '../src/workflow/index.ts';
+import { defineTask, defineWorkflow, type MachineEvent, type Workflow } from '../src/workflow/index.ts';
+import { drive, keys } from './support/machine.ts';
 
 const t = (name: string) => defineTask(name, async (x: unknown) => x);
 const a = t('a');
@@ -8,18 +9,6 @@ const b = t('b');
 const c = t('c');
 const d = t('d');
 
-function drive(def: Workflow, events: MachineEvent[], from?: Snapshot): { snap: Snapshot; transitions: Transition[] } {
-  let snap: Snapshot = from ?? { status: 'running', state: initialState() };
-  const transitions: Transition[] = [];
-  for (const event of events) {
-    const tr = step(def, snap, event);
-    transitions.push(tr);
-    snap = { status: tr.status, state: tr.state };
-  }
-  return { snap, transitions };
-}
-
-const keys = (tr: Transition) => tr.schedule.map((s) => s.key);
 const boom = (message = 'boom') => ({ name: 'Error', message });
 const shuffle = <T>(xs: T[]) => xs.map((x) => [Math.random(), x] as const).sort((p, q) => p[0] - q[0]).map(([, x]) => x);
 

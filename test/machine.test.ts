@@ -13,10 +13,9 @@ import {
   taskWorkflow,
   type MachineEvent,
   type Snapshot,
-  type Transition,
-  type Workflow,
 } from '../src/workflow/index.ts';
 import { DEFAULT_RETRY } from '../src/workflow/retry.ts';
+import { drive, keys } from './support/machine.ts';
 
 const t = (name: string, options = {}) => defineTask(name, async (x: unknown) => x, options);
 const a = t('a');
@@ -24,19 +23,6 @@ const b = t('b');
 const c = t('c');
 const d = t('d');
 
-/** Feed events one after another, as the commit does under the instance's row lock. */
-function drive(def: Workflow, events: MachineEvent[], from?: Snapshot): { snap: Snapshot; transitions: Transition[] } {
-  let snap: Snapshot = from ?? { status: 'running', state: initialState() };
-  const transitions: Transition[] = [];
-  for (const event of events) {
-    const tr = step(def, snap, event);
-    transitions.push(tr);
-    snap = { status: tr.status, state: tr.state };
-  }
-  return { snap, transitions };
-}
-
-const keys = (tr: Transition) => tr.schedule.map((s) => s.key);
 
 describe('workflow state machine (pure)', () => {
   it('runs a chain: each step gets the previous output, the last output is the result', () => {

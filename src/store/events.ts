@@ -7,6 +7,7 @@
  */
 import type { Executor } from './executor.ts';
 import { query } from './executor.ts';
+import { WAKE_STUCK } from './maintenance.ts';
 
 /** Buffer an event; wakes a waiting step. Raises InvalidStateError for a finished instance. Returns the event id. */
 export async function sendEvent(ex: Executor, workflowId: string, name: string, payload: unknown): Promise<number> {
@@ -53,12 +54,7 @@ export async function wakeKeyedWaits(ex: Executor, limit = 1000): Promise<number
          order by t.created_at, t.workflow_id, t.task_key limit 1
          for update skip locked
        ) o
-     ), woken as (
-       update baton.tasks t set status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
-       from stuck where t.workflow_id = stuck.workflow_id and t.task_key = stuck.task_key
-       returning 1
-     )
-     select count(*)::int as n, (select pg_notify('baton_ready', '') from woken limit 1) from woken`,
+     )${WAKE_STUCK}`,
     [limit],
   );
   return rows[0]!.n;

@@ -25,6 +25,18 @@ export async function promoteDue(ex: Executor, limit = 1000): Promise<number> {
  * should not exist (send_event and scheduling serialise on the instance);
  * this is the safety net. Returns how many were woken.
  */
+/**
+ * The end of a wake-up statement: its CTE `stuck` (workflow_id, task_key) lists waiting tasks it
+ * locked; they become ready, in aging order from now, with one baton_ready notification, and the
+ * statement returns how many as n.
+ */
+export const WAKE_STUCK = `, woken as (
+       update baton.tasks t set status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
+       from stuck where t.workflow_id = stuck.workflow_id and t.task_key = stuck.task_key
+       returning 1
+     )
+     select count(*)::int as n, (select pg_notify('baton_ready', '') from woken limit 1) from woken`;
+
 export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<number> {
   const rows = await query<{ n: number }>(
     ex,
@@ -42,12 +54,7 @@ export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<nu
                  select 1 from baton.tasks h
                  where h.workflow_id = e.workflow_id and h.task_key = e.held_key and h.epoch = e.held_epoch and h.status = 'running'))))
        limit $1 for update of t skip locked
-     ), woken as (
-       update baton.tasks t set status = 'ready', ready_key = now() + t.priority * baton.aging_interval(), updated_at = now()
-       from stuck where t.workflow_id = stuck.workflow_id and t.task_key = stuck.task_key
-       returning 1
-     )
-     select count(*)::int as n, (select pg_notify('baton_ready', '') from woken limit 1) from woken`,
+     )${WAKE_STUCK}`,
     [limit],
   );
   return rows[0]!.n;
