@@ -17,7 +17,7 @@ describe('fault suite (short)', function () {
   it('SIGKILL of a worker every 3 s: work moves on within TTL plus a tick', async () => {
     const r = await runScenario('kill', SHORT);
     healthy(r);
-    assert.equal(r.crashes, 0);
+    assert.equal(r.crashes, 0, `worker exits nobody caused: ${JSON.stringify(r.notes.crashed, null, 1)}`);
     if (r.recovery && r.recovery.samples > 0) assert.ok(r.recovery.maxMs <= r.ttlMs + 1_500, `recovery max ${r.recovery.maxMs} ms`);
   });
 
@@ -32,13 +32,13 @@ describe('fault suite (short)', function () {
   it('PostgreSQL restarts mid-run: workers reconnect and finish, none exits', async () => {
     const r = await runScenario('restart-postgres', SHORT);
     healthy(r);
-    assert.equal(r.crashes, 0);
+    assert.equal(r.crashes, 0, `worker exits nobody caused: ${JSON.stringify(r.notes.crashed, null, 1)}`);
   });
 
   it('pg_terminate_backend on the workers\' connections several times a second: no worker exits', async () => {
     const r = await runScenario('terminate-backends', SHORT);
     healthy(r);
-    assert.equal(r.crashes, 0);
+    assert.equal(r.crashes, 0, `worker exits nobody caused: ${JSON.stringify(r.notes.crashed, null, 1)}`);
     assert.ok((r.notes as { terminated: number }).terminated > 10);
   });
 
@@ -52,7 +52,7 @@ describe('fault suite (short)', function () {
   it('300 idle connections held by another client: workers degrade and recover, no crash', async () => {
     const r = await runScenario('idle-connections', SHORT);
     healthy(r);
-    assert.equal(r.crashes, 0);
+    assert.equal(r.crashes, 0, `worker exits nobody caused: ${JSON.stringify(r.notes.crashed, null, 1)}`);
     assert.ok((r.notes as { held: number }).held >= 250);
   });
 

@@ -33,6 +33,8 @@ export interface WorkerProc {
   slot: number;
   proc: ChildProcess;
   output: string[];
+  /** The last lines it wrote to stderr (its error log, or what killed it). */
+  errTail: string[];
   exited: Promise<number | null>;
 }
 
@@ -43,7 +45,7 @@ export class Fleet {
   client!: Client;
   readonly procs: WorkerProc[] = [];
   /** Every worker process exit that the suite did not cause (a crash). */
-  readonly crashes: { slot: number; code: number | null; signal: string | null; at: number }[] = [];
+  readonly crashes: { slot: number; code: number | null; signal: string | null; at: number; stderr: string[] }[] = [];
   readonly refusals: string[] = [];
   readonly timeouts: string[] = [];
   private dir = '';
@@ -104,7 +106,7 @@ export class Fleet {
         env: this.env(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const entry: WorkerProc = { slot, proc, output: [], exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
+      const entry: WorkerProc = { slot, proc, output: [], errTail: [], exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
       let buf = '';
       let ready = false;
       proc.stdout!.on('data', (chunk) => {
@@ -124,13 +126,15 @@ export class Fleet {
       });
       proc.stderr!.on('data', (c) => {
         if (process.env.BATON_CHAOS_LOG) process.stderr.write(c);
+        entry.errTail.push(...String(c).split('\n').filter(Boolean));
+        entry.errTail.splice(0, Math.max(0, entry.errTail.length - 30));
       });
       proc.on('exit', (code, signal) => {
         const i = this.procs.indexOf(entry);
         if (i >= 0) this.procs.splice(i, 1);
         if (!ready) reject(new Error(`worker ${slot} exited ${code ?? signal} before it was ready`));
         const expected = this.expectedExits.delete(proc);
-        if (!expected) this.crashes.push({ slot, code, signal, at: Date.now() });
+        if (!expected) this.crashes.push({ slot, code, signal, at: Date.now(), stderr: entry.errTail.slice() });
         if (this.supervising) {
           this.log(`worker ${slot} (pid ${proc.pid}) exited ${code ?? signal}${expected ? '' : ' unexpectedly'}; restarting it`);
           setTimeout(() => void this.spawnWorker(slot).catch(() => undefined), 200);

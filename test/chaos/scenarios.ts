@@ -235,7 +235,7 @@ export async function runScenario(name: string, size: Size, log: (line: string) 
       refusals: await fleet.refusedCount(),
       ttlMs: fleet.ttlMs,
       ...(r.recovery ? { recovery: r.recovery } : {}),
-      notes: { ...r.notes, failedWith },
+      notes: { ...r.notes, failedWith, ...(fleet.crashes.length > 0 ? { crashed: fleet.crashes } : {}) },
     };
   } finally {
     await fleet.stop();
