@@ -29,7 +29,7 @@ interface Seen {
 const seen: Seen[] = [];
 const ran = (wf: string) => seen.filter((s) => s.wf === wf).map((s) => `${s.task}@${s.key}`);
 /** What the next run of a named behaviour does. */
-const plan = { refundFailures: 0, refundFinal: false, shipFails: true, holdLease: false };
+const plan = { refundFailures: 0, refundFinal: false, shipFails: true, holdLease: false, unbookGate: undefined as Promise<void> | undefined };
 let release: (() => void) | undefined;
 const released = () => new Promise<void>((resolve) => (release = resolve));
 
@@ -44,6 +44,7 @@ const book = defineTask('saga-book', async (order: { id: string }, ctx) => {
 });
 const unbook = defineTask('saga-unbook', async (x: { input: { id: string }; output: { booking: string } }, ctx) => {
   record('unbook')(x, ctx);
+  if (plan.unbookGate) await plan.unbookGate; // a test that must see the instance while it compensates
   return null;
 });
 const pay = defineTask('saga-pay', async (b: { booking: string }, ctx) => {
@@ -252,11 +253,19 @@ describe('saga compensation', function () {
     worker = await inProcessWorker(db.url, { workflows, tasks: [], config: { claimTtlMs: 60_000 } });
     await client.start(slow, { id: 'o5' }, { id: 'saga-5' });
     await until(async () => ran('saga-5').includes('wait@1'), { what: 'the slow step to run' });
-    const cancelledAt = Date.now();
-    assert.equal(await client.cancel('saga-5', { reason: 'changed plans', compensate: true }), 'running');
-    await until(async () => abortedAt.has('saga-5'), { what: 'the running step to be stopped', timeoutMs: 5_000 });
-    assert.ok(abortedAt.get('saga-5')! - cancelledAt < 5_000);
-    assert.equal(await client.cancel('saga-5', { compensate: true }), 'running', 'asking again changes nothing');
+    // The compensation waits for the gate: the second cancel must find the instance still compensating.
+    let open!: () => void;
+    plan.unbookGate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      const cancelledAt = Date.now();
+      assert.equal(await client.cancel('saga-5', { reason: 'changed plans', compensate: true }), 'running');
+      await until(async () => abortedAt.has('saga-5'), { what: 'the running step to be stopped', timeoutMs: 5_000 });
+      assert.ok(abortedAt.get('saga-5')! - cancelledAt < 5_000);
+      assert.equal(await client.cancel('saga-5', { compensate: true }), 'running', 'asking again changes nothing');
+    } finally {
+      open();
+      plan.unbookGate = undefined;
+    }
     const err = await client.result('saga-5', { timeoutMs: 20_000 }).catch((e: unknown) => e);
     assert.ok(err instanceof WorkflowCompensatedError, String(err));
     assert.equal(err.stepError?.code, 'CANCELLED');
