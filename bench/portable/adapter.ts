@@ -60,7 +60,12 @@ process.on('SIGTERM', () => onSignal('SIGTERM'));
 process.on('SIGINT', () => onSignal('SIGINT'));
 
 const now = () => performance.timeOrigin + performance.now();
-const write = (record: object) => process.stdout.write(`${JSON.stringify({ ...record, instance_id: env.instanceId })}\n`);
+/**
+ * Writes records as JSON lines in one write: a tick's lines (about 2 KB, under the pipe's atomic
+ * 4 KB) reach the harness whole or not at all, even when the adapter is killed mid-tick.
+ */
+const write = (...records: object[]) =>
+  process.stdout.write(records.map((record) => `${JSON.stringify({ ...record, instance_id: env.instanceId })}\n`).join(''));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---- worker ----------------------------------------------------------------
@@ -261,10 +266,8 @@ function sample(boundaryMs: number): void {
   }
   last = { enqueued, completed, at };
   const t = new Date(boundaryMs).toISOString();
-  for (const [metric, value, window_s] of metrics) {
-    // An empty latency window is 0, never null: the harness's aggregates take numbers.
-    write({ t, system: SYSTEM, kind: 'adapter', subject_kind: 'adapter', subject: '', metric, value: value ?? 0, window_s });
-  }
+  // An empty latency window is 0, never null: the harness's aggregates take numbers.
+  write(...metrics.map(([metric, value, window_s]) => ({ t, system: SYSTEM, kind: 'adapter', subject_kind: 'adapter', subject: '', metric, value: value ?? 0, window_s })));
 }
 
 /** Sample at every wall-clock multiple of SAMPLE_EVERY_S. */
