@@ -80,7 +80,8 @@ export async function batonBulk(client: pg.Client, sql: string, units: number, e
 const startMany = (name: string, kind: 'task' | 'workflow', input: string) =>
   `select count(*) from baton.start_many('${name}', (select jsonb_agg(${input} order by i) from generate_series($1::int, $2::int) i), p_kind => '${kind}')`;
 
-const BULK: Record<Workload, string> = {
+/** The SQL of each workload's bulk enqueue ($1, $2: the range of a chunk), for batonBulk. */
+export const BULK: Record<Workload, string> = {
   noop: startMany('noop', 'task', 'to_jsonb(i)'),
   latency: startMany('latency', 'task', `jsonb_build_object('seq', i)`),
   chain: startMany('chain', 'workflow', 'to_jsonb(i)'),

@@ -1,0 +1,155 @@
+/**
+ * The job path's SQL alone: what the server spends per one-task no-op job on
+ * its enqueue (baton.start_many), its claim (baton.claim_tasks) and its commit
+ * (baton.commit), by statement, from pg_stat_statements (nested statements
+ * included), with the WAL each writes.
+ *
+ *   npm run bench:sql -- [--jobs 30000] [--batch 120] [--runs 1]
+ *
+ * One session does everything, one statement at a time, with nothing else
+ * running: no worker shares the CPU and no commit waits on another, so the
+ * figures are the server's own cost per job and repeat within a few percent
+ * (S1's wall-clock figure on 2 shared cores varies by 15%). That makes it the
+ * place to read an A/B of a change to these functions. The batches are built
+ * by the worker's own code (worker/plan.ts's planBatch over real claims, sent
+ * by store/commit.ts), so the SQL is what a worker sends, minus the worker.
+ *
+ * Two drains, each of --jobs jobs in a fresh database:
+ *   separate: every claim its own statement (claim_tasks_async_commit, as a
+ *             worker's claim-ahead does), then the commit;
+ *   riding:   the next claim rides in the commit (p_claim), as a busy
+ *             worker's does.
+ * Needs pg_stat_statements (see bench/README.md, --pg-stats).
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { migrate } from '../src/db/migrate.ts';
+import { claimTasks, type ClaimedTask } from '../src/store/claims.ts';
+import { commitBatch } from '../src/store/commit.ts';
+import { HeldTask } from '../src/worker/held.ts';
+import { planBatch } from '../src/worker/plan.ts';
+import { taskWorkflow } from '../src/workflow/builder.ts';
+import { connect, inFreshDatabase, openServer, type FreshDatabase, type Server } from './lib/db.ts';
+import { PgStats, shortQuery } from './lib/pgstats.ts';
+import { fmt } from './lib/stats.ts';
+import { batonBulk, batonDefinitions, BULK, registerBatonDefinitions } from './systems/baton.ts';
+
+interface Options {
+  jobs: number;
+  batch: number;
+  runs: number;
+}
+
+function options(argv: string[]): Options {
+  const o: Options = { jobs: 30_000, batch: 120, runs: 1 };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!.replace(/^--/, '') as keyof Options;
+    const value = Number(argv[++i]);
+    if (!(name in o) || !Number.isInteger(value) || value <= 0) {
+      throw new Error(`bench:sql: expected --jobs N, --batch N or --runs N (positive integers), got ${argv.slice(i - 1, i + 1).join(' ')}`);
+    }
+    o[name] = value;
+  }
+  return o;
+}
+
+interface Line {
+  toplevel: boolean;
+  calls: number;
+  usPerJob: number;
+  walPerJob: number;
+  query: string;
+}
+
+/** This database's statements since the last reset, per job: time (execution + planning) and WAL bytes. */
+async function read(server: Server, db: FreshDatabase, jobs: number): Promise<Line[]> {
+  const c = await connect(server.adminUrl);
+  try {
+    const { rows } = await c.query<{ toplevel: boolean; calls: string; ms: number; wal: string; query: string }>(
+      `select toplevel, calls::text, (total_exec_time + total_plan_time)::float8 as ms, wal_bytes::text as wal, query
+       from pg_stat_statements where dbid = $1::oid order by total_exec_time + total_plan_time desc`,
+      [db.oid],
+    );
+    return rows.map((r) => ({ toplevel: r.toplevel, calls: Number(r.calls), usPerJob: (r.ms * 1000) / jobs, walPerJob: Number(r.wal) / jobs, query: r.query }));
+  } finally {
+    await c.end();
+  }
+}
+
+function render(title: string, lines: Line[]): string {
+  const top = lines.filter((l) => l.toplevel);
+  const total = top.reduce((a, l) => a + l.usPerJob, 0);
+  const wal = top.reduce((a, l) => a + l.walPerJob, 0);
+  const out = [`  ${title}: ${fmt(total, 1)} server µs/job, ${fmt(wal, 0)} WAL bytes/job`];
+  const shown = [...top.filter((l) => l.usPerJob >= 0.5), ...lines.filter((l) => !l.toplevel && l.usPerJob >= 0.5)];
+  for (const l of shown) {
+    out.push(`    ${(l.toplevel ? '' : '  ') + fmt(l.usPerJob, 1).padStart(7)} µs  ${fmt(l.walPerJob, 0).padStart(5)} B  ${String(l.calls).padStart(5)} calls  ${shortQuery(l.query, 90)}`);
+  }
+  return out.join('\n');
+}
+
+const WORKER = `bench-sql:${randomUUID().slice(0, 8)}`;
+
+async function drain(c: pg.Client, o: Options, riding: boolean): Promise<number> {
+  const def = taskWorkflow(batonDefinitions().noop);
+  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000 };
+  let done = 0;
+  let claimed: ClaimedTask[] = await claimTasks(c, { workerId: WORKER, ...claim });
+  while (claimed.length > 0) {
+    const finished = claimed.map((task) => ({
+      held: new HeldTask(task, def, task.leaseExpiresAt.getTime()),
+      outcome: { kind: 'completed' as const, output: null },
+    }));
+    const batch = planBatch(WORKER, finished, new Map());
+    const r = await commitBatch(c, WORKER, batch, riding ? claim : undefined);
+    if (r.results.length > 0) throw new Error(`bench:sql: the commit did not apply everything: ${JSON.stringify(r.results.slice(0, 3))}`);
+    done += claimed.length;
+    claimed = riding ? r.claimed : await claimTasks(c, { workerId: WORKER, ...claim });
+  }
+  return done;
+}
+
+async function once(server: Server, stats: PgStats, o: Options, riding: boolean): Promise<string> {
+  return inFreshDatabase(server, `sql_${riding ? 'riding' : 'separate'}`, async (db) => {
+    await migrate(db.url);
+    const c = await connect(db.url);
+    try {
+      await registerBatonDefinitions(c);
+      const parts: string[] = [];
+      if (!riding) {
+        await stats.reset(db);
+        await batonBulk(c, BULK.noop, o.jobs);
+        parts.push(render(`enqueue (start_many, 5,000 per statement)`, await read(server, db, o.jobs)));
+      } else {
+        await batonBulk(c, BULK.noop, o.jobs);
+      }
+      // Every drain starts alike: fresh statistics, and a checkpoint just before, so that the first
+      // change of each page in the drain logs a full-page image (as after any checkpoint in a long run).
+      await c.query('vacuum analyze baton.tasks, baton.workflows');
+      await c.query('checkpoint');
+      await stats.reset(db);
+      const done = await drain(c, o, riding);
+      if (done !== o.jobs) throw new Error(`bench:sql: drained ${done} of ${o.jobs} jobs`);
+      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs)));
+      return parts.join('\n');
+    } finally {
+      await c.end();
+    }
+  });
+}
+
+const o = options(process.argv.slice(2));
+const log = (m: string) => process.stderr.write(`${m}\n`);
+const server = await openServer(log, { pgStats: true });
+try {
+  const stats = await PgStats.open(server);
+  if (stats.track !== 'all') log(`pg_stat_statements.track is '${stats.track}': the statements inside the functions are not listed (set it to 'all')`);
+  console.log(`The job path's SQL alone, ${fmt(o.jobs, 0)} one-task no-op jobs, PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}`);
+  for (let run = 1; run <= o.runs; run++) {
+    if (o.runs > 1) console.log(`run ${run} of ${o.runs}`);
+    console.log(await once(server, stats, o, false));
+    console.log(await once(server, stats, o, true));
+  }
+} finally {
+  await server.close();
+}
