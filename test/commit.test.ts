@@ -183,6 +183,36 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.equal((await loadTaskResult(pool, 'par-1', '0/b1'))!.status, 'completed', 'kept after the instance finished');
   });
 
+  it("a worker's branches claimed together and committed one after the other: the second is planned from the first commit's snapshot, not conflicting", async () => {
+    await startInstance(pool, { name: 'branchy', id: 'par-2', input: 'x' });
+    const [t1, t2] = await claim('w3', 2);
+    assert.equal(t2!.workflow.version, t1!.workflow.version, 'both carry the snapshot of their claim');
+    const settled: Settlement[] = [];
+    const errors: unknown[] = [];
+    const committer = new Committer({
+      pool,
+      workerId: 'w3',
+      windowMs: 1,
+      maxBatch: 100,
+      maxInFlight: 1,
+      log: silentLogger,
+      onSettled: (_f, how) => settled.push(how),
+      onError: (error) => errors.push(error),
+    });
+    const add = (t: ClaimedTask) =>
+      committer.add({ held: new HeldTask(t, defs.get(t.definitionHash)!, Date.now() + 60_000), outcome: { kind: 'completed', output: t.taskKey } });
+    add(t1!);
+    for (const until = Date.now() + 5_000; settled.length === 0 && errors.length === 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(settled, ['applied'], 'the first branch is committed on its own');
+    add(t2!);
+    await committer.drain();
+    if (errors.length > 0) throw errors[0];
+    assert.deepEqual(settled, ['applied', 'applied']);
+    assert.deepEqual(committer.stats(), { ...committer.stats(), calls: 2, items: 2, conflicts: 0 }, 'two commits, each attempt sent once');
+    const wf = (await loadInstance(pool, 'par-2'))!;
+    assert.deepEqual([wf.status, wf.output, wf.version], ['completed', ['0/b0', '0/b1'], 3]);
+  });
+
   it('records every failed attempt with message, stack, worker and attempt number', async () => {
     await startInstance(pool, { name: 'noop', kind: 'task', id: 'err-1' });
     await pool.query(`update baton.tasks set max_attempts = 3 where workflow_id = 'err-1'`);
