@@ -3,10 +3,11 @@
  * the next), and the watchdog keeps the chain alive when a link is lost.
  */
 import { silentLogger } from '../src/log.ts';
-import { startReconciler } from '../src/reconciler/index.ts';
+import assert from 'node:assert/strict';
+import { reconcileOnce, startReconciler } from '../src/reconciler/index.ts';
 import { listTicks } from '../src/store/maintenance.ts';
 import { useTestDatabase } from './support/db.ts';
-import { until } from './support/fixtures.ts';
+import { enqueueMany, noopWorkflow, register, until } from './support/fixtures.ts';
 
 describe('reconciler', function () {
   this.timeout(30_000);
@@ -40,4 +41,32 @@ describe('reconciler', function () {
       await reconciler.stop();
     }
   });
+
+  it('analyzes tasks and workflows once their size moved far from their statistics (sessions then plan the claim again), and only then', async () => {
+    const statistics = async () =>
+      Object.fromEntries(
+        (await db.pool.query<{ relname: string; reltuples: number }>(
+          `select relname, reltuples::float8 as reltuples from pg_class where relnamespace = 'baton'::regnamespace and relname in ('tasks', 'workflows')`,
+        )).rows.map((r) => [r.relname, r.reltuples]),
+      );
+    await register(db.pool, noopWorkflow);
+    await db.pool.query('analyze baton.tasks, baton.workflows');
+    const before = await statistics();
+    assert.ok(before.tasks! < 1_000 && before.workflows! < 1_000, JSON.stringify(before));
+    await enqueueMany(db.pool, 3_000, { prefix: 'grown-' });
+    // The live-row counts reach pg_stat_user_tables when the inserting session reports them (within a second or so).
+    const tick = await until(
+      async () => {
+        const r = await reconcileOnce(db.pool, { workerId: 'stats', maxLeaseLosses: 3 });
+        return r.analyzed.length > 0 && r;
+      },
+      { what: 'a tick that analyzes the grown tables' },
+    );
+    assert.deepEqual(tick.analyzed, ['tasks', 'workflows']);
+    const after = await statistics();
+    assert.ok(after.tasks! >= 2_500 && after.workflows! >= 2_500, `statistics after the tick: ${JSON.stringify(after)}`);
+    // Statistics that describe the tables: nothing to do.
+    assert.deepEqual((await reconcileOnce(db.pool, { workerId: 'stats', maxLeaseLosses: 3 })).analyzed, []);
+  });
 });
+

@@ -14,6 +14,9 @@
  *   - fires due timers: sleeps, retry back-off, event time-outs;
  *   - wakes a waitForEvent step whose event is buffered (a safety net);
  *   - every 5 minutes, deletes finished instances past retention;
+ *   - analyzes baton.tasks or baton.workflows when their size moved far from
+ *     what their statistics say, so that sessions plan the claim and the commit
+ *     again (see refreshPlannerStatistics);
  *   - records itself in baton.reconciler_ticks.
  *
  * (graphile-worker's cron is not used: a runner stopped while its cron was
@@ -27,7 +30,17 @@
  */
 import { Logger as GraphileLogger, run, type Runner, type Task as GraphileTask } from 'graphile-worker';
 import type pg from 'pg';
-import { admitQueued, listTicks, promoteDue, prune, pruneIsDue, reclaimExpired, recordTick, wakeBufferedEvents } from '../store/maintenance.ts';
+import {
+  admitQueued,
+  listTicks,
+  promoteDue,
+  prune,
+  pruneIsDue,
+  reclaimExpired,
+  recordTick,
+  refreshPlannerStatistics,
+  wakeBufferedEvents,
+} from '../store/maintenance.ts';
 import { expireKeyedEvents, wakeKeyedWaits } from '../store/events.ts';
 import type { Logger } from '../types.ts';
 
@@ -62,7 +75,7 @@ function graphileLogger(log: Logger): GraphileLogger {
 export async function reconcileOnce(
   pool: pg.Pool,
   o: { workerId: string; maxLeaseLosses: number; retentionMs?: number; pruneEveryMs?: number },
-): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number; admitted: number; pruned: number }> {
+): Promise<{ reclaimed: number; failed: number; promoted: number; woken: number; admitted: number; pruned: number; analyzed: string[] }> {
   const startedAt = new Date();
   const { reclaimed, failed } = await reclaimExpired(pool, o.maxLeaseLosses);
   const promoted = await promoteDue(pool);
@@ -77,8 +90,9 @@ export async function reconcileOnce(
       pruned += n;
     }
   }
+  const analyzed = await refreshPlannerStatistics(pool);
   await recordTick(pool, { workerId: o.workerId, startedAt, reclaimed, failed, promoted: promoted + woken + admitted, pruned });
-  return { reclaimed, failed, promoted, woken, admitted, pruned };
+  return { reclaimed, failed, promoted, woken, admitted, pruned, analyzed };
 }
 
 export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler> {
@@ -107,6 +121,7 @@ export async function startReconciler(o: ReconcilerOptions): Promise<Reconciler>
       const r = await reconcileOnce(o.pool, o);
       if (r.reclaimed || r.failed) log.info(r, 'reclaimed expired claims');
       if (r.pruned) log.info({ pruned: r.pruned }, 'pruned finished instances and published events past retention');
+      if (r.analyzed.length) log.debug({ tables: r.analyzed }, 'analyzed tables whose size moved far from their statistics');
     } catch (error) {
       log.warn({ err: error }, 'a reconciler tick failed; the next one will try again');
     }

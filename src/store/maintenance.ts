@@ -127,3 +127,35 @@ export async function listTicks(ex: Executor, since: Date): Promise<{ workerId: 
     [since],
   );
 }
+
+/** The tables the claim and the commit plan against (see refreshStatistics). */
+const PLANNED_TABLES = ['tasks', 'workflows'] as const;
+
+/**
+ * Analyze the claim's and the commit's tables when their planner statistics no longer describe
+ * their size: the live rows differ from what the statistics say by more than 1,000 + 25%.
+ *
+ * The claim and the commit are plpgsql with generic plans: a session plans each statement once and
+ * keeps the plan until the statistics of a table in it change. Planned while a table was small (a
+ * fresh database, a worker started before the backlog came), they stay small-table plans as it
+ * grows: on PostgreSQL 15 with autovacuum off, S7 claimed through a hash join over the whole
+ * primary key of baton.tasks (115,000 buffers for 25 tasks), and committed through a nested loop
+ * that re-read the batch for each running task. ANALYZE changes the statistics, so every session
+ * plans again for the size the table has. Autovacuum analyzes too, but at most once per naptime
+ * (a minute by default) and not at all where it is off. SKIP_LOCKED: a table being analyzed or
+ * vacuumed already is left to that.
+ */
+export async function refreshPlannerStatistics(ex: Executor): Promise<string[]> {
+  const rows = await query<{ name: string }>(
+    ex,
+    `select c.relname as name from pg_class c join pg_stat_user_tables s on s.relid = c.oid
+     where c.relnamespace = 'baton'::regnamespace and c.relname = any ($1::text[])
+       and abs(s.n_live_tup - greatest(c.reltuples, 0)) > 1000 + 0.25 * greatest(c.reltuples, 0)`,
+    [PLANNED_TABLES],
+  );
+  const stale = new Set(rows.map((r) => r.name));
+  // Names from the fixed list above, never from the database: identifiers cannot be parameters.
+  const analyzed = PLANNED_TABLES.filter((name) => stale.has(name));
+  for (const name of analyzed) await query(ex, `analyze (skip_locked) baton.${name}`);
+  return analyzed;
+}
