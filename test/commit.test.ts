@@ -47,20 +47,24 @@ describe('commit path (planner, committer, baton.commit)', () => {
   const claim = async (workerId: string, limit = 1) =>
     claimTasks(pool, { workerId, limit, tags: [], hashes: [...defs.keys()], ttlMs: 60_000 });
 
-  /** Commit outcomes as a worker does: its committer plans them, commits, and plans again from the fresh snapshot on a conflict. */
-  async function commitAs(workerId: string, finished: { task: ClaimedTask; outcome: Outcome }[]): Promise<{ settled: Settlement[]; conflicts: number }> {
-    const settled: Settlement[] = [];
-    const errors: unknown[] = [];
-    const committer = new Committer({
+  /** A worker's committer, one commit in flight, recording what it settled and the errors it met. */
+  const committerOf = (workerId: string, windowMs: number, settled: Settlement[], errors: unknown[]) =>
+    new Committer({
       pool,
       workerId,
-      windowMs: 1_000,
+      windowMs,
       maxBatch: 100,
       maxInFlight: 1,
       log: silentLogger,
       onSettled: (_f, how) => settled.push(how),
       onError: (error) => errors.push(error),
     });
+
+  /** Commit outcomes as a worker does: its committer plans them, commits, and plans again from the fresh snapshot on a conflict. */
+  async function commitAs(workerId: string, finished: { task: ClaimedTask; outcome: Outcome }[]): Promise<{ settled: Settlement[]; conflicts: number }> {
+    const settled: Settlement[] = [];
+    const errors: unknown[] = [];
+    const committer = committerOf(workerId, 1_000, settled, errors);
     for (const { task, outcome } of finished) committer.add({ held: new HeldTask(task, defs.get(task.definitionHash)!, Date.now() + 60_000), outcome });
     await committer.drain();
     if (errors.length > 0) throw errors[0];
@@ -189,16 +193,7 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.equal(t2!.workflow.version, t1!.workflow.version, 'both carry the snapshot of their claim');
     const settled: Settlement[] = [];
     const errors: unknown[] = [];
-    const committer = new Committer({
-      pool,
-      workerId: 'w3',
-      windowMs: 1,
-      maxBatch: 100,
-      maxInFlight: 1,
-      log: silentLogger,
-      onSettled: (_f, how) => settled.push(how),
-      onError: (error) => errors.push(error),
-    });
+    const committer = committerOf('w3', 1, settled, errors);
     const add = (t: ClaimedTask) =>
       committer.add({ held: new HeldTask(t, defs.get(t.definitionHash)!, Date.now() + 60_000), outcome: { kind: 'completed', output: t.taskKey } });
     add(t1!);
