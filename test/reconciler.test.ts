@@ -5,7 +5,7 @@
 import { silentLogger } from '../src/log.ts';
 import assert from 'node:assert/strict';
 import { reconcileOnce, startReconciler } from '../src/reconciler/index.ts';
-import { listTicks } from '../src/store/maintenance.ts';
+import { listTicks, refreshPlannerStatistics } from '../src/store/maintenance.ts';
 import { useTestDatabase } from './support/db.ts';
 import { enqueueMany, noopWorkflow, register, until } from './support/fixtures.ts';
 
@@ -67,6 +67,23 @@ describe('reconciler', function () {
     assert.ok(after.tasks! >= 2_500 && after.workflows! >= 2_500, `statistics after the tick: ${JSON.stringify(after)}`);
     // Statistics that describe the tables: nothing to do.
     assert.deepEqual((await reconcileOnce(db.pool, { workerId: 'stats', maxLeaseLosses: 3 })).analyzed, []);
+
+    // Without track_counts the live-row counts are not kept: they would ask for an ANALYZE at every tick.
+    await enqueueMany(db.pool, 3_000, { prefix: 'grown-again-' });
+    await until(
+      async () =>
+        (await db.pool.query(`select 1 from pg_stat_user_tables where relid = 'baton.tasks'::regclass and n_live_tup >= 5500`)).rows.length > 0,
+      { what: 'the new rows in the live-row count' },
+    );
+    const c = await db.pool.connect();
+    try {
+      await c.query('set track_counts = off');
+      assert.deepEqual(await refreshPlannerStatistics(c), []);
+      await c.query('reset track_counts');
+      assert.deepEqual(await refreshPlannerStatistics(c), ['tasks', 'workflows']);
+    } finally {
+      c.release();
+    }
   });
 });
 

@@ -143,13 +143,15 @@ const PLANNED_TABLES = ['tasks', 'workflows'] as const;
  * that re-read the batch for each running task. ANALYZE changes the statistics, so every session
  * plans again for the size the table has. Autovacuum analyzes too, but at most once per naptime
  * (a minute by default) and not at all where it is off. SKIP_LOCKED: a table being analyzed or
- * vacuumed already is left to that.
+ * vacuumed already is left to that. Without track_counts the live-row counts stay 0 and would
+ * call for an ANALYZE at every tick: then nothing is done.
  */
 export async function refreshPlannerStatistics(ex: Executor): Promise<string[]> {
   const rows = await query<{ name: string }>(
     ex,
     `select c.relname as name from pg_class c join pg_stat_user_tables s on s.relid = c.oid
      where c.relnamespace = 'baton'::regnamespace and c.relname = any ($1::text[])
+       and current_setting('track_counts') = 'on'
        and abs(s.n_live_tup - greatest(c.reltuples, 0)) > 1000 + 0.25 * greatest(c.reltuples, 0)`,
     [PLANNED_TABLES],
   );
