@@ -21,11 +21,6 @@ export async function promoteDue(ex: Executor, limit = 1000): Promise<number> {
 }
 
 /**
- * A waitForEvent step still waiting although an event for it is buffered
- * should not exist (send_event and scheduling serialise on the instance);
- * this is the safety net. Returns how many were woken.
- */
-/**
  * The end of a wake-up statement: its CTE `stuck` (workflow_id, task_key) lists waiting tasks it
  * locked; they become ready, in aging order from now, with one baton_ready notification, and the
  * statement returns how many as n.
@@ -37,6 +32,11 @@ export const WAKE_STUCK = `, woken as (
      )
      select count(*)::int as n, (select pg_notify('baton_ready', '') from woken limit 1) from woken`;
 
+/**
+ * A waitForEvent step still waiting although an event for it is buffered
+ * should not exist (send_event and scheduling serialise on the instance);
+ * this is the safety net. Returns how many were woken.
+ */
 export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<number> {
   const rows = await query<{ n: number }>(
     ex,
@@ -63,7 +63,7 @@ export async function wakeBufferedEvents(ex: Executor, limit = 1000): Promise<nu
 /**
  * Retention: finished instances (with their tasks, history and signals),
  * events whose instance never came or is gone (published events have their own retention:
- * store/keyed-events.ts), workers that stopped beating,
+ * store/events.ts), workers that stopped beating,
  * old reconciler ticks. Deletes in batches of `limit`.
  */
 export async function prune(ex: Executor, retentionMs: number, limit = 1000): Promise<number> {
@@ -128,7 +128,7 @@ export async function listTicks(ex: Executor, since: Date): Promise<{ workerId: 
   );
 }
 
-/** The tables the claim and the commit plan against (see refreshStatistics). */
+/** The tables the claim and the commit plan against (see refreshPlannerStatistics). */
 const PLANNED_TABLES = ['tasks', 'workflows'] as const;
 
 /**

@@ -174,15 +174,17 @@ export class Committer {
       const finishing = new Map(plan.instances.filter((i) => i.finished).map((i) => [i.id, i.status]));
       // Only what was not applied comes back: conflicts (fresh snapshots), refusals, duplicates.
       const conflicted = new Set<string>();
-      for (const r of results) if (r.result === 'conflict') conflicted.add(r.workflowId);
-      this.remember(plan.instances.filter((i) => !conflicted.has(i.id)));
       const gone = new Map<string, Settlement>();
       const noEvent = new Set<string>();
       for (const r of results) {
         if (r.result === 'refused' || r.result === 'duplicate') gone.set(`${r.workflowId}\u0000${r.taskKey}`, r.result);
         else if (r.result === 'eventGone') noEvent.add(`${r.workflowId}\u0000${r.taskKey}`);
-        else known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
+        else {
+          conflicted.add(r.workflowId);
+          known.set(r.workflowId, { status: r.status, state: r.state as InstanceSnapshot['state'], version: r.version });
+        }
       }
+      this.remember(plan.instances.filter((i) => !conflicted.has(i.id)));
       const next: Finished[] = [];
       for (const f of work) {
         const id = f.held.task.workflowId;

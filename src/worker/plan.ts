@@ -195,7 +195,7 @@ export function planInstance(workerId: string, group: Finished[], known?: Instan
     if (cancel.length > 0 && cancel.some((c) => key === c || key.startsWith(`${c}/`))) {
       // Cancelled by an attempt committed just before it, in this same batch: it ends cancelled,
       // as it would had that commit gone first (the fence would refuse it then).
-      items.push({ ...item(f, 'cancelled', null, null, null, false) });
+      items.push(item(f, 'cancelled', null, null, null, false));
       continue;
     }
     const attempt = held.task.attempts;
