@@ -31,6 +31,7 @@ import { planBatch } from '../src/worker/plan.ts';
 import { taskWorkflow } from '../src/workflow/builder.ts';
 import { connect, inFreshDatabase, openServer, type FreshDatabase, type Server } from './lib/db.ts';
 import { PgStats, shortQuery } from './lib/pgstats.ts';
+import { postmasterOf, serverCpuMs } from './lib/proc.ts';
 import { fmt } from './lib/stats.ts';
 import { batonBulk, batonDefinitions, BULK, registerBatonDefinitions } from './systems/baton.ts';
 
@@ -76,11 +77,13 @@ async function read(server: Server, db: FreshDatabase, jobs: number): Promise<Li
   }
 }
 
-function render(title: string, lines: Line[]): string {
+/** `cpuUs`: the whole server's CPU time per job over the same span (undefined when it is not on this machine). */
+function render(title: string, lines: Line[], cpuUs: number | undefined): string {
   const top = lines.filter((l) => l.toplevel);
   const total = top.reduce((a, l) => a + l.usPerJob, 0);
   const wal = top.reduce((a, l) => a + l.walPerJob, 0);
-  const out = [`  ${title}: ${fmt(total, 1)} server µs/job, ${fmt(wal, 0)} WAL bytes/job`];
+  const cpu = cpuUs === undefined ? '' : ` (server CPU ${fmt(cpuUs, 1)} µs/job)`;
+  const out = [`  ${title}: ${fmt(total, 1)} server µs/job${cpu}, ${fmt(wal, 0)} WAL bytes/job`];
   const shown = [...top.filter((l) => l.usPerJob >= 0.5), ...lines.filter((l) => !l.toplevel && l.usPerJob >= 0.5)];
   for (const l of shown) {
     out.push(`    ${(l.toplevel ? '' : '  ') + fmt(l.usPerJob, 1).padStart(7)} µs  ${fmt(l.walPerJob, 0).padStart(5)} B  ${String(l.calls).padStart(5)} calls  ${shortQuery(l.query, 90)}`);
@@ -113,21 +116,29 @@ async function once(server: Server, stats: PgStats, o: Options, riding: boolean)
   return inFreshDatabase(server, `sql_${riding ? 'riding' : 'separate'}`, async (db) => {
     await migrate(db.url);
     const c = await connect(db.url);
+    const postmaster = postmasterOf((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+    const cpuPerJob = (since: number | undefined) => {
+      const now = serverCpuMs(postmaster);
+      return now === undefined || since === undefined ? undefined : ((now - since) * 1000) / o.jobs;
+    };
     try {
       await registerBatonDefinitions(c);
       const parts: string[] = [];
       // The enqueue is the same for both drains: measured once.
       if (!riding) await stats.reset(db);
+      const enqueueCpu = serverCpuMs(postmaster);
       await batonBulk(c, BULK.noop, o.jobs);
-      if (!riding) parts.push(render(`enqueue (start_many, 5,000 per statement)`, await read(server, db, o.jobs)));
+      if (!riding) parts.push(render(`enqueue (start_many, 5,000 per statement)`, await read(server, db, o.jobs), cpuPerJob(enqueueCpu)));
       // Every drain starts alike: fresh statistics, and a checkpoint just before, so that the first
       // change of each page in the drain logs a full-page image (as after any checkpoint in a long run).
       await c.query('vacuum analyze baton.tasks, baton.workflows');
       await c.query('checkpoint');
       await stats.reset(db);
+      const drainCpu = serverCpuMs(postmaster);
       const done = await drain(c, o, riding);
+      const drainCpuUs = cpuPerJob(drainCpu);
       if (done !== o.jobs) throw new Error(`bench:sql: drained ${done} of ${o.jobs} jobs`);
-      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs)));
+      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs), drainCpuUs));
       return parts.join('\n');
     } finally {
       await c.end();

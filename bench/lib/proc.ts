@@ -7,7 +7,7 @@
  * waitForUnits ends a run on them, without polling the database.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildConfig, ChildMessage } from '../systems/types.ts';
@@ -33,15 +33,55 @@ export function peakRssMb(pid: number | undefined): number | undefined {
  */
 export function cpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
+  // utime and stime (fields 14 and 15 of proc(5)).
+  const fields = statFields(pid);
+  return fields ? ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND : undefined;
+}
+
+/** /proc/<pid>/stat's fields after the command name (which may hold spaces); field n of proc(5) is [n - 3]. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
 }
+
+/**
+ * The PostgreSQL server's postmaster, found from one of its backends' pid (pg_backend_pid()): its
+ * parent. Undefined when the server is not on this machine (no such process here, or one that is
+ * not a postgres backend).
+ */
+export function postmasterOf(backendPid: number): number | undefined {
+  try {
+    if (!readFileSync(`/proc/${backendPid}/cmdline`, 'utf8').startsWith('postgres')) return undefined;
+  } catch {
+    return undefined;
+  }
+  const ppid = Number(statFields(backendPid)?.[1]);
+  return Number.isInteger(ppid) && ppid > 1 ? ppid : undefined;
+}
+
+/**
+ * CPU time (user + system) the whole server has used so far, in ms: the postmaster's own, that of
+ * its children which have exited (cutime + cstime, added when it reaps them: the backends of
+ * connections closed meanwhile), and that of its live children (backends, WAL writer,
+ * checkpointer, ...). Undefined when /proc does not show the postmaster.
+ */
+export function serverCpuMs(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
+  const own = statFields(postmaster);
+  if (!own) return undefined;
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (f && Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
 /** USER_HZ: 100 on every Linux build Node runs on. */
 const TICKS_PER_SECOND = 100;
 

@@ -22,6 +22,8 @@ export interface Figure {
   rssMb?: number;
   /** CPU time of the worker process(es) over the measured run, µs per unit of the server-time report (job, step, task): user + system, from /proc. */
   cpuUsPerUnit?: number;
+  /** CPU time of the whole PostgreSQL server over the same span, µs per unit, from /proc (only when it runs on this machine). */
+  serverCpuUsPerUnit?: number;
   detail?: Record<string, unknown>;
   error?: string;
   /** The system cannot do what the metric measures (why): printed as "not supported", not an error. */
@@ -59,13 +61,16 @@ export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string 
     const advs = rows.map((f) => (f.system === 'baton' ? null : advantage(baton, f)));
     const withRss = rows.some((f) => f.rssMb !== undefined);
     const withCpu = rows.some((f) => f.cpuUsPerUnit !== undefined);
+    const withServerCpu = rows.some((f) => f.serverCpuUsPerUnit !== undefined);
     const withAdv = advs.some((a) => a !== null);
-    const header = ['system', metric, ...(withRss ? ['peak RSS MB'] : []), ...(withCpu ? ['worker CPU µs/unit'] : []), ...(withAdv ? ['baton advantage'] : [])];
+    const header = ['system', metric, ...(withRss ? ['peak RSS MB'] : []), ...(withCpu ? ['worker CPU µs/unit'] : []),
+      ...(withServerCpu ? ['server CPU µs/unit'] : []), ...(withAdv ? ['baton advantage'] : [])];
     const body = rows.map((f, i) => [
       f.system,
       f.error ? `error: ${f.error.slice(0, 60)}` : f.unsupported ? `not supported (${f.unsupported})` : fmt(f.value),
       ...(withRss ? [fmt(f.rssMb, 0)] : []),
       ...(withCpu ? [f.cpuUsPerUnit === undefined ? '' : fmt(f.cpuUsPerUnit, 0)] : []),
+      ...(withServerCpu ? [f.serverCpuUsPerUnit === undefined ? '' : fmt(f.serverCpuUsPerUnit, 0)] : []),
       ...(withAdv ? [advs[i] === null ? '' : `${fmt(advs[i], 2)}x`] : []),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));

@@ -23,6 +23,7 @@ export const s3: Scenario = {
         better: 'higher',
         rssMb: r.rssMb,
         cpuUsPerUnit: r.cpuUsPerUnit,
+        serverCpuUsPerUnit: r.serverCpuUsPerUnit,
         detail: { workflows: units, steps: units * CHAIN_STEPS, seconds: r.seconds, workflowsPerSecond: units / r.seconds, tailMs: r.tailMs },
       });
     });

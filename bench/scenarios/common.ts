@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Options } from '../lib/args.ts';
 import { connect, inFreshDatabase, type FreshDatabase, type Server } from '../lib/db.ts';
 import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts';
-import { completedUnits, cpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
+import { completedUnits, cpuMs, postmasterOf, serverCpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
 import type { System, SystemName, Workload } from '../systems/types.ts';
@@ -100,6 +100,8 @@ export interface DrainResult {
   tailMs: number;
   /** CPU time of the worker processes (all of them) per statsUnit (job, step, task), µs, from readiness to the last unit counted. */
   cpuUsPerUnit: number | undefined;
+  /** CPU time of the whole PostgreSQL server per statsUnit, µs, over the same span (when it runs on this machine). */
+  serverCpuUsPerUnit: number | undefined;
 }
 
 /** How long a system that counts at handler end may take to commit its last completions. */
@@ -166,6 +168,7 @@ export async function drain(
       await client.query('vacuum analyze');
       progress(`[${tag}] enqueued ${fmt(o.units)} ${o.unitName} in ${fmt(enqueueSeconds)} s; starting ${processes} worker process(es)`);
       const readStats = await serverProbe(ctx, db, { scenario: o.scenario, system: tag.slice(o.scenario.length + 1) });
+      const postmaster = postmasterOf((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
       const procs = await startWorkers(
         processes,
         { system: system.name, url: db.url, concurrency: ctx.options.concurrency, workload: o.workload, ...(processes === 1 ? { target: o.units } : {}) },
@@ -174,6 +177,7 @@ export async function drain(
       try {
         await readStats.started();
         const cpuAtStart = procs.map((p) => cpuMs(p.pid));
+        const serverAtStart = serverCpuMs(postmaster);
         const first = Promise.race(procs.map((p) => p.first));
         first.catch(() => undefined); // a failure surfaces through waitForUnits
         const counted = await waitForUnits(procs, o.units, { tag, unitName: o.unitName });
@@ -183,6 +187,9 @@ export async function drain(
           return now === undefined || then === undefined ? undefined : now - then;
         });
         const cpuUsPerUnit = cpuUsed.every((c) => c !== undefined) ? (cpuUsed.reduce((a, c) => a + c!, 0) * 1000) / o.statsUnit.count : undefined;
+        const serverNow = serverCpuMs(postmaster);
+        const serverCpuUsPerUnit =
+          serverNow === undefined || serverAtStart === undefined ? undefined : ((serverNow - serverAtStart) * 1000) / o.statsUnit.count;
         await readStats(o.statsUnit.name, o.statsUnit.count);
         const { end, tailMs } = await confirmFinished(system, client, o.workload, counted, { counted: completedUnits(procs), unitName: o.unitName });
         const seconds = (end - (await first)) / 1000;
@@ -192,8 +199,9 @@ export async function drain(
         const known = rssEachMb.filter((r): r is number => r !== undefined);
         progress(
           `[${tag}] done: ${fmt(o.units)} ${o.unitName} in ${fmt(seconds)} s (${fmt(o.units / seconds)} ${o.unitName}/s` +
-            `${cpuUsPerUnit === undefined ? '' : `, worker CPU ${fmt(cpuUsPerUnit, 0)} µs/${o.statsUnit.name}`})${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);
-        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds, tailMs, cpuUsPerUnit };
+            `${cpuUsPerUnit === undefined ? '' : `, worker CPU ${fmt(cpuUsPerUnit, 0)} µs/${o.statsUnit.name}`}` +
+            `${serverCpuUsPerUnit === undefined ? '' : `, server CPU ${fmt(serverCpuUsPerUnit, 0)} µs/${o.statsUnit.name}`})${tailMs > 0 ? `, last commits seen ${tailMs} ms after the count` : ''}`);
+        return { seconds, rssMb: known.length ? Math.max(...known) : undefined, rssEachMb, enqueueSeconds, tailMs, cpuUsPerUnit, serverCpuUsPerUnit };
       } finally {
         await stopAll(procs);
       }

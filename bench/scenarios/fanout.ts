@@ -26,6 +26,7 @@ export const s6: Scenario = {
         better: 'higher',
         rssMb: r.rssMb,
         cpuUsPerUnit: r.cpuUsPerUnit,
+        serverCpuUsPerUnit: r.serverCpuUsPerUnit,
         detail: { workflows: units, tasks, seconds: r.seconds, workflowsPerSecond: units / r.seconds, tailMs: r.tailMs },
       });
     });

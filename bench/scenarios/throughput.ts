@@ -22,6 +22,7 @@ export const s1: Scenario = {
         better: 'higher',
         rssMb: r.rssMb,
         cpuUsPerUnit: r.cpuUsPerUnit,
+        serverCpuUsPerUnit: r.serverCpuUsPerUnit,
         detail: { jobs: units, seconds: r.seconds, enqueueSeconds: r.enqueueSeconds, tailMs: r.tailMs },
       });
     });
@@ -50,6 +51,7 @@ export const s5: Scenario = {
           better: 'higher',
           rssMb: r.rssMb,
         cpuUsPerUnit: r.cpuUsPerUnit,
+        serverCpuUsPerUnit: r.serverCpuUsPerUnit,
           detail: { jobs: units, processes: n, seconds: r.seconds, rssEachMb: r.rssEachMb, tailMs: r.tailMs },
         });
       });
