@@ -77,13 +77,20 @@ async function read(server: Server, db: FreshDatabase, jobs: number): Promise<Li
   }
 }
 
-/** `cpuUs`: the whole server's CPU time per job over the same span (undefined when it is not on this machine). */
-function render(title: string, lines: Line[], cpuUs: number | undefined): string {
+/**
+ * `cpuUs`: the whole server's CPU time per job over the same span (undefined when it is not on this
+ * machine); `clientUs`: this process's, for a drain (the worker's part of the job path without its
+ * handlers: parsing claims, planning, encoding and sending commits).
+ */
+function render(title: string, lines: Line[], cpuUs: number | undefined, clientUs?: number): string {
   const top = lines.filter((l) => l.toplevel);
   const total = top.reduce((a, l) => a + l.usPerJob, 0);
   const wal = top.reduce((a, l) => a + l.walPerJob, 0);
-  const cpu = cpuUs === undefined ? '' : ` (server CPU ${fmt(cpuUs, 1)} µs/job)`;
-  const out = [`  ${title}: ${fmt(total, 1)} server µs/job${cpu}, ${fmt(wal, 0)} WAL bytes/job`];
+  const cpu = [cpuUs === undefined ? '' : `server CPU ${fmt(cpuUs, 1)}`, clientUs === undefined ? '' : `client CPU ${fmt(clientUs, 1)}`]
+    .filter(Boolean)
+    .join(', ');
+  const cpuText = cpu ? ` (${cpu} µs/job)` : '';
+  const out = [`  ${title}: ${fmt(total, 1)} server µs/job${cpuText}, ${fmt(wal, 0)} WAL bytes/job`];
   const shown = [...top.filter((l) => l.usPerJob >= 0.5), ...lines.filter((l) => !l.toplevel && l.usPerJob >= 0.5)];
   for (const l of shown) {
     out.push(`    ${(l.toplevel ? '' : '  ') + fmt(l.usPerJob, 1).padStart(7)} µs  ${fmt(l.walPerJob, 0).padStart(5)} B  ${String(l.calls).padStart(5)} calls  ${shortQuery(l.query, 90)}`);
@@ -135,10 +142,13 @@ async function once(server: Server, stats: PgStats, o: Options, riding: boolean)
       await c.query('checkpoint');
       await stats.reset(db);
       const drainCpu = serverCpuMs(postmaster);
+      const own = process.cpuUsage();
       const done = await drain(c, o, riding);
       const drainCpuUs = cpuPerJob(drainCpu);
+      const ownUs = process.cpuUsage(own);
+      const clientUs = (ownUs.user + ownUs.system) / o.jobs;
       if (done !== o.jobs) throw new Error(`bench:sql: drained ${done} of ${o.jobs} jobs`);
-      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs), drainCpuUs));
+      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs), drainCpuUs, clientUs));
       return parts.join('\n');
     } finally {
       await c.end();
