@@ -14,17 +14,19 @@
  * by the worker's own code (worker/plan.ts's planBatch over real claims, sent
  * by store/commit.ts), so the SQL is what a worker sends, minus the worker.
  *
- * Two drains, each of --jobs jobs in a fresh database:
- *   separate: every claim its own statement (claim_tasks_async_commit, as a
- *             worker's claim-ahead does), then the commit;
- *   riding:   the next claim rides in the commit (p_claim), as a busy
- *             worker's does.
+ * Three drains, each of --jobs jobs in a fresh database:
+ *   separate:  every claim its own statement, then the commit;
+ *   riding:    the next claim rides in the commit (p_claim), as a busy
+ *              worker's does;
+ *   pipelined: a second session claims the next batch while the commit of
+ *              this one runs, as a worker's claim-ahead does: the cost of a
+ *              claim and a commit running at once, without a worker's CPU.
  * Needs pg_stat_statements (see bench/README.md, --pg-stats).
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { migrate } from '../src/db/migrate.ts';
-import { claimTasks, type ClaimedTask } from '../src/store/claims.ts';
+import { claimTasks, type ClaimedTask, type ClaimParams } from '../src/store/claims.ts';
 import { commitBatch } from '../src/store/commit.ts';
 import { HeldTask } from '../src/worker/held.ts';
 import { planBatch } from '../src/worker/plan.ts';
@@ -100,27 +102,54 @@ function render(title: string, lines: Line[], cpuUs: number | undefined, clientU
 
 const WORKER = `bench-sql:${randomUUID().slice(0, 8)}`;
 
+type Mode = 'separate' | 'riding' | 'pipelined';
+const TITLES: Record<Mode, string> = {
+  separate: 'separate claims',
+  riding: 'claims riding in the commits',
+  pipelined: 'claims pipelined with the commits (a second session)',
+};
+
+/** Complete every claimed task of a batch through the worker's planner and commit. */
+async function complete(c: pg.Client, def: ReturnType<typeof taskWorkflow>, claimed: ClaimedTask[], claim?: Omit<ClaimParams, 'workerId'>) {
+  const finished = claimed.map((task) => ({
+    held: new HeldTask(task, def, task.leaseExpiresAt.getTime()),
+    outcome: { kind: 'completed' as const, output: null },
+  }));
+  const r = await commitBatch(c, WORKER, planBatch(WORKER, finished, new Map()), claim);
+  if (r.results.length > 0) throw new Error(`bench:sql: the commit did not apply everything: ${JSON.stringify(r.results.slice(0, 3))}`);
+  return r.claimed;
+}
+
+/** The claim of the next batch runs on `other` while this batch's commit runs on `c`. */
+async function drainPipelined(c: pg.Client, other: pg.Client, o: Options): Promise<number> {
+  const def = taskWorkflow(batonDefinitions().noop);
+  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000 };
+  let done = 0;
+  let next = claimTasks(other, { workerId: WORKER, ...claim });
+  for (let claimed = await next; claimed.length > 0; claimed = await next) {
+    next = claimTasks(other, { workerId: WORKER, ...claim });
+    await complete(c, def, claimed);
+    done += claimed.length;
+  }
+  return done;
+}
+
 async function drain(c: pg.Client, o: Options, riding: boolean): Promise<number> {
   const def = taskWorkflow(batonDefinitions().noop);
   const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000 };
   let done = 0;
   let claimed: ClaimedTask[] = await claimTasks(c, { workerId: WORKER, ...claim });
   while (claimed.length > 0) {
-    const finished = claimed.map((task) => ({
-      held: new HeldTask(task, def, task.leaseExpiresAt.getTime()),
-      outcome: { kind: 'completed' as const, output: null },
-    }));
-    const batch = planBatch(WORKER, finished, new Map());
-    const r = await commitBatch(c, WORKER, batch, riding ? claim : undefined);
-    if (r.results.length > 0) throw new Error(`bench:sql: the commit did not apply everything: ${JSON.stringify(r.results.slice(0, 3))}`);
+    const along = await complete(c, def, claimed, riding ? claim : undefined);
     done += claimed.length;
-    claimed = riding ? r.claimed : await claimTasks(c, { workerId: WORKER, ...claim });
+    claimed = riding ? along : await claimTasks(c, { workerId: WORKER, ...claim });
   }
   return done;
 }
 
-async function once(server: Server, stats: PgStats, o: Options, riding: boolean): Promise<string> {
-  return inFreshDatabase(server, `sql_${riding ? 'riding' : 'separate'}`, async (db) => {
+async function once(server: Server, stats: PgStats, o: Options, mode: Mode): Promise<string> {
+  const first = mode === 'separate';
+  return inFreshDatabase(server, `sql_${mode}`, async (db) => {
     await migrate(db.url);
     const c = await connect(db.url);
     const postmaster = postmasterOf((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
@@ -131,11 +160,11 @@ async function once(server: Server, stats: PgStats, o: Options, riding: boolean)
     try {
       await registerBatonDefinitions(c);
       const parts: string[] = [];
-      // The enqueue is the same for both drains: measured once.
-      if (!riding) await stats.reset(db);
+      // The enqueue is the same for every drain: measured once.
+      if (first) await stats.reset(db);
       const enqueueCpu = serverCpuMs(postmaster);
       await batonBulk(c, BULK.noop, o.jobs);
-      if (!riding) parts.push(render(`enqueue (start_many, 5,000 per statement)`, await read(server, db, o.jobs), cpuPerJob(enqueueCpu)));
+      if (first) parts.push(render(`enqueue (start_many, 5,000 per statement)`, await read(server, db, o.jobs), cpuPerJob(enqueueCpu)));
       // Every drain starts alike: fresh statistics, and a checkpoint just before, so that the first
       // change of each page in the drain logs a full-page image (as after any checkpoint in a long run).
       await c.query('vacuum analyze baton.tasks, baton.workflows');
@@ -143,12 +172,20 @@ async function once(server: Server, stats: PgStats, o: Options, riding: boolean)
       await stats.reset(db);
       const drainCpu = serverCpuMs(postmaster);
       const own = process.cpuUsage();
-      const done = await drain(c, o, riding);
+      let done: number;
+      if (mode === 'pipelined') {
+        const other = await connect(db.url);
+        try {
+          done = await drainPipelined(c, other, o);
+        } finally {
+          await other.end();
+        }
+      } else done = await drain(c, o, mode === 'riding');
       const drainCpuUs = cpuPerJob(drainCpu);
       const ownUs = process.cpuUsage(own);
       const clientUs = (ownUs.user + ownUs.system) / o.jobs;
       if (done !== o.jobs) throw new Error(`bench:sql: drained ${done} of ${o.jobs} jobs`);
-      parts.push(render(`drain, ${riding ? 'claims riding in the commits' : 'separate claims'} of ${o.batch}`, await read(server, db, o.jobs), drainCpuUs, clientUs));
+      parts.push(render(`drain, ${TITLES[mode]} of ${o.batch}`, await read(server, db, o.jobs), drainCpuUs, clientUs));
       return parts.join('\n');
     } finally {
       await c.end();
@@ -165,8 +202,7 @@ try {
   console.log(`The job path's SQL alone, ${fmt(o.jobs, 0)} one-task no-op jobs, PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}`);
   for (let run = 1; run <= o.runs; run++) {
     if (o.runs > 1) console.log(`run ${run} of ${o.runs}`);
-    console.log(await once(server, stats, o, false));
-    console.log(await once(server, stats, o, true));
+    for (const mode of Object.keys(TITLES) as Mode[]) console.log(await once(server, stats, o, mode));
   }
 } finally {
   await server.close();
