@@ -33,7 +33,7 @@ import { planBatch } from '../src/worker/plan.ts';
 import { taskWorkflow } from '../src/workflow/builder.ts';
 import { connect, inFreshDatabase, openServer, type FreshDatabase, type Server } from './lib/db.ts';
 import { PgStats, shortQuery } from './lib/pgstats.ts';
-import { postmasterOf, serverCpuMs } from './lib/proc.ts';
+import { postmasterOfSession, serverCpuMs } from './lib/proc.ts';
 import { fmt } from './lib/stats.ts';
 import { batonBulk, batonDefinitions, BULK, registerBatonDefinitions } from './systems/baton.ts';
 
@@ -152,7 +152,7 @@ async function once(server: Server, stats: PgStats, o: Options, mode: Mode): Pro
   return inFreshDatabase(server, `sql_${mode}`, async (db) => {
     await migrate(db.url);
     const c = await connect(db.url);
-    const postmaster = postmasterOf((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+    const postmaster = await postmasterOfSession(c);
     const cpuPerJob = (since: number | undefined) => {
       const now = serverCpuMs(postmaster);
       return now === undefined || since === undefined ? undefined : ((now - since) * 1000) / o.jobs;

@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 import type { ChildConfig, ChildMessage } from '../systems/types.ts';
 import { fmt, progress } from './stats.ts';
 
@@ -61,6 +62,11 @@ export function postmasterOf(backendPid: number): number | undefined {
   }
   const ppid = Number(statFields(backendPid)?.[1]);
   return Number.isInteger(ppid) && ppid > 1 ? ppid : undefined;
+}
+
+/** The postmaster of the server `c` is connected to (see postmasterOf). */
+export async function postmasterOfSession(c: pg.ClientBase): Promise<number | undefined> {
+  return postmasterOf((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
 }
 
 /**

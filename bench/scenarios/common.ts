@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Options } from '../lib/args.ts';
 import { connect, inFreshDatabase, type FreshDatabase, type Server } from '../lib/db.ts';
 import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts';
-import { completedUnits, cpuMs, postmasterOf, serverCpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
+import { completedUnits, cpuMs, postmasterOfSession, serverCpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
 import type { System, SystemName, Workload } from '../systems/types.ts';
@@ -168,7 +168,7 @@ export async function drain(
       await client.query('vacuum analyze');
       progress(`[${tag}] enqueued ${fmt(o.units)} ${o.unitName} in ${fmt(enqueueSeconds)} s; starting ${processes} worker process(es)`);
       const readStats = await serverProbe(ctx, db, { scenario: o.scenario, system: tag.slice(o.scenario.length + 1) });
-      const postmaster = postmasterOf((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      const postmaster = await postmasterOfSession(client);
       const procs = await startWorkers(
         processes,
         { system: system.name, url: db.url, concurrency: ctx.options.concurrency, workload: o.workload, ...(processes === 1 ? { target: o.units } : {}) },
