@@ -2,7 +2,7 @@
  * The job path's SQL alone: what the server spends per one-task no-op job on
  * its enqueue (baton.start_many), its claim (baton.claim_tasks) and its commit
  * (baton.commit), by statement, from pg_stat_statements (nested statements
- * included), with the WAL each writes.
+ * included), with the WAL each writes and the shared-buffer pages it touches.
  *
  *   npm run bench:sql -- [--jobs 30000] [--batch 120] [--runs 1]
  *
@@ -61,19 +61,22 @@ interface Line {
   calls: number;
   usPerJob: number;
   walPerJob: number;
+  /** Shared buffers hit or read per job: pages touched, the work a plan does. */
+  blocksPerJob: number;
   query: string;
 }
 
-/** This database's statements since the last reset, per job: time (execution + planning) and WAL bytes. */
+/** This database's statements since the last reset, per job: time (execution + planning), WAL bytes and pages touched. */
 async function read(server: Server, db: FreshDatabase, jobs: number): Promise<Line[]> {
   const c = await connect(server.adminUrl);
   try {
-    const { rows } = await c.query<{ toplevel: boolean; calls: string; ms: number; wal: string; query: string }>(
-      `select toplevel, calls::text, (total_exec_time + total_plan_time)::float8 as ms, wal_bytes::text as wal, query
+    const { rows } = await c.query<{ toplevel: boolean; calls: string; ms: number; wal: string; blocks: string; query: string }>(
+      `select toplevel, calls::text, (total_exec_time + total_plan_time)::float8 as ms, wal_bytes::text as wal,
+         (shared_blks_hit + shared_blks_read)::text as blocks, query
        from pg_stat_statements where dbid = $1::oid order by total_exec_time + total_plan_time desc`,
       [db.oid],
     );
-    return rows.map((r) => ({ toplevel: r.toplevel, calls: Number(r.calls), usPerJob: (r.ms * 1000) / jobs, walPerJob: Number(r.wal) / jobs, query: r.query }));
+    return rows.map((r) => ({ toplevel: r.toplevel, calls: Number(r.calls), usPerJob: (r.ms * 1000) / jobs, walPerJob: Number(r.wal) / jobs, blocksPerJob: Number(r.blocks) / jobs, query: r.query }));
   } finally {
     await c.end();
   }
@@ -95,7 +98,7 @@ function render(title: string, lines: Line[], cpuUs: number | undefined, clientU
   const out = [`  ${title}: ${fmt(total, 1)} server µs/job${cpuText}, ${fmt(wal, 0)} WAL bytes/job`];
   const shown = [...top.filter((l) => l.usPerJob >= 0.5), ...lines.filter((l) => !l.toplevel && l.usPerJob >= 0.5)];
   for (const l of shown) {
-    out.push(`    ${(l.toplevel ? '' : '  ') + fmt(l.usPerJob, 1).padStart(7)} µs  ${fmt(l.walPerJob, 0).padStart(5)} B  ${String(l.calls).padStart(5)} calls  ${shortQuery(l.query, 90)}`);
+    out.push(`    ${(l.toplevel ? '' : '  ') + fmt(l.usPerJob, 1).padStart(7)} µs  ${fmt(l.walPerJob, 0).padStart(5)} B  ${fmt(l.blocksPerJob, 1).padStart(5)} pages  ${String(l.calls).padStart(5)} calls  ${shortQuery(l.query, 90)}`);
   }
   return out.join('\n');
 }

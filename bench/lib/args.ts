@@ -7,6 +7,7 @@
  *   --size s1Jobs=50000,... override sizes (names below)
  *   --concurrency 24        slots per worker process
  *   --profile               write CPU profiles of Baton's worker processes to bench/results/profiles/
+ *   --alloc-profile         sample what the drain workers allocate (bytes per unit, and a .heapprofile there)
  *   --pg-stats              server time per unit by statement, from pg_stat_statements (bench/lib/pgstats.ts)
  *   --no-save               do not write bench/results/*.json
  */
@@ -92,6 +93,7 @@ export interface Options {
   sizes: Sizes;
   concurrency: number;
   profile: boolean;
+  allocProfile: boolean;
   /** Server time by statement from pg_stat_statements. */
   pgStats: boolean;
   save: boolean;
@@ -109,7 +111,7 @@ function list<T extends string>(raw: string | undefined, allowed: readonly T[], 
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, pgStats: false, save: true };
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true };
   const overrides: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -147,6 +149,9 @@ export function parseArgs(argv: string[]): Options {
       }
       case '--profile':
         o.profile = true;
+        break;
+      case '--alloc-profile':
+        o.allocProfile = true;
         break;
       case '--pg-stats':
         o.pgStats = true;

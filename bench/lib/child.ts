@@ -11,6 +11,7 @@
  * that the parent needs no database polling to see the end of a run.
  */
 import { loadSystem } from '../systems/index.ts';
+import { sampleAllocations } from './alloc.ts';
 import type { ChildConfig, ChildMessage, RunningWorker } from '../systems/types.ts';
 import { preciseNow } from './stats.ts';
 
@@ -81,12 +82,19 @@ const hooks = {
 
 let worker: RunningWorker | undefined;
 let stopping: Promise<void> | undefined;
+// From before the worker starts: its start-up counts too (a few hundred kB; a drain allocates hundreds of MB).
+const stopSampling = config.allocProfileDir ? await sampleAllocations(config.allocProfileDir) : undefined;
 function stop(): Promise<void> {
   stopping ??= (async () => {
     try {
       await worker?.stop();
     } catch (error) {
       process.stderr.write(`[${config.system}] stop failed: ${(error as Error).message}\n`);
+    }
+    if (stopSampling) {
+      const { bytes, file } = await stopSampling();
+      const perUnit = completed > 0 ? `, ${Math.round(bytes / completed).toLocaleString('en-US')} bytes per unit counted here` : '';
+      process.stderr.write(`[${config.system}] allocated ${(bytes / 1e6).toFixed(1)} MB (sampled)${perUnit}; profile: ${file}\n`);
     }
     flush();
     // Let the last messages out before exiting.

@@ -171,7 +171,14 @@ export async function drain(
       const postmaster = await postmasterOfSession(client);
       const procs = await startWorkers(
         processes,
-        { system: system.name, url: db.url, concurrency: ctx.options.concurrency, workload: o.workload, ...(processes === 1 ? { target: o.units } : {}) },
+        {
+          system: system.name,
+          url: db.url,
+          concurrency: ctx.options.concurrency,
+          workload: o.workload,
+          ...(processes === 1 ? { target: o.units } : {}),
+          ...(ctx.options.allocProfile ? { allocProfileDir: `bench/results/profiles/${o.scenario}` } : {}),
+        },
         execArgvFor(ctx, system.name, o.scenario),
       );
       try {

@@ -66,6 +66,8 @@ export interface ChildConfig {
   target?: number;
   /** Worker tags (baton). */
   tags?: string[];
+  /** Sample allocations (bench/lib/alloc.ts) and write the profile in this directory. */
+  allocProfileDir?: string;
 }
 
 /** Called by the shared handlers inside a worker child. */
