@@ -5,11 +5,16 @@
  */
 import pg from 'pg';
 import { DatabaseUnavailableError } from '../errors.ts';
+import { parseTimestamptz } from './timestamptz.ts';
 
-/** int8 as a JS number: epochs and counters stay far below 2^53. */
+const pgTimestamptz = pg.types.getTypeParser(1184, 'text');
+const timestamptz = (value: string) => parseTimestamptz(value, pgTimestamptz);
+
+/** int8 as a JS number: epochs and counters stay far below 2^53. timestamptz: see db/timestamptz.ts. */
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) return (value: string) => Number(value);
+    if (oid === 1184 && format !== 'binary') return timestamptz;
     return pg.types.getTypeParser(oid, format as 'text');
   },
 };
