@@ -108,6 +108,10 @@ export class WorkerProcess {
   completed = 0;
   failed = 0;
   completedAt = 0;
+  /** When this process's first handler started (Date.now() in the child), once it has. */
+  firstAt: number | undefined;
+  /** This process's CPU time (ms) when it reported ready: its own start of the measured span. */
+  cpuAtReady: number | undefined;
 
   constructor(config: ChildConfig, extraExecArgv: string[] = []) {
     this.child = fork(CHILD, [], {
@@ -141,6 +145,8 @@ export class WorkerProcess {
         failed,
       ]);
     this.child.on('message', (m: ChildMessage) => {
+      if (m.type === 'ready') this.cpuAtReady = cpuMs(this.child.pid);
+      if (m.type === 'first') this.firstAt = m.t;
       if (m.type === 'progress') {
         this.completed = Math.max(this.completed, m.completed);
         this.failed = Math.max(this.failed, m.failed);
@@ -175,11 +181,21 @@ export class WorkerProcess {
   }
 }
 
-/** Start `count` worker processes and wait until all of them run. */
-export async function startWorkers(count: number, config: ChildConfig, execArgv: string[] = []): Promise<WorkerProcess[]> {
+/**
+ * Start `count` worker processes and wait until all of them run. A process works as soon as it is
+ * ready, while the others may still be starting (with a small load, the first can drain it alone):
+ * `onFirstReady` runs when the first is ready, to start what is measured from there.
+ */
+export async function startWorkers(
+  count: number,
+  config: ChildConfig,
+  execArgv: string[] = [],
+  onFirstReady?: () => Promise<void> | void,
+): Promise<WorkerProcess[]> {
   const procs = Array.from({ length: count }, () => new WorkerProcess(config, execArgv));
   try {
-    await Promise.all(procs.map((p) => p.ready));
+    const first = Promise.race(procs.map((p) => p.ready)).then(() => onFirstReady?.());
+    await Promise.all([...procs.map((p) => p.ready), first]);
     return procs;
   } catch (error) {
     await stopAll(procs);
@@ -189,6 +205,12 @@ export async function startWorkers(count: number, config: ChildConfig, execArgv:
 
 export async function stopAll(procs: WorkerProcess[]): Promise<void> {
   await Promise.all(procs.map((p) => p.stop().catch(() => undefined)));
+}
+
+/** When the first handler of any of these processes started (they report it each on its own). */
+export function firstStart(procs: WorkerProcess[]): number | undefined {
+  const known = procs.map((p) => p.firstAt).filter((t): t is number => t !== undefined);
+  return known.length ? Math.min(...known) : undefined;
 }
 
 /** Finished units over all processes. */

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Options } from '../lib/args.ts';
 import { connect, inFreshDatabase, type FreshDatabase, type Server } from '../lib/db.ts';
 import type { PgStats, PgStatsReport, PgStatsSnapshot } from '../lib/pgstats.ts';
-import { completedUnits, cpuMs, postmasterOfSession, serverCpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
+import { completedUnits, cpuMs, firstStart, postmasterOfSession, serverCpuMs, startWorkers, stopAll, waitForUnits } from '../lib/proc.ts';
 import type { Figure, ScenarioTitle } from '../lib/report.ts';
 import { fmt, progress, sleep } from '../lib/stats.ts';
 import type { System, SystemName, Workload } from '../systems/types.ts';
@@ -30,7 +30,7 @@ export interface Context {
 }
 
 export interface ServerProbe {
-  /** Workers are ready: what ran so far was their start-up, counted apart. */
+  /** The first worker process is ready: what ran so far was start-up, counted apart. */
   started(): Promise<void>;
   /** Read the statistics at the end of the run and record the report. */
   (unit: string, units: number): Promise<void>;
@@ -169,6 +169,7 @@ export async function drain(
       progress(`[${tag}] enqueued ${fmt(o.units)} ${o.unitName} in ${fmt(enqueueSeconds)} s; starting ${processes} worker process(es)`);
       const readStats = await serverProbe(ctx, db, { scenario: o.scenario, system: tag.slice(o.scenario.length + 1) });
       const postmaster = await postmasterOfSession(client);
+      let serverAtStart: number | undefined;
       const procs = await startWorkers(
         processes,
         {
@@ -180,13 +181,15 @@ export async function drain(
           ...(ctx.options.allocProfile ? { allocProfileDir: `bench/results/profiles/${o.scenario}` } : {}),
         },
         execArgvFor(ctx, system.name, o.scenario),
+        // The span starts when the first process is ready: it may drain much before the last one is.
+        async () => {
+          serverAtStart = serverCpuMs(postmaster);
+          await readStats.started();
+        },
       );
       try {
-        await readStats.started();
-        const cpuAtStart = procs.map((p) => cpuMs(p.pid));
-        const serverAtStart = serverCpuMs(postmaster);
-        const first = Promise.race(procs.map((p) => p.first));
-        first.catch(() => undefined); // a failure surfaces through waitForUnits
+        // Each process's CPU from its own readiness.
+        const cpuAtStart = procs.map((p) => p.cpuAtReady);
         const counted = await waitForUnits(procs, o.units, { tag, unitName: o.unitName });
         const cpuUsed = procs.map((p, i) => {
           const now = cpuMs(p.pid);
@@ -199,7 +202,9 @@ export async function drain(
           serverNow === undefined || serverAtStart === undefined ? undefined : ((serverNow - serverAtStart) * 1000) / o.statsUnit.count;
         await readStats(o.statsUnit.name, o.statsUnit.count);
         const { end, tailMs } = await confirmFinished(system, client, o.workload, counted, { counted: completedUnits(procs), unitName: o.unitName });
-        const seconds = (end - (await first)) / 1000;
+        const firstAt = firstStart(procs);
+        if (firstAt === undefined) throw new Error(`[${tag}] no worker process reported its first start`);
+        const seconds = (end - firstAt) / 1000;
         await stopAll(procs);
         await o.inspect?.(client, 'drained');
         const rssEachMb = procs.map((p) => p.rssMb);
