@@ -89,6 +89,29 @@ describe('schedules', function () {
     assert.deepEqual(await idsOf('timer-tick'), [tickId('timer-tick', tick)]);
   });
 
+  it('a tick that comes due while the start is still checking fires at once, not a minute later', async () => {
+    const s = defineSchedule('due-during-start', { cron: '* * * * *', run: counted, input: { tag: 'd' } });
+    // As above: the row is first seen by the real clock, so no minute may fall between that and the
+    // scheduler's (a fixed time 300 ms before a minute).
+    const toMinute = nextMinute(Date.now()) - Date.now();
+    if (toMinute < 2_000) await new Promise((r) => setTimeout(r, toMinute + 100));
+    const clock = { now: nextMinute(Date.now() + 1_000) - 300 };
+    const tick = nextMinute(clock.now);
+    const sch = scheduler(s, clock, { timer: true });
+    // The start's own check sees nothing due; its clock passes the tick before the timer is armed.
+    const check = sch.check.bind(sch);
+    let first = true;
+    sch.check = async () => {
+      const ok = await check();
+      if (first) clock.now = tick + 50;
+      first = false;
+      return ok;
+    };
+    await sch.start();
+    await until(async () => (await idsOf('due-during-start')).length > 0, { timeoutMs: 3_000, what: 'the tick that came due during the start' });
+    assert.deepEqual(await idsOf('due-during-start'), [tickId('due-during-start', tick)]);
+  });
+
   it('a tick whose start failed is tried again and, soon enough, still starts under catchUp none', async () => {
     const flaky = defineTask('flaky-target', async () => 'ran');
     const s = defineSchedule('retried', { cron: '* * * * *', run: flaky, catchUp: 'none' });

@@ -123,12 +123,13 @@ export class Scheduler {
   }
 
   private async fire(s: Schedule): Promise<void> {
-    const result = await inTransaction(this.o.pool, async (tx): Promise<(TickPlan & { ids: string[] }) | null> => {
+    const result = await inTransaction(this.o.pool, async (tx): Promise<(TickPlan & { ids: string[]; since: number }) | null> => {
       const row = await lockSchedule(tx, s.name);
       if (!row) return null;
       const now = this.now();
-      const plan = planTicks(s.timing, s.catchUp, (row.lastTick ?? row.firstSeen).getTime(), now);
-      if (plan.newest === null) return { ...plan, ids: [] };
+      const since = (row.lastTick ?? row.firstSeen).getTime();
+      const plan = planTicks(s.timing, s.catchUp, since, now);
+      if (plan.newest === null) return { ...plan, ids: [], since };
       const ids: string[] = [];
       for (const tick of plan.start) {
         const { id, created } = await startInstance(tx, {
@@ -145,7 +146,7 @@ export class Scheduler {
         if (!created) this.log.warn({ schedule: s.name, id }, `schedule ${s.name}: the instance of tick ${id} existed already; not started again`);
       }
       await advanceSchedule(tx, s.name, { lastTick: new Date(plan.newest), runId: ids.at(-1) ?? null, nextTick: nullableDate(s.timing.next(now)) });
-      return { ...plan, ids };
+      return { ...plan, ids, since };
     });
     if (result === null) {
       // Deleted by hand while this worker runs: register it again, which restarts its count from now.
@@ -153,7 +154,8 @@ export class Scheduler {
       await this.register([s]);
       return;
     }
-    if (result.newest !== null) this.handled.set(s.name, result.newest);
+    // The row decides: another worker may have handled the tick (then nothing was due here).
+    this.handled.set(s.name, result.newest ?? result.since);
     if (result.ids.length > 0) this.log.info({ schedule: s.name, started: result.ids }, `schedule ${s.name}: started ${result.ids.length}`);
     if (result.skipped > 0 || result.olderSkipped) {
       const { skipped, olderSkipped } = result;
@@ -165,7 +167,13 @@ export class Scheduler {
     if (this.stopped) return;
     const now = this.now();
     let soonest = now + (retry ? RETRY_MS : MAX_SLEEP_MS);
-    for (const s of this.o.schedules) soonest = Math.min(soonest, s.timing.next(now) ?? soonest);
+    for (const s of this.o.schedules) {
+      // A tick that came due while the last check ran (a slow start, a slow database) is due now, not
+      // at the tick after it: sleeping until then would start it a minute late, or skip it under
+      // catchUp 'latest' and 'none'. After a failed check the retry delay stands.
+      const due = s.timing.between(this.handled.get(s.name) ?? 0, now, 1).ticks.length > 0;
+      soonest = Math.min(soonest, due && !retry ? now : (s.timing.next(now) ?? soonest));
+    }
     this.timeout = setTimeout(() => {
       this.timeout = undefined;
       void this.check().then((ok) => this.arm(!ok));
