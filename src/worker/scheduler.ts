@@ -110,8 +110,7 @@ export class Scheduler {
     let ok = true;
     for (const s of this.o.schedules) {
       if (this.stopped) break;
-      const since = this.handled.get(s.name) ?? 0;
-      if (s.timing.between(since, this.now(), 1).ticks.length === 0) continue;
+      if (!this.due(s, this.now())) continue;
       try {
         await this.fire(s);
       } catch (error) {
@@ -120,6 +119,11 @@ export class Scheduler {
       }
     }
     return ok;
+  }
+
+  /** Whether a tick of `s` came since the newest one known to be handled (a hint: fire() asks the row). */
+  private due(s: Schedule, now: number): boolean {
+    return s.timing.between(this.handled.get(s.name) ?? 0, now, 1).ticks.length > 0;
   }
 
   private async fire(s: Schedule): Promise<void> {
@@ -171,8 +175,7 @@ export class Scheduler {
       // A tick that came due while the last check ran (a slow start, a slow database) is due now, not
       // at the tick after it: sleeping until then would start it a minute late, or skip it under
       // catchUp 'latest' and 'none'. After a failed check the retry delay stands.
-      const due = s.timing.between(this.handled.get(s.name) ?? 0, now, 1).ticks.length > 0;
-      soonest = Math.min(soonest, due && !retry ? now : (s.timing.next(now) ?? soonest));
+      soonest = Math.min(soonest, !retry && this.due(s, now) ? now : (s.timing.next(now) ?? soonest));
     }
     this.timeout = setTimeout(() => {
       this.timeout = undefined;
