@@ -65,6 +65,14 @@ describe('reconciler', function () {
     assert.deepEqual(tick.analyzed, ['tasks', 'workflows']);
     const after = await statistics();
     assert.ok(after.tasks! >= 2_500 && after.workflows! >= 2_500, `statistics after the tick: ${JSON.stringify(after)}`);
+    // A small sample is enough for the size: the reconciler's ANALYZE keeps 11 histogram bounds of
+    // 3,000 distinct ids, where the default statistics target (100) keeps 101.
+    const { rows: bounds } = await db.pool.query<{ table: string; n: number }>(
+      `select tablename as table, array_length(histogram_bounds::text::text[], 1) as n from pg_stats
+       where schemaname = 'baton' and ((tablename = 'tasks' and attname = 'workflow_id') or (tablename = 'workflows' and attname = 'id'))
+       order by tablename`,
+    );
+    assert.deepEqual(bounds, [{ table: 'tasks', n: 11 }, { table: 'workflows', n: 11 }]);
     // Statistics that describe the tables: nothing to do.
     assert.deepEqual((await reconcileOnce(db.pool, { workerId: 'stats', maxLeaseLosses: 3 })).analyzed, []);
 

@@ -131,6 +131,9 @@ export async function listTicks(ex: Executor, since: Date): Promise<{ workerId: 
 /** The tables the claim and the commit plan against (see refreshPlannerStatistics). */
 const PLANNED_TABLES = ['tasks', 'workflows'] as const;
 
+/** The statistics target of the reconciler's ANALYZEs (see refreshPlannerStatistics). */
+const ANALYZE_TARGET = 10;
+
 /**
  * Analyze the claim's and the commit's tables when their planner statistics no longer describe
  * their size: the live rows differ from what the statistics say by more than 1,000 + 25%.
@@ -145,6 +148,14 @@ const PLANNED_TABLES = ['tasks', 'workflows'] as const;
  * (a minute by default) and not at all where it is off. SKIP_LOCKED: a table being analyzed or
  * vacuumed already is left to that. Without track_counts the live-row counts stay 0 and would
  * call for an ANALYZE at every tick: then nothing is done.
+ *
+ * These ANALYZEs sample ANALYZE_TARGET x 300 rows instead of default_statistics_target's (100 x 300):
+ * what the plans need from them is the tables' size, which a small sample gives as well. Measured
+ * on PostgreSQL 15 (150,000 tasks, 100,000 of them updated twice): 313-527 ms -> 88-102 ms for
+ * baton.tasks, 242-251 -> 42 ms for baton.workflows. In S7 on that server, with autovacuum off,
+ * the full-size ANALYZEs had taken 42 us of server time per job, a seventh of it. Autovacuum's
+ * own ANALYZE, where it runs, still writes full statistics; a column given its own statistics
+ * target keeps it.
  */
 export async function refreshPlannerStatistics(ex: Executor): Promise<string[]> {
   const rows = await query<{ name: string }>(
@@ -158,6 +169,8 @@ export async function refreshPlannerStatistics(ex: Executor): Promise<string[]> 
   const stale = new Set(rows.map((r) => r.name));
   // Names from the fixed list above, never from the database: identifiers cannot be parameters.
   const analyzed = PLANNED_TABLES.filter((name) => stale.has(name));
-  for (const name of analyzed) await query(ex, `analyze (skip_locked) baton.${name}`);
+  // One simple-protocol string is one implicit transaction, so SET LOCAL holds for the ANALYZE
+  // beside it and nothing else: works on a pooled connection and on a caller's client alike.
+  for (const name of analyzed) await query(ex, `set local default_statistics_target = ${ANALYZE_TARGET}; analyze (skip_locked) baton.${name}`);
   return analyzed;
 }
