@@ -43,8 +43,12 @@
 -- Every statement here looks rows up by key, so sequential scans are off: with
 -- a few hundred keys against a growing table the planner would otherwise pick
 -- a hash join over a sequential scan of baton.workflows (measured on PG 15:
--- 6-9 ms per commit at 10,000 instances, growing with the table). Hash joins
--- stay allowed (between the batch's own sets they are the right choice). Plans
+-- 6-9 ms per commit at 10,000 instances, growing with the table). On the fast
+-- path hash and merge joins are off too: on a small table (a few hundred rows,
+-- a new or quiet system) they made each commit a full scan of workflows_pkey
+-- (PostgreSQL 15, 500 jobs: 250 pages for one instance, 5 by key). After it they
+-- are on again (between the batch's own sets, on the slow path and in the
+-- functions called below, hash joins are the right choice). Plans
 -- are generic: plpgsql otherwise re-plans a statement at every call when its
 -- custom plans look cheaper than the generic one, which the unknown sizes of
 -- JSON sets make it believe (see insert_first_steps).
@@ -57,6 +61,8 @@ CREATE OR REPLACE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instance
 RETURNS TABLE (result text, workflow_id text, task_key text, status text, state jsonb, version integer, task jsonb)
 LANGUAGE plpgsql
 SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 SET jit = off
 SET plan_cache_mode = force_generic_plan
 AS $$
@@ -138,8 +144,13 @@ BEGIN
       -- statistics taken while nothing ran (a backlog analyzed before the workers started), the
       -- planner believed one row was running and drove the join from that index, re-reading the
       -- items for each running task: measured 185-205 ms for 500 items, S1 at 2k instead of 12k jobs/s.
-      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok))
-        AND t.epoch = c.epoch AND t.claimed_by = p_worker AND t.status = 'running' COLLATE "C";
+      -- The worker and status tests are also written against the item (c.epoch is never null), so that
+      -- they are join conditions, not filters on baton.tasks alone: as filters, statistics that say no
+      -- task is running made the planner expect one row from a scan of the whole primary key and drive
+      -- the join from it (PostgreSQL 15, 500 tasks: 483 pages for one item, 10 by key).
+      WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok)) AND t.epoch = c.epoch
+        AND t.claimed_by = CASE WHEN c.epoch IS NOT NULL THEN p_worker END
+        AND t.status = CASE WHEN c.epoch IS NOT NULL THEN 'running' COLLATE "C" END;
       GET DIAGNOSTICS v_n = ROW_COUNT;
       IF v_n <> (SELECT count(*) FROM jsonb_to_recordset(p_items) AS c(wf text) WHERE v_all OR c.wf = ANY (v_ok)) THEN
         RAISE EXCEPTION USING ERRCODE = 'BTF01', MESSAGE = 'baton.commit: a fence failed on the fast path';
@@ -161,6 +172,9 @@ BEGIN
       END IF;
     END IF;
   END IF;
+
+  -- Hash and merge joins again, for this function only (the SET clauses above restore them on return).
+  PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);
 
   IF NOT v_fast THEN
     -- The slow path. Lock the instances and their parents in id order, by index, and compare versions. A
