@@ -138,19 +138,17 @@ BEGIN
           updated_at = now()
       FROM jsonb_to_recordset(p_items) AS c(wf text, key text, epoch bigint, status text, paused boolean, output jsonb, error jsonb, "delayMs" bigint,
         quiet boolean)
-      -- The fence: still this attempt's claim. Its status test is written COLLATE "C" (the same test:
-      -- statuses are ASCII words) so that it does not match tasks_lease_idx's predicate: the plan is
-      -- then one primary-key lookup per item, whatever the statistics say. With the plain test, and
-      -- statistics taken while nothing ran (a backlog analyzed before the workers started), the
-      -- planner believed one row was running and drove the join from that index, re-reading the
-      -- items for each running task: measured 185-205 ms for 500 items, S1 at 2k instead of 12k jobs/s.
-      -- The worker and status tests are also written against the item (c.epoch is never null), so that
-      -- they are join conditions, not filters on baton.tasks alone: as filters, statistics that say no
-      -- task is running made the planner expect one row from a scan of the whole primary key and drive
-      -- the join from it (PostgreSQL 15, 500 tasks: 483 pages for one item, 10 by key).
+      -- The fence: still this attempt's claim. Its worker and status tests are written against the item
+      -- (c.epoch is never null), so that they are join conditions, not filters on baton.tasks alone: the
+      -- plan is then one primary-key lookup per item, whatever the statistics say. As filters, with
+      -- statistics taken while nothing ran (a backlog analyzed before the workers started), the planner
+      -- believed one row was running and drove the join from tasks_lease_idx, re-reading the items for
+      -- each running task (185-205 ms for 500 items, S1 at 2k instead of 12k jobs/s), or, on a small
+      -- table, from a scan of the whole primary key (PostgreSQL 15, 500 tasks: 483 pages for one item,
+      -- 10 by key).
       WHERE t.workflow_id = c.wf AND t.task_key = c.key AND (v_all OR c.wf = ANY (v_ok)) AND t.epoch = c.epoch
         AND t.claimed_by = CASE WHEN c.epoch IS NOT NULL THEN p_worker END
-        AND t.status = CASE WHEN c.epoch IS NOT NULL THEN 'running' COLLATE "C" END;
+        AND t.status = CASE WHEN c.epoch IS NOT NULL THEN 'running' END;
       GET DIAGNOSTICS v_n = ROW_COUNT;
       IF v_n <> (SELECT count(*) FROM jsonb_to_recordset(p_items) AS c(wf text) WHERE v_all OR c.wf = ANY (v_ok)) THEN
         RAISE EXCEPTION USING ERRCODE = 'BTF01', MESSAGE = 'baton.commit: a fence failed on the fast path';
