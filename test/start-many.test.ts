@@ -90,6 +90,27 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
     await assert.rejects(db.pool.query(`select * from baton.start_many('inc', '[1]', 'task', null, null, null, array['y'], 'merge')`), /on_conflict must be/);
   });
 
+  it('generated ids are version-4 UUIDs, distinct within and across calls, each on its own input', async () => {
+    const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const inputs = Array.from({ length: 300 }, (_, i) => 1000 + i);
+    const first = await client.enqueueMany(inc, inputs);
+    const second = (await db.pool.query(`select workflow_id from baton.start_many('inc', $1::jsonb, 'task')`, [JSON.stringify(inputs)])).rows.map(
+      (r) => r.workflow_id as string,
+    );
+    const mixed = await client.enqueueMany(inc, [7, 8, 9], { ids: [null, 'given-8', null] });
+    const all = [...first, ...second, mixed[0]!.id, mixed[2]!.id];
+    for (const id of all) assert.match(id, v4);
+    assert.equal(new Set(all).size, all.length, 'no id repeats');
+    assert.equal(mixed[1]!.id, 'given-8');
+    const stored = await db.pool.query(`select id, input from baton.workflows where id = any($1)`, [[...first, ...second, ...mixed.map((m) => m.id)]]);
+    const inputOf = new Map(stored.rows.map((r) => [r.id as string, r.input as number]));
+    assert.deepEqual(first.map((id) => inputOf.get(id)), inputs, 'the nth id is the nth input\'s instance');
+    assert.deepEqual(second.map((id) => inputOf.get(id)), inputs);
+    assert.deepEqual(mixed.map((m) => inputOf.get(m.id)), [7, 8, 9]);
+    assert.equal((await db.pool.query(`select count(*)::int as n from baton.tasks where workflow_id = any($1)`, [all])).rows[0].n, all.length);
+    await assertInvariants(db.pool);
+  });
+
   it('refuses bad ids before anything is written', async () => {
     const before = await count();
     const bad: [unknown, RegExp][] = [
