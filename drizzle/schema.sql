@@ -1900,16 +1900,19 @@ BEGIN
   IF cardinality(v_inputs) = 0 THEN
     RETURN;
   END IF;
-  -- Generated ids: one strong random UUID per call, and each input's id that UUID with the input's
-  -- number added to its last 48 bits. gen_random_uuid() per input cost 2.4 us each (PostgreSQL 15;
-  -- with the sorts of three ordered aggregates, 5.3 of the 36 us a job's bulk start took). The ids
-  -- are still version-4 UUIDs, distinct within the call, and another call's collide with them only
-  -- if its random UUID matches this one's first 74 random bits. They are not secrets: a batch's ids
-  -- are consecutive.
+  -- Generated ids: one strong random UUID per call, and each input's id that UUID with its last 48
+  -- bits moved by the input's number n times an odd constant (the golden ratio's share of 2^48,
+  -- multiplied in 24-bit halves so that nothing overflows): a bijection, so ids are distinct within
+  -- the call, and scattered, so that a batch's keys go into the indexes in no order (consecutive ids
+  -- left the primary keys' pages half full: 25-34% larger). gen_random_uuid() per input cost 2.4 us
+  -- each (PostgreSQL 15; with the sorts of three ordered aggregates, 5.3 of the 36 us a job's bulk
+  -- start took). The ids are still version-4 UUIDs, and another call's collide with them only if its
+  -- random UUID matches this one's first 74 random bits. They are not secrets.
   v_seed := gen_random_uuid()::text;
   v_base := ('x' || right(v_seed, 12))::bit(48)::bigint;
   v_ids := ARRAY(
-    SELECT coalesce(p_ids[n], left(v_seed, 24) || lpad(to_hex((v_base + n) & 281474976710655), 12, '0'))
+    SELECT coalesce(p_ids[n], left(v_seed, 24)
+      || lpad(to_hex((v_base + n::bigint * 12156747 + (((n::bigint * 10368889) & 16777215) << 24)) & 281474976710655), 12, '0'))
     FROM generate_series(1, cardinality(v_inputs)) n ORDER BY n);
   SELECT x.n, octet_length(x.input::text) AS size INTO v_big
   FROM unnest(v_inputs) WITH ORDINALITY AS x(input, n)

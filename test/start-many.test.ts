@@ -90,7 +90,7 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
     await assert.rejects(db.pool.query(`select * from baton.start_many('inc', '[1]', 'task', null, null, null, array['y'], 'merge')`), /on_conflict must be/);
   });
 
-  it('generated ids are version-4 UUIDs, distinct within and across calls, each on its own input', async () => {
+  it('generated ids are version-4 UUIDs, distinct within and across calls, scattered, each on its own input', async () => {
     const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
     const inputs = Array.from({ length: 300 }, (_, i) => 1000 + i);
     const first = await client.enqueueMany(inc, inputs);
@@ -101,6 +101,9 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
     const all = [...first, ...second, mixed[0]!.id, mixed[2]!.id];
     for (const id of all) assert.match(id, v4);
     assert.equal(new Set(all).size, all.length, 'no id repeats');
+    // Scattered, not counted up: consecutive ids filled the primary keys' pages only half (in order, page by page).
+    const ascending = first.slice(1).filter((id, i) => id > first[i]!).length;
+    assert.ok(ascending > 60 && ascending < 240, `the next id sorts after the previous one some of the time, not always (${ascending} of 299)`);
     assert.equal(mixed[1]!.id, 'given-8');
     const stored = await db.pool.query(`select id, input from baton.workflows where id = any($1)`, [[...first, ...second, ...mixed.map((m) => m.id)]]);
     const inputOf = new Map(stored.rows.map((r) => [r.id as string, r.input as number]));
