@@ -3,7 +3,12 @@ import { ConflictError, ValidationError, type Client } from '../src/index.ts';
 import { useTestDatabase } from './support/db.ts';
 import { assertInvariants, fixtureClient, register } from './support/fixtures.ts';
 import { chain10, inc, parentWf, patientWaiter } from './support/workflows.ts';
-import { taskWorkflow } from '../src/workflow/index.ts';
+import { defineTask, defineWorkflow, taskWorkflow } from '../src/workflow/index.ts';
+
+const onGpu = defineTask('bulk-on-gpu', async (n: number) => n, { tags: ['gpu', 'eu'] });
+const onCpu = defineTask('bulk-on-cpu', async (n: number) => n, { tags: ['cpu'] });
+const plain = defineTask('bulk-plain', async (n: number) => n);
+const tagged = defineWorkflow<number>('bulk-tagged').parallel([onGpu, onCpu, plain]).build();
 
 describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', function () {
   this.timeout(30_000);
@@ -13,7 +18,7 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
 
   before(async () => {
     client = await fixtureClient(db.url);
-    await register(db.pool, chain10, parentWf, patientWaiter, taskWorkflow(inc));
+    await register(db.pool, chain10, parentWf, patientWaiter, taskWorkflow(inc), tagged);
   });
   after(async () => {
     await client.close();
@@ -111,6 +116,30 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
     assert.deepEqual(second.map((id) => inputOf.get(id)), inputs);
     assert.deepEqual(mixed.map((m) => inputOf.get(m.id)), [7, 8, 9]);
     assert.equal((await db.pool.query(`select count(*)::int as n from baton.tasks where workflow_id = any($1)`, [all])).rows[0].n, all.length);
+    await assertInvariants(db.pool);
+  });
+
+  it("each first step's task row gets that step's tags with the caller's, sorted, on every instance", async () => {
+    // A bulk start works out each step's fields once and pairs them with every instance: a step's tags must
+    // not leak into another step's row, nor be lost on any instance.
+    const ids = await client.startMany(tagged, [1, 2, 3, 4], { tags: ['zone-b', 'eu'] });
+    const { rows } = await db.pool.query(
+      `select t.workflow_id, t.name, t.tags, t.status from baton.tasks t where t.workflow_id = any($1) order by t.workflow_id, t.name`,
+      [ids],
+    );
+    assert.equal(rows.length, 12);
+    const want: Record<string, string[]> = {
+      'bulk-on-gpu': ['eu', 'gpu', 'zone-b'],
+      'bulk-on-cpu': ['cpu', 'eu', 'zone-b'],
+      'bulk-plain': ['eu', 'zone-b'],
+    };
+    for (const r of rows) {
+      assert.deepEqual(r.tags, want[r.name], `${r.name} of ${r.workflow_id}`);
+      assert.equal(r.status, 'ready');
+    }
+    assert.deepEqual(new Set(rows.map((r) => r.workflow_id)), new Set(ids));
+    const sets = (await db.pool.query(`select tags from baton.tag_sets`)).rows.map((r) => JSON.stringify(r.tags));
+    for (const tags of Object.values(want)) assert.ok(sets.includes(JSON.stringify(tags)), `tag set ${tags} is known to the claim`);
     await assertInvariants(db.pool);
   });
 
