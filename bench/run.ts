@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000] [--pg-stats]
+ * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000] [--pg-stats] [--repeat 3]
  *
  * Runs the scenarios against Baton and its peers on one PostgreSQL server
  * (DATABASE_URL, or an embedded one in .baton-bench/), prints a table per
@@ -11,6 +11,7 @@ import { openServer } from './lib/db.ts';
 import { PgStats, PgStatsUnavailable, renderPgStats, type PgStatsReport } from './lib/pgstats.ts';
 import { describeScenario, type Context, type Scenario } from './scenarios/common.ts';
 import { machine, renderTable, saveResults, type Figure } from './lib/report.ts';
+import { combineRounds, roundOrder } from './lib/rounds.ts';
 import { progress } from './lib/stats.ts';
 import { s3 } from './scenarios/chain.ts';
 import { s6 } from './scenarios/fanout.ts';
@@ -59,10 +60,19 @@ async function main(options: Options): Promise<number> {
       if (options.systems && names.length === 0) continue;
       const systems = await Promise.all(names.map(loadSystem));
       for (const s of systems) used.set(s.name, s);
-      progress(`== ${scenario.id} ${scenario.title(options)}`);
-      const t = Date.now();
-      await scenario.run(ctx, systems);
-      progress(`== ${scenario.id} took ${Math.round((Date.now() - t) / 1000)} s`);
+      const rounds: Figure[][] = [];
+      for (let round = 1; round <= options.repeat && !(round > 1 && interrupted); round++) {
+        const run = options.repeat > 1 ? ` (run ${round} of ${options.repeat})` : '';
+        progress(`== ${scenario.id} ${scenario.title(options)}${run}`);
+        const got: Figure[] = [];
+        // --pg-stats reports the first run only: the runs repeat one another's statements.
+        const roundCtx: Context = { ...ctx, add: (f) => got.push(f), addPgStats: (r) => { if (round === 1) ctx.addPgStats(r); } };
+        const t = Date.now();
+        await scenario.run(roundCtx, roundOrder(systems, round));
+        progress(`== ${scenario.id} took ${Math.round((Date.now() - t) / 1000)} s${run}`);
+        rounds.push(got);
+      }
+      figures.push(...combineRounds(rounds));
     }
   } finally {
     process.off('SIGINT', onSignal);

@@ -9,6 +9,7 @@
  *   --profile               write CPU profiles of Baton's worker processes to bench/results/profiles/
  *   --alloc-profile         sample what the drain workers allocate (bytes per unit, and a .heapprofile there)
  *   --pg-stats              server time per unit by statement, from pg_stat_statements (bench/lib/pgstats.ts)
+ *   --repeat 3              run each scenario 3 times; print medians and the median of the runs' ratios (bench/lib/rounds.ts)
  *   --no-save               do not write bench/results/*.json
  */
 import { SYSTEM_NAMES, type SystemName } from '../systems/types.ts';
@@ -97,6 +98,8 @@ export interface Options {
   /** Server time by statement from pg_stat_statements. */
   pgStats: boolean;
   save: boolean;
+  /** Runs of each scenario, combined into medians (lib/rounds.ts). */
+  repeat: number;
 }
 
 export class UsageError extends Error {}
@@ -111,7 +114,7 @@ function list<T extends string>(raw: string | undefined, allowed: readonly T[], 
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true };
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true, repeat: 1 };
   const overrides: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -145,6 +148,12 @@ export function parseArgs(argv: string[]): Options {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 1) throw new UsageError('--concurrency must be a whole number >= 1');
         o.concurrency = n;
+        break;
+      }
+      case '--repeat': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 9) throw new UsageError('--repeat must be a whole number from 1 to 9');
+        o.repeat = n;
         break;
       }
       case '--profile':

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgStatsReport } from './pgstats.ts';
-import { fmt } from './stats.ts';
+import { fmt, middle } from './stats.ts';
 
 export interface Figure {
   scenario: string;
@@ -30,6 +30,8 @@ export interface Figure {
   unsupported?: string;
   /** A derived figure (a ratio): not compared against Baton. */
   derived?: boolean;
+  /** With --repeat: each run's value and, for a peer, Baton's advantage in that run (see lib/rounds.ts). */
+  rounds?: { values: (number | null)[]; advantages?: (number | null)[] };
 }
 
 export interface ScenarioTitle {
@@ -52,13 +54,20 @@ export function advantage(baton: Figure | undefined, other: Figure): number | nu
   return baton.better === 'higher' ? baton.value / other.value : other.value / baton.value;
 }
 
+/** Baton's advantage over `other` as printed: with --repeat, the median of the single runs' advantages. */
+function shownAdvantage(baton: Figure | undefined, other: Figure): number | null {
+  const perRun = other.rounds?.advantages;
+  if (!perRun) return advantage(baton, other);
+  return perRun.every((a) => a !== null) ? middle(perRun as number[]) : null;
+}
+
 export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string {
   const lines = [`${scenario.id} ${scenario.title}`];
   const metrics = [...new Set(figures.map((f) => f.metric))];
   for (const metric of metrics) {
     const rows = figures.filter((f) => f.metric === metric);
     const baton = rows.find((f) => f.system === 'baton');
-    const advs = rows.map((f) => (f.system === 'baton' ? null : advantage(baton, f)));
+    const advs = rows.map((f) => (f.system === 'baton' ? null : shownAdvantage(baton, f)));
     const withRss = rows.some((f) => f.rssMb !== undefined);
     const withCpu = rows.some((f) => f.cpuUsPerUnit !== undefined);
     const withServerCpu = rows.some((f) => f.serverCpuUsPerUnit !== undefined);
@@ -77,10 +86,12 @@ export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string 
     lines.push(`  ${header.map((h, i) => pad(h, widths[i]!, i > 0)).join('  ')}`);
     for (const r of body) lines.push(`  ${r.map((c, i) => pad(c, widths[i]!, i > 0)).join('  ')}`);
     for (const f of rows) {
-      const adv = f.system === 'baton' ? null : advantage(baton, f);
+      const adv = f.system === 'baton' ? null : shownAdvantage(baton, f);
       if (adv === null) continue;
       const ratio = f.better === 'higher' ? `baton / ${f.system}` : `${f.system} / baton`;
-      lines.push(`    ${ratio} = ${fmt(adv, 2)}x (${metric}, ${f.better} is better)`);
+      const runs = f.rounds?.advantages;
+      const spread = runs ? `; median of ${runs.length} runs: ${runs.map((a) => `${fmt(a, 2)}x`).join(', ')}` : '';
+      lines.push(`    ${ratio} = ${fmt(adv, 2)}x (${metric}, ${f.better} is better${spread})`);
     }
   }
   lines.push(...scenario.notes.map((n) => `  ${n}`));

@@ -16,6 +16,14 @@ export function median(values: number[]): number {
   return percentile(values, 50);
 }
 
+/** The median in the usual sense: of an even count, the mean of the two middle values. NaN for none. */
+export function middle(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const half = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[half]! : (s[half - 1]! + s[half]!) / 2;
+}
+
 export function fmt(value: number | null | undefined, digits?: number): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return '-';
   const d = digits ?? (Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
