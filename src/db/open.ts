@@ -11,7 +11,7 @@ import { openDatabase } from './connect.ts';
 import { migrate } from './migrate.ts';
 import { DatabaseUnavailableError } from '../errors.ts';
 import { isTransient, retryTransient } from './transient.ts';
-import { batonSettings, createPool } from './pool.ts';
+import { batonSettings, createPool, endPool } from './pool.ts';
 
 export interface OpenOptions {
   config: BatonConfig;
@@ -58,7 +58,7 @@ export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
       );
     }
   } catch (error) {
-    await pool.end().catch(() => undefined);
+    await endPool(pool).catch(() => undefined);
     await db.close();
     throw error;
   }
@@ -67,7 +67,7 @@ export async function openBaton(o: OpenOptions): Promise<OpenedDatabase> {
     pool,
     url: db.url,
     async close() {
-      await pool.end().catch(() => undefined);
+      await endPool(pool).catch(() => undefined);
       await handle.close();
     },
   };

@@ -50,11 +50,43 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     types,
     options: startupOptions(options.settings),
   });
-  pool.on('error', (error) => options.onError?.(error));
+  // Once the pool is being ended, a connection that errors is one of ours going away: not news.
+  const onError = (error: Error) => {
+    if (!pool.ending) options.onError?.(error);
+  };
+  pool.on('error', onError);
   // A connection killed while checked out (pg_terminate_backend, a server restart) errors on the
   // client itself; without a listener that would crash the process. The query in flight still fails.
-  pool.on('connect', (client) => client.on('error', (error) => options.onError?.(error)));
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
+}
+
+/**
+ * End a pool and wait until its connections are closed, not only taken out of it: pg's pool.end()
+ * resolves before their sockets close, so the server still had them (a DROP DATABASE ... WITH
+ * (FORCE) right after terminated them). Each connection's close is the pool's 'remove' event; one
+ * that was still connecting may never send it, hence the bound.
+ */
+export async function endPool(pool: pg.Pool, boundMs = 2_000): Promise<void> {
+  const open = pool.totalCount;
+  let removed = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let onRemove: (() => void) | undefined;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) return resolve();
+    onRemove = () => {
+      if (++removed >= open) resolve();
+    };
+    pool.on('remove', onRemove);
+    timer = setTimeout(resolve, boundMs);
+  });
+  try {
+    await pool.end();
+    await closed;
+  } finally {
+    clearTimeout(timer);
+    if (onRemove) pool.off('remove', onRemove);
+  }
 }
 
 export function createClient(url: string, applicationName = 'baton', settings?: Record<string, string | number>): pg.Client {
