@@ -13,7 +13,8 @@
  * S0 and S7 enqueue with makeWorkerUtils(): addJob(), addJobs(), and the SQL
  * function graphile_worker.add_jobs() through the utils' pool.
  */
-import { Logger, makeWorkerUtils, run, runMigrations, type TaskList } from 'graphile-worker';
+import { Logger, makeWorkerUtils, run, runMigrations, type TaskList, type WorkerUtils } from 'graphile-worker';
+import pg from 'pg';
 import { BENCH_SQL, CHAIN_STEPS, FAN_BRANCHES, PAD_SQL, type E2eInput, type System, type Workload } from './types.ts';
 import { preciseNow } from '../lib/stats.ts';
 
@@ -22,6 +23,32 @@ type Variant = 'defaults' | 'batched';
 const quiet = new Logger(() => (level, message) => {
   if (level === 'error' || level === 'warning') process.stderr.write(`[graphile-worker] ${level}: ${message}\n`);
 });
+
+/**
+ * graphile-worker's utilities and migrations run over pools of our own, ended (and awaited) by us:
+ * the pools graphile-worker makes itself are ended by release() without waiting, their error
+ * handlers taken off first, so the DROP DATABASE ... WITH (FORCE) that follows a measurement could
+ * terminate a client still closing and crash the whole run with an unhandled 'error' event (it did,
+ * once, in S0).
+ */
+function ownPool(url: string, max?: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, ...(max === undefined ? {} : { max }) });
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
+}
+
+async function utilsOn(url: string, max?: number): Promise<{ utils: WorkerUtils; close: () => Promise<void> }> {
+  const pool = ownPool(url, max);
+  const utils = await makeWorkerUtils({ pgPool: pool, logger: quiet });
+  return {
+    utils,
+    close: async () => {
+      await utils.release();
+      await pool.end();
+    },
+  };
+}
 
 // graphile_worker.add_jobs() inserts a whole chunk in one call (add_job per row is ~1,000 jobs/s).
 const addJobs = (identifier: string, payload: string, from = 'generate_series($1::int, $2::int) i') =>
@@ -52,7 +79,12 @@ export function graphile(variant: Variant): System {
     enqueueApi: { single: 'workerUtils.addJob()', batch: 'workerUtils.addJobs()', sql: 'graphile_worker.add_jobs()' },
 
     async prepare(url) {
-      await runMigrations({ connectionString: url, logger: quiet });
+      const pool = ownPool(url);
+      try {
+        await runMigrations({ pgPool: pool, logger: quiet });
+      } finally {
+        await pool.end();
+      }
       const { connect } = await import('../lib/db.ts');
       const client = await connect(url);
       try {
@@ -78,7 +110,7 @@ export function graphile(variant: Variant): System {
     },
 
     async openProducer(url) {
-      const utils = await makeWorkerUtils({ connectionString: url, logger: quiet });
+      const { utils, close } = await utilsOn(url);
       return {
         async enqueue(seq) {
           return (await utils.addJob('latency', { seq })).id;
@@ -87,14 +119,12 @@ export function graphile(variant: Variant): System {
           const { rows } = await utils.withPgClient((c) => c.query(`${BENCH_SQL} 1 from graphile_worker._private_jobs where id = $1`, [id]));
           return rows.length === 0;
         },
-        close: async () => {
-          await utils.release();
-        },
+        close,
       };
     },
 
     async openEnqueuer(url, task, pool) {
-      const utils = await makeWorkerUtils({ connectionString: url, logger: quiet, maxPoolSize: pool });
+      const { utils, close } = await utilsOn(url, pool);
       return {
         async single(input) {
           await utils.addJob(task, input);
@@ -112,9 +142,7 @@ export function graphile(variant: Variant): System {
             ),
           );
         },
-        close: async () => {
-          await utils.release();
-        },
+        close,
       };
     },
 
