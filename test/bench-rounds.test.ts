@@ -38,7 +38,7 @@ describe('bench --repeat: runs combined into medians (bench/lib/rounds.ts)', () 
     assert.equal(graphile.value, 150);
     assert.equal(baton.rssMb, 140, 'the peak of the runs');
     assert.equal(baton.cpuUsPerUnit, 25);
-    assert.deepEqual(baton.rounds, { values: [100, 120, 80], advantages: undefined });
+    assert.deepEqual(baton.rounds, { values: [100, 120, 80], advantages: undefined, rssMb: [130, 140, 135] });
     assert.deepEqual(graphile.rounds?.advantages, [0.5, 0.8, 0.8]);
     // The ratio of the medians would be 0.67x; each run's own ratio is what the table shows.
     const table = renderTable({ id: 'S1', title: 'drain', notes: [] }, combined);

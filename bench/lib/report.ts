@@ -31,7 +31,7 @@ export interface Figure {
   /** A derived figure (a ratio): not compared against Baton. */
   derived?: boolean;
   /** With --repeat: each run's value and, for a peer, Baton's advantage in that run (see lib/rounds.ts). */
-  rounds?: { values: (number | null)[]; advantages?: (number | null)[] };
+  rounds?: { values: (number | null)[]; advantages?: (number | null)[]; rssMb?: (number | null)[] };
 }
 
 export interface ScenarioTitle {

@@ -55,7 +55,10 @@ export function combineRounds(rounds: Figure[][]): Figure[] {
       },
     };
     const rss = numbers(runs.map((f) => f?.rssMb));
-    if (rss.length > 0) combined.rssMb = Math.max(...rss);
+    if (rss.length > 0) {
+      combined.rssMb = Math.max(...rss);
+      combined.rounds!.rssMb = runs.map((f) => f?.rssMb ?? null);
+    }
     const cpu = numbers(runs.map((f) => f?.cpuUsPerUnit));
     if (cpu.length > 0) combined.cpuUsPerUnit = middle(cpu);
     const serverCpu = numbers(runs.map((f) => f?.serverCpuUsPerUnit));
