@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { renderTable, type Figure } from '../bench/lib/report.ts';
 import { combineRounds, roundOrder } from '../bench/lib/rounds.ts';
-import { middle } from '../bench/lib/stats.ts';
+import { median } from '../bench/lib/stats.ts';
 
 const fig = (system: string, value: number | null, extra: Partial<Figure> = {}): Figure => ({
   scenario: 'S1',
@@ -20,9 +20,9 @@ describe('bench --repeat: runs combined into medians (bench/lib/rounds.ts)', () 
   });
 
   it('takes the median of an odd and of an even count', () => {
-    assert.equal(middle([3, 1, 2]), 2);
-    assert.equal(middle([4, 1, 3, 2]), 2.5);
-    assert.ok(Number.isNaN(middle([])));
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.ok(Number.isNaN(median([])));
   });
 
   it("gives each figure's median, and Baton's advantage as the median of each run's own ratio", () => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PgStatsReport } from './pgstats.ts';
-import { fmt, middle } from './stats.ts';
+import { fmt, median } from './stats.ts';
 
 export interface Figure {
   scenario: string;
@@ -58,7 +58,7 @@ export function advantage(baton: Figure | undefined, other: Figure): number | nu
 function shownAdvantage(baton: Figure | undefined, other: Figure): number | null {
   const perRun = other.rounds?.advantages;
   if (!perRun) return advantage(baton, other);
-  return perRun.every((a) => a !== null) ? middle(perRun as number[]) : null;
+  return perRun.every((a) => a !== null) ? median(perRun as number[]) : null;
 }
 
 export function renderTable(scenario: ScenarioTitle, figures: Figure[]): string {

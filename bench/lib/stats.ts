@@ -12,12 +12,8 @@ export function mean(values: number[]): number {
   return values.length === 0 ? NaN : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
+/** The median: of an even count, the mean of the two middle values (not the lower one, as percentile(50) gives). NaN for none. */
 export function median(values: number[]): number {
-  return percentile(values, 50);
-}
-
-/** The median in the usual sense: of an even count, the mean of the two middle values. NaN for none. */
-export function middle(values: number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
   const half = Math.floor(s.length / 2);
