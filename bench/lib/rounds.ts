@@ -9,7 +9,7 @@
  * next). Each run's value and advantage stay in the figure (`rounds`).
  */
 import { advantage, type Figure } from './report.ts';
-import { middle } from './stats.ts';
+import { median } from './stats.ts';
 
 /** The systems of run `round` (1-based) in the order they run. */
 export function roundOrder<T>(systems: readonly T[], round: number): T[] {
@@ -28,18 +28,14 @@ export function combineRounds(rounds: Figure[][]): Figure[] {
   if (rounds.length === 1) return rounds[0]!;
   const byRound = rounds.map((figures) => new Map(figures.map((f) => [key(f), f])));
   const batonOf = (round: Map<string, Figure>, f: Figure) => round.get(key({ ...f, system: 'baton' }));
-  const order: Figure[] = [];
-  const seen = new Set<string>();
-  for (const figures of rounds) {
-    for (const f of figures) {
-      if (!seen.has(key(f))) {
-        seen.add(key(f));
-        order.push(f);
-      }
-    }
+  // Metrics in the order they first appear; within one, Baton first, as a single run has it (an
+  // even run runs it last), then the others as they first appear.
+  const byMetric = new Map<string, Map<string, Figure>>();
+  for (const f of rounds.flat()) {
+    const systems = byMetric.get(f.metric) ?? byMetric.set(f.metric, new Map()).get(f.metric)!;
+    if (!systems.has(f.system)) systems.set(f.system, f);
   }
-  // Baton first within each metric, as a single run has it (later runs run it last).
-  order.sort((a, b) => (a.metric === b.metric ? Number(b.system === 'baton') - Number(a.system === 'baton') : 0));
+  const order = [...byMetric.values()].flatMap((systems) => [...systems.values()].sort((a, b) => Number(b.system === 'baton') - Number(a.system === 'baton')));
   return order.map((first) => {
     const runs = byRound.map((round) => round.get(key(first)));
     const values = runs.map((f) => f?.value ?? null);
@@ -48,7 +44,7 @@ export function combineRounds(rounds: Figure[][]): Figure[] {
       system: first.system,
       metric: first.metric,
       better: first.better,
-      value: values.every((v) => v !== null) ? middle(values as number[]) : null,
+      value: values.every((v) => v !== null) ? median(values as number[]) : null,
       rounds: {
         values,
         advantages: first.system === 'baton' || first.derived ? undefined : byRound.map((round, i) => (runs[i] ? advantage(batonOf(round, first), runs[i]!) : null)),
@@ -60,9 +56,9 @@ export function combineRounds(rounds: Figure[][]): Figure[] {
       combined.rounds!.rssMb = runs.map((f) => f?.rssMb ?? null);
     }
     const cpu = numbers(runs.map((f) => f?.cpuUsPerUnit));
-    if (cpu.length > 0) combined.cpuUsPerUnit = middle(cpu);
+    if (cpu.length > 0) combined.cpuUsPerUnit = median(cpu);
     const serverCpu = numbers(runs.map((f) => f?.serverCpuUsPerUnit));
-    if (serverCpu.length > 0) combined.serverCpuUsPerUnit = middle(serverCpu);
+    if (serverCpu.length > 0) combined.serverCpuUsPerUnit = median(serverCpu);
     if (first.detail) combined.detail = first.detail;
     if (first.derived) combined.derived = true;
     if (first.unsupported) combined.unsupported = first.unsupported;
