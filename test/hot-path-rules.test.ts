@@ -67,7 +67,7 @@ describe('hot path rules', () => {
 
   it('a bulk start puts priority into ready_key, and the claim follows it', async () => {
     const byPriority = new Map<number, string[]>();
-    for (const priority of [2, 0, 1]) byPriority.set(priority, (await startMany(pool, { name: 'noop', kind: 'task', inputs: [priority, priority], priority })).map((s) => s.id));
+    for (const priority of [2, 0, 1]) byPriority.set(priority, (await startMany(pool, { name: 'noop', kind: 'task', inputs: [String(priority), String(priority)], priority })).map((s) => s.id));
     const offsets = await agingOffsets(pool, 'available_at');
     for (const [priority, ids] of byPriority) for (const id of ids) assert.equal(offsets[id], priority * AGING_S, `priority ${priority}`);
     const order = await claimAll();

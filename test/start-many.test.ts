@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { ConflictError, ValidationError, type Client } from '../src/index.ts';
+import { ConflictError, ValidationError, createClient, type Client } from '../src/index.ts';
 import { useTestDatabase } from './support/db.ts';
+import { silentLogger } from '../src/log.ts';
 import { assertInvariants, fixtureClient, register } from './support/fixtures.ts';
 import { chain10, inc, parentWf, patientWaiter } from './support/workflows.ts';
 import { defineTask, defineWorkflow, taskWorkflow } from '../src/workflow/index.ts';
@@ -22,6 +23,21 @@ describe('bulk starts with ids (startMany, enqueueMany, baton.start_many)', func
   });
   after(async () => {
     await client.close();
+  });
+
+  it('stores each input as the codec writes it, in input order', async () => {
+    const when = new Date('2026-12-06T06:00:00.000Z');
+    const ids = await client.enqueueMany(inc, [{ when, n: 'é' }, 'a\\u0000b', null, [1, undefined]] as unknown as number[]);
+    const rows = await db.pool.query(`select id, input from baton.workflows where id = any($1)`, [ids]);
+    const byId = new Map(rows.rows.map((r) => [r.id, r.input]));
+    assert.deepEqual(ids.map((id) => byId.get(id)), [{ when: '2026-12-06T06:00:00.000Z', n: 'é' }, 'a\\u0000b', null, [1, null]]);
+    const wrapping = await createClient({ connectionString: db.url, logger: silentLogger, codec: { encode: (v) => ({ wrapped: v as number }), decode: (j) => (j as { wrapped: unknown }).wrapped } });
+    try {
+      const [id] = await wrapping.enqueueMany(inc, [5]);
+      assert.deepEqual((await db.pool.query(`select input from baton.workflows where id = $1`, [id])).rows[0].input, { wrapped: 5 });
+    } finally {
+      await wrapping.close();
+    }
   });
 
   it('starts one instance per item under its id, in input order, and says each was created', async () => {

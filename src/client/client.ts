@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { loadConfig, type BatonConfig } from '../config.ts';
-import { encodePayload, jsonCodec, type Codec } from '../codec.ts';
+import { encodePayload, encodePayloadText, jsonCodec, type Codec } from '../codec.ts';
 import { Listener } from '../db/listen.ts';
 import { openBaton, type OpenedDatabase } from '../db/open.ts';
 import { NotFoundError, TimeoutError, ValidationError, workflowError, type SerializedError } from '../errors.ts';
@@ -159,7 +159,7 @@ export class Client {
     const parse = typeof target === 'string' ? undefined : target.parseInput;
     if (parse) inputs = inputs.map((input, i) => parseWith(parse, input, `${kind} "${name}" inputs[${i}]`));
     const limitKeys = startManyLimitKeys(target, inputs, options.limitKeys, `${kind} "${name}"`);
-    const encoded = inputs.map((input, i) => encodePayload(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
+    const encoded = inputs.map((input, i) => encodePayloadText(this.codec, input, `inputs[${i}]`, this.config.maxPayloadBytes));
     if (encoded.length === 0) return [];
     if (typeof target !== 'string') await this.ensureRegistered(target);
     const ex = options.tx ? toExecutor(options.tx) : this.db.pool;

@@ -67,7 +67,8 @@ export async function startMany(
   p: {
     name: string;
     kind?: DefinitionKind;
-    inputs: unknown[];
+    /** Each input's JSON text (codec.ts encodePayloadText): sent as one array, with no parse and re-stringify. */
+    inputs: string[];
     priority?: number | null;
     tags?: string[];
     hash?: string | null;
@@ -84,7 +85,7 @@ export async function startMany(
     `select workflow_id, created from baton.start_many($1, $2::jsonb, $3, $4, $5::text[], $6, $7::text[], $8, $9, $10, $11::text[])`,
     [
       p.name,
-      JSON.stringify(p.inputs),
+      `[${p.inputs.join(',')}]`,
       p.kind ?? 'workflow',
       p.priority ?? null,
       p.tags ?? [],
