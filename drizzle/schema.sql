@@ -531,7 +531,8 @@ BEGIN
   -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
   -- fence is checked by the UPDATE that writes it, instead of a locking read and a fence read first
   -- (measured on PostgreSQL 18: about 14 us per job each, of the commit's ~150). The instances are updated in id
-  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md).
+  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md; the ids
+  -- come from JSON, so their sort names the "C" collation that baton.workflows.id sorts in).
   -- A conflicting instance (another version) is left as it is and reported, its attempts' fences read
   -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
   -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
@@ -548,7 +549,7 @@ BEGIN
             finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
             updated_at = now()
         FROM (SELECT * FROM jsonb_to_recordset(p_instances) AS e(id text, version integer, status text, state jsonb, bump integer,
-                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id) e
+                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id COLLATE "C") e
         WHERE w.id = e.id AND w.version = e.version
         RETURNING w.id
       )
@@ -1124,10 +1125,10 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM set_config('baton.admit', '', true);
-  FOR v_name IN SELECT DISTINCT n ->> 0 FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1 LOOP
+  FOR v_name IN SELECT DISTINCT (n ->> 0) COLLATE "C" FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(hashtextextended('baton:limit:' || v_name, 0));
   END LOOP;
-  FOR r IN SELECT DISTINCT n ->> 0 AS name, n ->> 1 AS key FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1, 2 LOOP
+  FOR r IN SELECT DISTINCT (n ->> 0) COLLATE "C" AS name, n ->> 1 AS key FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1, 2 LOOP
     v_admitted := v_admitted + baton.admit(r.name, r.key);
   END LOOP;
   IF v_admitted > 0 THEN
@@ -1796,7 +1797,7 @@ $$;
 --
 
 CREATE TABLE baton.definitions (
-    name text NOT NULL,
+    name text NOT NULL COLLATE pg_catalog."C",
     hash text NOT NULL,
     kind text NOT NULL,
     graph jsonb NOT NULL,
@@ -2219,10 +2220,10 @@ ALTER SEQUENCE baton.__migrations_id_seq OWNED BY baton.__migrations.id;
 --
 
 CREATE TABLE baton.tasks (
-    workflow_id text NOT NULL,
-    task_key text NOT NULL,
+    workflow_id text NOT NULL COLLATE pg_catalog."C",
+    task_key text NOT NULL COLLATE pg_catalog."C",
     kind text NOT NULL,
-    name text NOT NULL,
+    name text NOT NULL COLLATE pg_catalog."C",
     definition_hash text NOT NULL,
     status text NOT NULL,
     paused boolean DEFAULT false NOT NULL,
@@ -2287,16 +2288,16 @@ CREATE SEQUENCE baton.epoch_seq
 
 CREATE TABLE baton.events (
     id bigint NOT NULL,
-    workflow_id text,
-    name text NOT NULL,
+    workflow_id text COLLATE pg_catalog."C",
+    name text NOT NULL COLLATE pg_catalog."C",
     payload jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    held_key text,
+    held_key text COLLATE pg_catalog."C",
     held_epoch bigint,
     held_until timestamp with time zone,
     key text,
     expires_at timestamp with time zone,
-    held_workflow_id text,
+    held_workflow_id text COLLATE pg_catalog."C",
     CONSTRAINT events_address_check CHECK (((workflow_id IS NULL) <> (key IS NULL)))
 );
 
@@ -2318,7 +2319,7 @@ ALTER TABLE baton.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 --
 
 CREATE TABLE baton.history (
-    workflow_id text NOT NULL,
+    workflow_id text NOT NULL COLLATE pg_catalog."C",
     version integer NOT NULL,
     kind text NOT NULL,
     detail jsonb NOT NULL,
@@ -2330,7 +2331,7 @@ CREATE TABLE baton.history (
 --
 
 CREATE TABLE baton.rate_log (
-    name text NOT NULL,
+    name text NOT NULL COLLATE pg_catalog."C",
     key text NOT NULL,
     at timestamp with time zone NOT NULL,
     n bigint NOT NULL
@@ -2392,7 +2393,7 @@ CREATE TABLE baton.schedules (
 --
 
 CREATE TABLE baton.signals (
-    workflow_id text NOT NULL,
+    workflow_id text NOT NULL COLLATE pg_catalog."C",
     kind text NOT NULL,
     reason text,
     requested_by text,
@@ -2415,9 +2416,9 @@ CREATE TABLE baton.stats (
 --
 
 CREATE TABLE baton.stream_frames (
-    workflow_id text NOT NULL,
+    workflow_id text NOT NULL COLLATE pg_catalog."C",
     seq bigint NOT NULL,
-    task_key text NOT NULL,
+    task_key text NOT NULL COLLATE pg_catalog."C",
     attempt integer NOT NULL,
     frame jsonb,
     at timestamp with time zone DEFAULT now() NOT NULL
@@ -2437,7 +2438,7 @@ CREATE TABLE baton.tag_sets (
 --
 
 CREATE TABLE baton.task_limits (
-    name text NOT NULL,
+    name text NOT NULL COLLATE pg_catalog."C",
     concurrency integer,
     concurrency_keyed boolean DEFAULT false NOT NULL,
     rate integer,
@@ -2452,7 +2453,7 @@ CREATE TABLE baton.task_limits (
 
 CREATE TABLE baton.waitpoint_uses (
     nonce text NOT NULL,
-    workflow_id text NOT NULL,
+    workflow_id text NOT NULL COLLATE pg_catalog."C",
     event text NOT NULL,
     used_at timestamp with time zone DEFAULT now() NOT NULL
 );
@@ -2478,8 +2479,8 @@ CREATE TABLE baton.workers (
 --
 
 CREATE TABLE baton.workflows (
-    id text NOT NULL,
-    name text NOT NULL,
+    id text NOT NULL COLLATE pg_catalog."C",
+    name text NOT NULL COLLATE pg_catalog."C",
     definition_hash text NOT NULL,
     status text NOT NULL,
     input jsonb,
@@ -2487,8 +2488,8 @@ CREATE TABLE baton.workflows (
     error jsonb,
     priority integer,
     tags text[] DEFAULT '{}'::text[] NOT NULL,
-    parent_id text,
-    parent_key text,
+    parent_id text COLLATE pg_catalog."C",
+    parent_key text COLLATE pg_catalog."C",
     state jsonb NOT NULL,
     current_step text,
     completed_task_count integer DEFAULT 0 NOT NULL,

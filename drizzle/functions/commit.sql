@@ -98,7 +98,8 @@ BEGIN
   -- workflow steps): each instance is locked, compared and written by one UPDATE, and each attempt's
   -- fence is checked by the UPDATE that writes it, instead of a locking read and a fence read first
   -- (measured on PostgreSQL 18: about 14 us per job each, of the commit's ~150). The instances are updated in id
-  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md).
+  -- order (the join is driven by the sorted set: see the lock order in drizzle/functions/README.md; the ids
+  -- come from JSON, so their sort names the "C" collation that baton.workflows.id sorts in).
   -- A conflicting instance (another version) is left as it is and reported, its attempts' fences read
   -- as on the slow path. An attempt of an applied instance that fails its fence undoes the whole fast
   -- path (an exception block is a subtransaction) and the slow path below runs instead, which sorts
@@ -115,7 +116,7 @@ BEGIN
             finished_at = CASE WHEN e.finished THEN now() ELSE w.finished_at END,
             updated_at = now()
         FROM (SELECT * FROM jsonb_to_recordset(p_instances) AS e(id text, version integer, status text, state jsonb, bump integer,
-                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id) e
+                done integer, output jsonb, error jsonb, step text, finished boolean) ORDER BY e.id COLLATE "C") e
         WHERE w.id = e.id AND w.version = e.version
         RETURNING w.id
       )

@@ -3,6 +3,8 @@
 -- the transaction has done everything else: it then takes one advisory lock per task name, in name
 -- order (two transactions never wait for each other's names the other way round), and holds them to
 -- the commit, so that admissions of one task never overlap: each counts what the others committed.
+-- Name order is the "C" collation's, as baton.admit_queued's (tasks.name sorts in it): the names here
+-- come from JSON, whose text sorts in the database's collation unless told.
 -- While it holds them it waits for nothing else (admission skips locked rows). The first firing
 -- does the work of the whole transaction and clears the notes; later firings find none.
 CREATE OR REPLACE FUNCTION baton.limit_admit() RETURNS trigger
@@ -17,10 +19,10 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM set_config('baton.admit', '', true);
-  FOR v_name IN SELECT DISTINCT n ->> 0 FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1 LOOP
+  FOR v_name IN SELECT DISTINCT (n ->> 0) COLLATE "C" FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(hashtextextended('baton:limit:' || v_name, 0));
   END LOOP;
-  FOR r IN SELECT DISTINCT n ->> 0 AS name, n ->> 1 AS key FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1, 2 LOOP
+  FOR r IN SELECT DISTINCT (n ->> 0) COLLATE "C" AS name, n ->> 1 AS key FROM jsonb_array_elements(v_notes::jsonb) n ORDER BY 1, 2 LOOP
     v_admitted := v_admitted + baton.admit(r.name, r.key);
   END LOOP;
   IF v_admitted > 0 THEN

@@ -24,13 +24,18 @@ function admin(): pg.Client {
   return new pg.Client({ connectionString: url });
 }
 
-export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+/**
+ * `empty`: no schema (cloned from template0). `icuLocale`: an empty database whose collation is
+ * that ICU locale (as most production databases compare text by a locale, not by bytes).
+ */
+export async function createTestDatabase(options: { empty?: boolean; icuLocale?: string } = {}): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `baton_t_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`;
   const client = admin();
   await client.connect();
   try {
-    const template = options.empty ? 'template0' : process.env.BATON_TEST_TEMPLATE!;
-    await client.query(`create database ${client.escapeIdentifier(name)} template ${client.escapeIdentifier(template)}`);
+    const template = options.empty || options.icuLocale ? 'template0' : process.env.BATON_TEST_TEMPLATE!;
+    const locale = options.icuLocale ? ` locale_provider icu icu_locale ${client.escapeLiteral(options.icuLocale)}` : '';
+    await client.query(`create database ${client.escapeIdentifier(name)} template ${client.escapeIdentifier(template)}${locale}`);
   } finally {
     await client.end();
   }
@@ -50,7 +55,7 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
 }
 
 /** Registers before/after hooks in the enclosing describe(); fields are filled in before the first test. */
-export function useTestDatabase(options: { empty?: boolean } = {}): TestDatabase {
+export function useTestDatabase(options: { empty?: boolean; icuLocale?: string } = {}): TestDatabase {
   const db = {} as TestDatabase;
   let drop: (() => Promise<void>) | undefined;
   before(async () => {
