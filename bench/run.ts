@@ -28,7 +28,7 @@ const ALL: Scenario[] = [s0, s1, s2, s3, s4, s5, s6, s7, s8];
 
 async function main(options: Options): Promise<number> {
   const startedAt = new Date().toISOString();
-  const server = await openServer(progress, { pgStats: options.pgStats });
+  const server = await openServer(progress, { pgStats: options.pgStats, locale: options.locale });
   const figures: Figure[] = [];
   const pgStatsReports: PgStatsReport[] = [];
   const used = new Map<string, System>();
@@ -80,7 +80,7 @@ async function main(options: Options): Promise<number> {
   }
 
   const titles = ALL.filter((s) => figures.some((f) => f.scenario === s.id)).map((s) => describeScenario(s, options));
-  const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}, ${machine(server.version, server.embedded).cpus} cores, Node ${process.version}`];
+  const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}${server.locale ? ` (databases in locale ${server.locale})` : ''}, ${machine(server.version, server.embedded).cpus} cores, Node ${process.version}`];
   for (const title of titles) {
     out.push('', renderTable(title, figures.filter((f) => f.scenario === title.id)));
     const reports = pgStatsReports.filter((r) => r.scenario === title.id);

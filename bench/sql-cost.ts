@@ -4,7 +4,7 @@
  * (baton.commit), by statement, from pg_stat_statements (nested statements
  * included), with the WAL each writes and the shared-buffer pages it touches.
  *
- *   npm run bench:sql -- [--jobs 30000] [--batch 120] [--runs 1]
+ *   npm run bench:sql -- [--jobs 30000] [--batch 120] [--runs 1] [--locale en_US.UTF-8]
  *
  * One session does everything, one statement at a time, with nothing else
  * running: no worker shares the CPU and no commit waits on another, so the
@@ -41,15 +41,21 @@ interface Options {
   jobs: number;
   batch: number;
   runs: number;
+  /** The collation locale of the fresh databases (as npm run bench's --locale); undefined: the server's. */
+  locale?: string;
 }
 
 function options(argv: string[]): Options {
   const o: Options = { jobs: 30_000, batch: 120, runs: 1 };
   for (let i = 0; i < argv.length; i++) {
-    const name = argv[i]!.replace(/^--/, '') as keyof Options;
+    if (argv[i] === '--locale' && argv[i + 1]) {
+      o.locale = argv[++i];
+      continue;
+    }
+    const name = argv[i]!.replace(/^--/, '') as 'jobs' | 'batch' | 'runs';
     const value = Number(argv[++i]);
     if (!(name in o) || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`bench:sql: expected --jobs N, --batch N or --runs N (positive integers), got ${argv.slice(i - 1, i + 1).join(' ')}`);
+      throw new Error(`bench:sql: expected --jobs N, --batch N or --runs N (positive integers) or --locale NAME, got ${argv.slice(i - 1, i + 1).join(' ')}`);
     }
     o[name] = value;
   }
@@ -198,11 +204,11 @@ async function once(server: Server, stats: PgStats, o: Options, mode: Mode): Pro
 
 const o = options(process.argv.slice(2));
 const log = (m: string) => process.stderr.write(`${m}\n`);
-const server = await openServer(log, { pgStats: true });
+const server = await openServer(log, { pgStats: true, locale: o.locale });
 try {
   const stats = await PgStats.open(server);
   if (stats.track !== 'all') log(`pg_stat_statements.track is '${stats.track}': the statements inside the functions are not listed (set it to 'all')`);
-  console.log(`The job path's SQL alone, ${fmt(o.jobs, 0)} one-task no-op jobs, PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}`);
+  console.log(`The job path's SQL alone, ${fmt(o.jobs, 0)} one-task no-op jobs, PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}${o.locale ? `, databases in locale ${o.locale}` : ''}`);
   for (let run = 1; run <= o.runs; run++) {
     if (o.runs > 1) console.log(`run ${run} of ${o.runs}`);
     for (const mode of Object.keys(TITLES) as Mode[]) console.log(await once(server, stats, o, mode));

@@ -10,6 +10,7 @@
  *   --alloc-profile         sample what the drain workers allocate (bytes per unit, and a .heapprofile there)
  *   --pg-stats              server time per unit by statement, from pg_stat_statements (bench/lib/pgstats.ts)
  *   --repeat 3              run each scenario 3 times; print medians and the median of the runs' ratios (bench/lib/rounds.ts)
+ *   --locale en_US.UTF-8    create each database with this collation locale (the operating system must have it: locale -a)
  *   --no-save               do not write bench/results/*.json
  */
 import { SYSTEM_NAMES, type SystemName } from '../systems/types.ts';
@@ -102,6 +103,8 @@ export interface Options {
   save: boolean;
   /** Runs of each scenario, combined into medians (lib/rounds.ts). */
   repeat: number;
+  /** The collation locale of each fresh database; undefined: the server's default. */
+  locale: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -116,7 +119,7 @@ function list<T extends string>(raw: string | undefined, allowed: readonly T[], 
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true, repeat: 1 };
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true, repeat: 1, locale: undefined };
   const overrides: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -167,6 +170,12 @@ export function parseArgs(argv: string[]): Options {
       case '--pg-stats':
         o.pgStats = true;
         break;
+      case '--locale': {
+        const raw = value()?.trim();
+        if (!raw) throw new UsageError('--locale needs a locale name (for example en_US.UTF-8)');
+        o.locale = raw;
+        break;
+      }
       case '--no-save':
         o.save = false;
         break;

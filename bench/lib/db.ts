@@ -13,6 +13,8 @@ export interface Server {
   adminUrl: string;
   version: string;
   embedded: boolean;
+  /** The collation locale each fresh database is created with (--locale), or undefined: the server's default. */
+  locale: string | undefined;
   /** Connection string of another database on the same server. */
   urlFor(database: string): string;
   close(): Promise<void>;
@@ -35,7 +37,7 @@ function withDatabase(url: string, database: string): string {
  */
 export const PG_STATS_FLAGS = ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'];
 
-export async function openServer(log: (m: string) => void, o: { pgStats?: boolean } = {}): Promise<Server> {
+export async function openServer(log: (m: string) => void, o: { pgStats?: boolean; locale?: string } = {}): Promise<Server> {
   let embedded: EmbeddedServer | undefined;
   let adminUrl = process.env.DATABASE_URL?.trim();
   if (!adminUrl) {
@@ -59,6 +61,7 @@ export async function openServer(log: (m: string) => void, o: { pgStats?: boolea
       adminUrl,
       version: rows[0]!.v,
       embedded: embedded !== undefined,
+      locale: o.locale,
       urlFor: (database) => withDatabase(adminUrl!, database),
       close: async () => {
         await embedded?.stop();
@@ -94,7 +97,9 @@ export interface FreshDatabase {
 export async function freshDatabase(server: Server, label: string): Promise<FreshDatabase> {
   const name = `bench_${label.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}_${randomBytes(3).toString('hex')}`;
   const oid = await admin(server, async (c) => {
-    await c.query(`create database ${c.escapeIdentifier(name)}`);
+    // A locale other than the server's default can only be given to a copy of template0.
+    const locale = server.locale === undefined ? '' : ` template template0 locale ${c.escapeLiteral(server.locale)}`;
+    await c.query(`create database ${c.escapeIdentifier(name)}${locale}`);
     const { rows } = await c.query<{ oid: string }>('select oid::text as oid from pg_database where datname = $1', [name]);
     return Number(rows[0]!.oid);
   });
