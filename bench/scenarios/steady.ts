@@ -60,16 +60,18 @@ async function sendBatch(s: Shared, phase: number): Promise<void> {
 const snapshot = (proc: WorkerProcess) => ({ count: proc.completed, t: proc.completedAt });
 const rateBetween = (a: { count: number; t: number }, b: { count: number; t: number }) => (b.t > a.t ? ((b.count - a.count) * 1000) / (b.t - a.t) : 0);
 
-/** Wait until the worker finished every job sent; returns the ms it took. */
-async function drained(s: Shared): Promise<number> {
+/** Wait until the worker finished every job sent, or DRAIN_TIMEOUT_MS passed: the ms it took, and the jobs still left (0: done). */
+async function drained(s: Shared, timeoutMs = DRAIN_TIMEOUT_MS): Promise<{ ms: number; left: number }> {
   const t0 = Date.now();
   while (s.proc.completed < s.enqueued) {
-    if (Date.now() - t0 > DRAIN_TIMEOUT_MS) throw new Error(`the worker did not finish the backlog (${fmt(s.enqueued - s.proc.completed)} jobs) within ${DRAIN_TIMEOUT_MS / 1000} s`);
+    if (Date.now() - t0 > timeoutMs) return { ms: Date.now() - t0, left: s.enqueued - s.proc.completed };
     if (s.proc.child.exitCode !== null) throw new Error(`the worker process exited (code ${s.proc.child.exitCode})`);
     await sleep(10);
   }
-  return Date.now() - t0;
+  return { ms: Date.now() - t0, left: 0 };
 }
+
+const unfinished = (left: number) => `the worker did not finish the backlog (${fmt(left)} jobs) within ${DRAIN_TIMEOUT_MS / 1000} s`;
 
 /** Flat out, at most PROBE_DEPTH jobs waiting: the completion rate over `seconds` after the warm-up. */
 async function probe(s: Shared, seconds: number) {
@@ -90,9 +92,10 @@ async function probe(s: Shared, seconds: number) {
   running = false;
   await Promise.all(producers);
   const backlog = s.enqueued - s.proc.completed;
-  const drainMs = await drained(s);
+  const drain = await drained(s);
+  if (drain.left > 0) throw new Error(unfinished(drain.left));
   s.e2e.delete(1); // the probe's latencies are not reported
-  return { rate: rateBetween(a, b), enqueuedPerSecond: (e2 - e1) / seconds, warmupJobs: e1 - e0, backlogAtEnd: backlog, drainMs };
+  return { rate: rateBetween(a, b), enqueuedPerSecond: (e2 - e1) / seconds, warmupJobs: e1 - e0, backlogAtEnd: backlog, drainMs: drain.ms };
 }
 
 /** Open loop at `rate` jobs/s for `seconds`: batches on a fixed schedule, shared by the producers. */
@@ -123,8 +126,15 @@ async function steadyWindow(s: Shared, phase: number, rate: number, seconds: num
   const c1 = s.proc.completed;
   const jobs = s.enqueued - e0;
   const backlog = s.enqueued - s.proc.completed;
-  const drainMs = await drained(s);
+  const drain = await drained(s);
   const values = s.e2e.get(phase) ?? [];
+  // A worker that fell so far behind that it did not finish within the time-out keeps its rates; its
+  // latencies are not known (those of the jobs it did not finish are missing, and the longest).
+  if (drain.left > 0) {
+    const none = null as number | null;
+    return { keptUp: false, targetRate: rate, offeredRate: jobs / seconds, completedRate: (c1 - c0) / elapsed, jobs, lateBatches: late,
+      backlogAtEnd: backlog, drainMs: drain.ms, left: drain.left, p50: none, p90: none, p99: none, max: none };
+  }
   if (values.length < jobs) throw new Error(`${fmt(values.length)} latencies reported for ${fmt(jobs)} jobs`);
   return {
     // The backlog did not grow: at most what the producers have in flight, or 5% of the window's jobs.
@@ -136,8 +146,9 @@ async function steadyWindow(s: Shared, phase: number, rate: number, seconds: num
     jobs,
     lateBatches: late,
     backlogAtEnd: backlog,
-    drainMs,
-    p50: percentile(values, 50),
+    drainMs: drain.ms,
+    left: 0,
+    p50: percentile(values, 50) as number | null,
     p90: percentile(values, 90),
     p99: percentile(values, 99),
     max: values.reduce((a, v) => (v > a ? v : a), 0),
@@ -191,14 +202,21 @@ export const s7: Scenario = {
             await readStats?.('job', w.jobs);
             results[level] = w;
             progress(
-              `[${tag}] ${level}%: ${fmt(w.offeredRate)} jobs/s offered, ${fmt(w.completedRate)} completed, p50 ${fmt(w.p50)} ms, p99 ${fmt(w.p99)} ms, backlog at end ${fmt(w.backlogAtEnd)}${w.keptUp ? '' : ' (did not keep up)'}`,
+              `[${tag}] ${level}%: ${fmt(w.offeredRate)} jobs/s offered, ${fmt(w.completedRate)} completed, ` +
+                (w.left > 0 ? `${unfinished(w.left)}: no latencies` : `p50 ${fmt(w.p50)} ms, p99 ${fmt(w.p99)} ms`) +
+                `, backlog at end ${fmt(w.backlogAtEnd)}${w.keptUp ? '' : ' (did not keep up)'}`,
             );
+            // The next window would start with that backlog still waiting.
+            if (w.left > 0) break;
           }
-          const client = await connect(db.url);
-          try {
-            await confirmFinished(system, client, 'e2e', Date.now(), { counted: proc!.completed, unitName: 'jobs' });
-          } finally {
-            await client.end().catch(() => undefined);
+          const stuck = Object.values(results).some((w) => w.left > 0);
+          if (!stuck) {
+            const client = await connect(db.url);
+            try {
+              await confirmFinished(system, client, 'e2e', Date.now(), { counted: proc!.completed, unitName: 'jobs' });
+            } finally {
+              await client.end().catch(() => undefined);
+            }
           }
           await stopAll([proc!]);
           ctx.add({
@@ -215,7 +233,8 @@ export const s7: Scenario = {
             if (!w) continue;
             ctx.add({ scenario: 'S7', system: system.name, metric: `jobs/s @${level}%`, value: w.completedRate, better: 'higher', detail: { ...w } });
             for (const q of ['p50', 'p99'] as const) {
-              ctx.add({ scenario: 'S7', system: system.name, metric: `${q} ms @${level}%`, value: w[q], better: 'lower', detail: { ...w } });
+              const error = w.left > 0 ? unfinished(w.left) : undefined;
+              ctx.add({ scenario: 'S7', system: system.name, metric: `${q} ms @${level}%`, value: w[q], better: 'lower', detail: { ...w }, ...(error ? { error } : {}) });
             }
           }
         } finally {
