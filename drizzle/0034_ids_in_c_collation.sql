@@ -6,8 +6,10 @@
 -- with separate claims 68-73 -> 41 us, the same as in a "C" database). Equality is the same in both;
 -- only the order of ids changes, and every sort that orders locks sorts in "C" (see the lock order
 -- in drizzle/functions/README.md). Columns compared with one another change together, so that a
--- join is always between columns of one collation and can use their indexes. The indexes on these
--- columns are rebuilt; the view over tasks is dropped and made again around the change.
+-- join is always between columns of one collation and can use their indexes. The table rows are
+-- not rewritten, but the indexes on these columns are rebuilt under an exclusive lock: on a large
+-- database, run it while the workers are stopped. The view over tasks is dropped and made again
+-- around the change.
 DROP VIEW baton.claims;
 --> statement-breakpoint
 ALTER TABLE baton.workflows

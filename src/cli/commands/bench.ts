@@ -19,6 +19,7 @@ const benchFlags = {
   profile: { type: 'boolean', help: "write CPU profiles of Baton's worker processes to bench/results/profiles/" },
   'pg-stats': { type: 'boolean', help: 'server time per unit by statement, from pg_stat_statements' },
   repeat: { type: 'string', value: 'N', help: "run each scenario N times: medians, and the median of each run's ratio" },
+  locale: { type: 'string', value: 'NAME', help: 'create each database in this collation locale (en_US.UTF-8: as most production servers)' },
   'no-save': { type: 'boolean', help: 'do not write bench/results/*.json' },
   json: { type: 'boolean', help: 'print the results (bench/results/latest.json) on stdout; the tables go to stderr' },
 } as const;
