@@ -32,6 +32,8 @@ export interface FleetOptions {
 export interface WorkerProc {
   slot: number;
   proc: ChildProcess;
+  /** Its Baton worker id (tasks.claimed_by of its claims), from its `ready` line. */
+  workerId: string;
   output: string[];
   /** The last lines it wrote to stderr (its error log, or what killed it). */
   errTail: string[];
@@ -106,7 +108,7 @@ export class Fleet {
         env: this.env(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const entry: WorkerProc = { slot, proc, output: [], errTail: [], exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
+      const entry: WorkerProc = { slot, proc, workerId: '', output: [], errTail: [], exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
       let buf = '';
       let ready = false;
       proc.stdout!.on('data', (chunk) => {
@@ -120,6 +122,7 @@ export class Fleet {
           if (line.startsWith('timeout ')) this.timeouts.push(line.slice(8));
           if (line.startsWith('ready ') && !ready) {
             ready = true;
+            entry.workerId = line.slice(6);
             resolve(entry);
           }
         }

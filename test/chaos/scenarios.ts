@@ -40,8 +40,28 @@ type Scenario = (fleet: Fleet, size: Size) => Promise<Partial<ScenarioResult> & 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function busiest(fleet: Fleet): WorkerProc {
+function anyWorker(fleet: Fleet): WorkerProc {
   return fleet.procs[Math.floor(Math.random() * fleet.procs.length)]!;
+}
+
+/**
+ * The worker that holds the most running claims now, waiting up to 10 s for one to hold any. A
+ * worker picked at random could hold none at that moment (the load moves fast on a fast machine),
+ * and then freezing it leaves no late result to refuse.
+ */
+async function holdingMostClaims(fleet: Fleet): Promise<WorkerProc> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await fleet.admin.query<{ worker: string }>(
+      `select claimed_by as worker from baton.tasks where status = 'running' group by claimed_by order by count(*) desc`,
+    );
+    for (const r of rows) {
+      const proc = fleet.procs.find((p) => p.workerId === r.worker);
+      if (proc) return proc;
+    }
+    if (Date.now() > deadline) throw new Error('no worker of the fleet held a claim for 10 s: nothing to freeze');
+    await sleep(20);
+  }
 }
 
 export const scenarios: Record<string, { fault: string; options?: ConstructorParameters<typeof Fleet>[0]; run: Scenario }> = {
@@ -53,7 +73,7 @@ export const scenarios: Record<string, { fault: string; options?: ConstructorPar
       const until = Date.now() + Math.max(size.phaseMs, 6_000);
       await sleep(1_000);
       while (Date.now() < until) {
-        const victim = busiest(fleet);
+        const victim = anyWorker(fleet);
         if (victim) kills.push({ pid: victim.proc.pid!, at: fleet.kill(victim) });
         await sleep(3_000);
       }
@@ -70,11 +90,11 @@ export const scenarios: Record<string, { fault: string; options?: ConstructorPar
   },
 
   stop: {
-    fault: 'SIGSTOP a busy worker for TTL + 2 s, then SIGCONT',
+    fault: "SIGSTOP the worker holding the most claims for TTL + 2 s, then SIGCONT",
     async run(fleet, size) {
       const ids = await fleet.load(size.workflows, 'stop');
       await sleep(1_000);
-      const victim = busiest(fleet);
+      const victim = await holdingMostClaims(fleet);
       const before = await fleet.refusedCount();
       victim.proc.kill('SIGSTOP');
       await sleep(fleet.ttlMs + 2_000);
