@@ -21,6 +21,10 @@
  *   checkpoints can be HOT updates. No index on workflows.status: every
  *   instance changes status when it ends, and an index on it made that update
  *   non-HOT (20% of a commit, measured); listing by status walks created_at.
+ * - Ids, step keys and task and workflow names are in the "C" collation
+ *   (migration 0034): in a database with a locale collation, comparing them
+ *   through the locale doubled the job path's server time. Drizzle cannot
+ *   express a column's collation, so test/collation.test.ts holds it.
  */
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgSchema, primaryKey, real, text, timestamp } from 'drizzle-orm/pg-core';
