@@ -72,6 +72,7 @@ function walk(v: unknown, what: string, keys: (string | number)[], seen: Set<obj
     }
   } else {
     for (const k of Object.keys(v)) {
+      if (k.includes('\u0000')) throw new ValidationError(`${what} cannot be stored: a key of ${pathOf(what, keys)} contains a NUL character`);
       keys.push(k);
       walk((v as Record<string, unknown>)[k], what, keys, seen);
       keys.pop();
@@ -114,27 +115,13 @@ function encode(codec: Codec, value: unknown, what: string, maxBytes: number): {
   // undefined: a toJSON (or a codec) that gave nothing to store.
   if (typeof text !== 'string') throw new ValidationError(`${what} cannot be encoded: it has no JSON form (a toJSON or codec returned undefined)`);
   // PostgreSQL's jsonb cannot hold a NUL character, which JSON writes as the escape \u0000. The walk
-  // above finds it in plain strings; this finds it in what a toJSON returned (the walk does not look
-  // inside those) and in keys. A match may also be a backslash the payload itself holds ("\\u0000"),
-  // so it is only a reason to look exactly.
-  if (text.includes('\\u0000')) assertNoNul(JSON.parse(text) as Json, what);
+  // above finds it in strings and keys, but not in what a toJSON returned (it does not look inside
+  // those); this finds it there. A match may also be a backslash the payload itself holds
+  // ("\\u0000"), so it is only a reason to walk the text's value, which has no toJSON left.
+  if (text.includes('\\u0000')) assertSerializable(JSON.parse(text), what);
   const size = Buffer.byteLength(text);
   if (size > maxBytes) {
     throw new ValidationError(`${what} is ${size} bytes, over the limit of ${maxBytes} (BATON_MAX_PAYLOAD_BYTES)`);
   }
   return encoded === undefined ? { text } : { text, encoded };
-}
-
-/** A NUL character in any string or key of a plain JSON value: a ValidationError naming where. */
-function assertNoNul(v: Json, what: string, keys: (string | number)[] = []): void {
-  if (typeof v === 'string') {
-    if (v.includes('\u0000')) throw new ValidationError(`${what} cannot be stored: ${pathOf(what, keys)} contains a NUL character`);
-  } else if (Array.isArray(v)) {
-    v.forEach((item, i) => assertNoNul(item, what, [...keys, i]));
-  } else if (v !== null && typeof v === 'object') {
-    for (const [k, item] of Object.entries(v)) {
-      if (k.includes('\u0000')) throw new ValidationError(`${what} cannot be stored: a key of ${pathOf(what, keys)} contains a NUL character`);
-      assertNoNul(item, what, [...keys, k]);
-    }
-  }
 }
