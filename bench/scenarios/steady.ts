@@ -61,10 +61,10 @@ const snapshot = (proc: WorkerProcess) => ({ count: proc.completed, t: proc.comp
 const rateBetween = (a: { count: number; t: number }, b: { count: number; t: number }) => (b.t > a.t ? ((b.count - a.count) * 1000) / (b.t - a.t) : 0);
 
 /** Wait until the worker finished every job sent, or DRAIN_TIMEOUT_MS passed: the ms it took, and the jobs still left (0: done). */
-async function drained(s: Shared, timeoutMs = DRAIN_TIMEOUT_MS): Promise<{ ms: number; left: number }> {
+async function drained(s: Shared): Promise<{ ms: number; left: number }> {
   const t0 = Date.now();
   while (s.proc.completed < s.enqueued) {
-    if (Date.now() - t0 > timeoutMs) return { ms: Date.now() - t0, left: s.enqueued - s.proc.completed };
+    if (Date.now() - t0 > DRAIN_TIMEOUT_MS) return { ms: Date.now() - t0, left: s.enqueued - s.proc.completed };
     if (s.proc.child.exitCode !== null) throw new Error(`the worker process exited (code ${s.proc.child.exitCode})`);
     await sleep(10);
   }
