@@ -31,6 +31,7 @@ import { commitBatch } from '../src/store/commit.ts';
 import { HeldTask } from '../src/worker/held.ts';
 import { planBatch } from '../src/worker/plan.ts';
 import { taskWorkflow } from '../src/workflow/builder.ts';
+import { UsageError } from './lib/args.ts';
 import { connect, inFreshDatabase, openServer, type FreshDatabase, type Server } from './lib/db.ts';
 import { PgStats, shortQuery } from './lib/pgstats.ts';
 import { postmasterOfSession, serverCpuMs } from './lib/proc.ts';
@@ -55,7 +56,7 @@ function options(argv: string[]): Options {
     const name = argv[i]!.replace(/^--/, '') as 'jobs' | 'batch' | 'runs';
     const value = Number(argv[++i]);
     if (!(name in o) || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`bench:sql: expected --jobs N, --batch N or --runs N (positive integers) or --locale NAME, got ${argv.slice(i - 1, i + 1).join(' ')}`);
+      throw new UsageError(`expected --jobs N, --batch N or --runs N (positive integers) or --locale NAME, got ${argv.slice(i - 1, i + 1).join(' ')}`);
     }
     o[name] = value;
   }
@@ -202,7 +203,15 @@ async function once(server: Server, stats: PgStats, o: Options, mode: Mode): Pro
   });
 }
 
-const o = options(process.argv.slice(2));
+let o: Options;
+try {
+  o = options(process.argv.slice(2));
+} catch (error) {
+  // A mistake in the command line: one line, not a stack trace.
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`bench:sql: ${error.message}\n  npm run bench:sql -- [--jobs 30000] [--batch 120] [--runs 1] [--locale en_US.UTF-8]\n`);
+  process.exit(2);
+}
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const server = await openServer(log, { pgStats: true, locale: o.locale });
 try {
