@@ -170,6 +170,26 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.deepEqual([(await loadInstance(pool, 'own-stale'))!.status, (await loadInstance(pool, 'own-stale'))!.output], ['completed', 'new']);
   });
 
+  it('answers a commit sent again after it applied (its reply lost with the connection) with duplicate, and counts nothing refused', async () => {
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'resent-1' });
+    const [task] = await claim('w');
+    assert.equal(task!.workflowId, 'resent-1');
+    const { planBatch } = await import('../src/worker/plan.ts');
+    const batch = planBatch('w', [{ held: new HeldTask(task!, noopWorkflow, Date.now() + 60_000), outcome: { kind: 'completed', output: 7 } }], new Map());
+    assert.deepEqual((await commitBatch(pool, 'w', batch)).results, []);
+    const refused = async () => (await pool.query(`select coalesce((select value from baton.stats where key = 'refused_results'), 0)::int as n`)).rows[0].n;
+    const before = await refused();
+    const after = await loadInstance(pool, 'resent-1');
+    const { results } = await commitBatch(pool, 'w', batch);
+    assert.deepEqual(
+      results.map((r) => [r.result, r.workflowId]).sort(),
+      [['conflict', 'resent-1'], ['duplicate', 'resent-1']],
+      'the instance moved on (conflict) and the attempt is known as already applied',
+    );
+    assert.equal(await refused(), before, 'a duplicate is not a refused result');
+    assert.deepEqual(await loadInstance(pool, 'resent-1'), after, 'the second send wrote nothing');
+  });
+
   it('saves results of parallel branches finishing at once on two workers without overwriting each other', async () => {
     await startInstance(pool, { name: 'branchy', id: 'par-1', input: 'x' });
     const [[t1], [t2]] = await Promise.all([claim('w1'), claim('w2')]);
