@@ -250,6 +250,26 @@ describe('commit path (planner, committer, baton.commit)', () => {
     assert.deepEqual([wf.status, wf.error!.message], ['failed', 'again']);
   });
 
+  it('holds a retry back for its back-off: not claimable until then, then ready', async () => {
+    await startInstance(pool, { name: 'noop', kind: 'task', id: 'backoff-1' });
+    await pool.query(`update baton.tasks set max_attempts = 3 where workflow_id = 'backoff-1'`);
+    const [first] = await claim('w9');
+    const before = Date.now();
+    await commitAs('w9', [{ task: first!, outcome: { kind: 'error', error: serializeError(new Error('busy')), final: false, delayMs: 60_000 } }]);
+    const after = Date.now();
+    const [task] = await listTasks(pool, 'backoff-1');
+    assert.equal(task!.status, 'waiting');
+    const at = task!.availableAt!.getTime();
+    // The server's clock sets it: allow for the two clocks and the round trip.
+    assert.ok(at >= before + 60_000 - 1_000 && at <= after + 60_000 + 1_000, `available ${at - after} ms after the commit, expected about 60,000`);
+    assert.deepEqual(await claim('w9', 10), [], 'not claimable during its back-off');
+    // Its back-off over (moved into the past here): the claim's timer pass makes it ready, and it is claimed.
+    await pool.query(`update baton.tasks set available_at = now() - interval '1 millisecond' where workflow_id = 'backoff-1'`);
+    const [second] = await claim('w9');
+    assert.deepEqual([second?.workflowId, second?.attempts], ['backoff-1', 2]);
+    await commitAs('w9', [{ task: second!, outcome: { kind: 'completed', output: 1 } }]);
+  });
+
   describe('waitForEvent steps of one name (each event to one wait, oldest first)', () => {
     const consume = (t: ClaimedTask): Outcome => ({ kind: 'completed', output: t.event!.payload, eventId: t.event!.id });
     const buffered = async (id: string) =>
