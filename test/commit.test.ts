@@ -22,8 +22,10 @@ import {
   type ClaimedTask,
 } from '../src/store/index.ts';
 import { wakeBufferedEvents } from '../src/store/maintenance.ts';
+import { getStats } from '../src/store/workers.ts';
 import { Committer, type Settlement } from '../src/worker/committer.ts';
 import { HeldTask, type Outcome } from '../src/worker/held.ts';
+import { planBatch } from '../src/worker/plan.ts';
 import { defineTask, defineWorkflow, type Workflow } from '../src/workflow/index.ts';
 import { useTestDatabase } from './support/db.ts';
 import { batonPool, noop, noopWorkflow, register } from './support/fixtures.ts';
@@ -46,6 +48,9 @@ describe('commit path (planner, committer, baton.commit)', () => {
 
   const claim = async (workerId: string, limit = 1) =>
     claimTasks(pool, { workerId, limit, tags: [], hashes: [...defs.keys()], ttlMs: 60_000 });
+
+  /** Late results refused so far (baton.stats). */
+  const refusedSoFar = async () => Number((await getStats(pool)).refused_results ?? 0);
 
   /** A worker's committer, one commit in flight, recording what it settled and the errors it met. */
   const committerOf = (workerId: string, windowMs: number, settled: Settlement[], errors: unknown[]) =>
@@ -101,8 +106,6 @@ describe('commit path (planner, committer, baton.commit)', () => {
   it('one batch: a stale attempt of an instance at its version is refused alone, a conflicting instance is reported, the rest applies', async () => {
     // baton.commit's fast path writes each instance and fences each attempt in the writing UPDATE; a fence that fails
     // after its instance was written must undo that write (and the slow path then sorts the batch out).
-    const refusedSoFar = async () =>
-      Number((await pool.query<{ v: string }>(`select coalesce((select value from baton.stats where key = 'refused_results'), 0) as v`)).rows[0]!.v);
     for (const id of ['fb-ok', 'fb-stale', 'fb-conflict']) await startInstance(pool, { name: 'noop', kind: 'task', id });
     const tasks = await claim('w', 3);
     const byId = new Map(tasks.map((t) => [t.workflowId, t]));
@@ -174,11 +177,9 @@ describe('commit path (planner, committer, baton.commit)', () => {
     await startInstance(pool, { name: 'noop', kind: 'task', id: 'resent-1' });
     const [task] = await claim('w');
     assert.equal(task!.workflowId, 'resent-1');
-    const { planBatch } = await import('../src/worker/plan.ts');
     const batch = planBatch('w', [{ held: new HeldTask(task!, noopWorkflow, Date.now() + 60_000), outcome: { kind: 'completed', output: 7 } }], new Map());
     assert.deepEqual((await commitBatch(pool, 'w', batch)).results, []);
-    const refused = async () => (await pool.query(`select coalesce((select value from baton.stats where key = 'refused_results'), 0)::int as n`)).rows[0].n;
-    const before = await refused();
+    const before = await refusedSoFar();
     const after = await loadInstance(pool, 'resent-1');
     const { results } = await commitBatch(pool, 'w', batch);
     assert.deepEqual(
@@ -186,7 +187,7 @@ describe('commit path (planner, committer, baton.commit)', () => {
       [['conflict', 'resent-1'], ['duplicate', 'resent-1']],
       'the instance moved on (conflict) and the attempt is known as already applied',
     );
-    assert.equal(await refused(), before, 'a duplicate is not a refused result');
+    assert.equal(await refusedSoFar(), before, 'a duplicate is not a refused result');
     assert.deepEqual(await loadInstance(pool, 'resent-1'), after, 'the second send wrote nothing');
   });
 
