@@ -350,6 +350,7 @@ DECLARE
   v_avail timestamptz[];
   v_lease timestamptz[];
   v_rk timestamptz[];
+  v_tid tid[];
   v_events boolean;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
@@ -369,17 +370,48 @@ BEGIN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
-  -- The claim itself, its rows kept in arrays (one per column, element i of each is one row, in the
-  -- order the worker takes them), so that the event part runs only when a waitForEvent step was
-  -- claimed: with none, its CTEs cost every claim about 50 us (measured on PostgreSQL 18), and its
-  -- UPDATE of baton.events may be planned as a scan of every buffered event.
+  -- The choice (rows locked), with each row's kind and address (see find_available_tasks).
+  SELECT array_agg(f.workflow_id), array_agg(f.task_key), array_agg(f.row_address), coalesce(bool_or(f.kind = 'event'), false)
+  INTO v_wf, v_key, v_tid, v_events
+  FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) f;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  -- No waitForEvent step among them (nearly every claim): one statement claims the rows, by the
+  -- addresses of the versions locked above, and returns them with their instances' snapshots.
+  IF NOT v_events THEN
+    RETURN QUERY
+    WITH claimed AS (
+      UPDATE baton.tasks t
+      SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
+          lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
+          started_at = coalesce(t.started_at, now()), updated_at = now()
+      FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
+      WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
+      RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+    )
+    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
+    FROM claimed c
+    JOIN baton.workflows w ON w.id = c.workflow_id
+    ORDER BY c.ready_key, c.workflow_id, c.task_key;
+    RETURN;
+  END IF;
+
+  -- With one, the claimed rows are kept in arrays (one per column, element i of each is one row, in the
+  -- order the worker takes them) for the event part below: its CTEs would cost every claim about 50 us
+  -- (measured on PostgreSQL 18), and its UPDATE of baton.events may be planned as a scan of every
+  -- buffered event.
   WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()), updated_at = now()
-    FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) chosen
-    WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
+    FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
+    WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   ), ordered AS (
@@ -387,26 +419,9 @@ BEGIN
   )
   SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.kind), array_agg(c.name), array_agg(c.definition_hash),
     array_agg(c.epoch), array_agg(c.attempts), array_agg(c.max_attempts), array_agg(c.lease_losses), array_agg(c.input),
-    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key),
-    coalesce(bool_or(c.kind = 'event'), false)
-  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk, v_events
+    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key)
+  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk
   FROM ordered c;
-  IF v_wf IS NULL THEN
-    RETURN;
-  END IF;
-
-  IF NOT v_events THEN
-    RETURN QUERY
-    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
-      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
-    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
-      WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
-        available_at, lease_expires_at, n)
-    JOIN baton.workflows w ON w.id = c.workflow_id
-    ORDER BY c.n;
-    RETURN;
-  END IF;
 
   -- For this function only (the SET clauses above restore them on return).
   PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);
@@ -900,7 +915,7 @@ $$;
 -- Name: find_available_tasks(text, integer, text[], text[], integer, integer, boolean); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.find_available_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_lock boolean DEFAULT false) RETURNS TABLE(workflow_id text, task_key text, ready_key timestamp with time zone)
+CREATE FUNCTION baton.find_available_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_lock boolean DEFAULT false) RETURNS TABLE(workflow_id text, task_key text, ready_key timestamp with time zone, kind text, row_address tid)
     LANGUAGE plpgsql ROWS 100
     SET enable_seqscan TO 'off'
     SET jit TO 'off'
@@ -911,6 +926,8 @@ DECLARE
   v_wf text[];
   v_key text[];
   v_rk timestamptz[];
+  v_kind text[];
+  v_tid tid[];
   v_mine boolean[];
   v_iso boolean[];
   v_n bigint := p_limit;
@@ -921,14 +938,14 @@ BEGIN
   END IF;
   LOOP
     IF p_lock THEN
-      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key), array_agg(c.kind), array_agg(c.ctid),
              array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
              count(*) FILTER (WHERE c.last_failed_worker = p_worker)
-      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      INTO v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso, v_bias
       FROM (
         SELECT c.* FROM baton.tag_sets s
         CROSS JOIN LATERAL (
-          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.kind, t.ctid, t.last_failed_worker, t.lease_losses
           FROM baton.tasks t
           WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
             AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
@@ -941,14 +958,14 @@ BEGIN
         LIMIT v_n
       ) c;
     ELSE
-      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key), array_agg(c.kind), array_agg(c.ctid),
              array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
              count(*) FILTER (WHERE c.last_failed_worker = p_worker)
-      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      INTO v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso, v_bias
       FROM (
         SELECT c.* FROM baton.tag_sets s
         CROSS JOIN LATERAL (
-          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.kind, t.ctid, t.last_failed_worker, t.lease_losses
           FROM baton.tasks t
           WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
             AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
@@ -973,9 +990,9 @@ BEGIN
   RETURN QUERY
   WITH ranked AS (
     SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
-    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+    FROM unnest(v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso) AS u(wf, key, rk, kind, tid, mine, iso)
   )
-  SELECT r.wf, r.key, r.rk FROM ranked r
+  SELECT r.wf, r.key, r.rk, r.kind, r.tid FROM ranked r
   WHERE NOT r.iso OR r.nth <= p_isolated_slots
   ORDER BY r.mine, r.rk
   LIMIT p_limit;

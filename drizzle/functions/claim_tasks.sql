@@ -68,6 +68,7 @@ DECLARE
   v_avail timestamptz[];
   v_lease timestamptz[];
   v_rk timestamptz[];
+  v_tid tid[];
   v_events boolean;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
@@ -87,17 +88,48 @@ BEGIN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
-  -- The claim itself, its rows kept in arrays (one per column, element i of each is one row, in the
-  -- order the worker takes them), so that the event part runs only when a waitForEvent step was
-  -- claimed: with none, its CTEs cost every claim about 50 us (measured on PostgreSQL 18), and its
-  -- UPDATE of baton.events may be planned as a scan of every buffered event.
+  -- The choice (rows locked), with each row's kind and address (see find_available_tasks).
+  SELECT array_agg(f.workflow_id), array_agg(f.task_key), array_agg(f.row_address), coalesce(bool_or(f.kind = 'event'), false)
+  INTO v_wf, v_key, v_tid, v_events
+  FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) f;
+  IF v_wf IS NULL THEN
+    RETURN;
+  END IF;
+
+  -- No waitForEvent step among them (nearly every claim): one statement claims the rows, by the
+  -- addresses of the versions locked above, and returns them with their instances' snapshots.
+  IF NOT v_events THEN
+    RETURN QUERY
+    WITH claimed AS (
+      UPDATE baton.tasks t
+      SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
+          lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
+          started_at = coalesce(t.started_at, now()), updated_at = now()
+      FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
+      WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
+      RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+    )
+    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
+    FROM claimed c
+    JOIN baton.workflows w ON w.id = c.workflow_id
+    ORDER BY c.ready_key, c.workflow_id, c.task_key;
+    RETURN;
+  END IF;
+
+  -- With one, the claimed rows are kept in arrays (one per column, element i of each is one row, in the
+  -- order the worker takes them) for the event part below: its CTEs would cost every claim about 50 us
+  -- (measured on PostgreSQL 18), and its UPDATE of baton.events may be planned as a scan of every
+  -- buffered event.
   WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
         started_at = coalesce(t.started_at, now()), updated_at = now()
-    FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) chosen
-    WHERE t.workflow_id = chosen.workflow_id AND t.task_key = chosen.task_key
+    FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
+    WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
   ), ordered AS (
@@ -105,26 +137,9 @@ BEGIN
   )
   SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.kind), array_agg(c.name), array_agg(c.definition_hash),
     array_agg(c.epoch), array_agg(c.attempts), array_agg(c.max_attempts), array_agg(c.lease_losses), array_agg(c.input),
-    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key),
-    coalesce(bool_or(c.kind = 'event'), false)
-  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk, v_events
+    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key)
+  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk
   FROM ordered c;
-  IF v_wf IS NULL THEN
-    RETURN;
-  END IF;
-
-  IF NOT v_events THEN
-    RETURN QUERY
-    SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
-      coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
-    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease)
-      WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
-        available_at, lease_expires_at, n)
-    JOIN baton.workflows w ON w.id = c.workflow_id
-    ORDER BY c.n;
-    RETURN;
-  END IF;
 
   -- For this function only (the SET clauses above restore them on return).
   PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);

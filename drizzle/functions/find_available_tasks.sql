@@ -10,6 +10,10 @@
 -- it holds no such task, else 0).
 -- Returns at most p_limit rows in the order the worker takes them: its own failed retries last, else
 -- by ready_key. Due timers not promoted yet are not among them (the claim promotes them first).
+-- Each row comes with its step's kind and its row's address (ctid): with p_lock => true that is the
+-- version this transaction locked, which nobody else can change before it ends, so the claim
+-- updates it by address, with no second descent of tasks_pkey, and knows beforehand whether it took
+-- a waitForEvent step. A peek's addresses may be stale at once: read them only under the lock.
 --
 -- p_lock => false (the default) only reads: no row is locked, so a peek, however often, never makes
 -- a claim skip a task; a claim running at the same time may take the rows it returned.
@@ -28,9 +32,11 @@
 -- the claim about 15 us, won back by aggregating without sorting (the arrays only carry the rows; the
 -- order is made at the end): a claim of 1 0.503 -> 0.502 ms, of 24 1.416 -> 1.402, of 100 5.50 -> 5.34.
 -- The SET clauses cost nothing measurable; they keep a direct peek on the claim's plans.
+DROP FUNCTION IF EXISTS baton.find_available_tasks(text, integer, text[], text[], integer, integer, boolean);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.find_available_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[],
   p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_lock boolean DEFAULT false)
-RETURNS TABLE (workflow_id text, task_key text, ready_key timestamptz)
+RETURNS TABLE (workflow_id text, task_key text, ready_key timestamptz, kind text, row_address tid)
 LANGUAGE plpgsql
 ROWS 100
 -- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT.
@@ -43,6 +49,8 @@ DECLARE
   v_wf text[];
   v_key text[];
   v_rk timestamptz[];
+  v_kind text[];
+  v_tid tid[];
   v_mine boolean[];
   v_iso boolean[];
   v_n bigint := p_limit;
@@ -53,14 +61,14 @@ BEGIN
   END IF;
   LOOP
     IF p_lock THEN
-      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key), array_agg(c.kind), array_agg(c.ctid),
              array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
              count(*) FILTER (WHERE c.last_failed_worker = p_worker)
-      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      INTO v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso, v_bias
       FROM (
         SELECT c.* FROM baton.tag_sets s
         CROSS JOIN LATERAL (
-          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.kind, t.ctid, t.last_failed_worker, t.lease_losses
           FROM baton.tasks t
           WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
             AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
@@ -73,14 +81,14 @@ BEGIN
         LIMIT v_n
       ) c;
     ELSE
-      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key),
+      SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.ready_key), array_agg(c.kind), array_agg(c.ctid),
              array_agg(coalesce(c.last_failed_worker = p_worker, false)), array_agg(c.lease_losses >= p_isolate_from),
              count(*) FILTER (WHERE c.last_failed_worker = p_worker)
-      INTO v_wf, v_key, v_rk, v_mine, v_iso, v_bias
+      INTO v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso, v_bias
       FROM (
         SELECT c.* FROM baton.tag_sets s
         CROSS JOIN LATERAL (
-          SELECT t.workflow_id, t.task_key, t.ready_key, t.last_failed_worker, t.lease_losses
+          SELECT t.workflow_id, t.task_key, t.ready_key, t.kind, t.ctid, t.last_failed_worker, t.lease_losses
           FROM baton.tasks t
           WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
             AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
@@ -105,9 +113,9 @@ BEGIN
   RETURN QUERY
   WITH ranked AS (
     SELECT u.*, row_number() OVER (PARTITION BY u.iso ORDER BY u.mine, u.rk) AS nth
-    FROM unnest(v_wf, v_key, v_rk, v_mine, v_iso) AS u(wf, key, rk, mine, iso)
+    FROM unnest(v_wf, v_key, v_rk, v_kind, v_tid, v_mine, v_iso) AS u(wf, key, rk, kind, tid, mine, iso)
   )
-  SELECT r.wf, r.key, r.rk FROM ranked r
+  SELECT r.wf, r.key, r.rk, r.kind, r.tid FROM ranked r
   WHERE NOT r.iso OR r.nth <= p_isolated_slots
   ORDER BY r.mine, r.rk
   LIMIT p_limit;
