@@ -506,7 +506,7 @@ $$;
 -- Name: commit(text, jsonb, jsonb, jsonb, jsonb, jsonb); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instances jsonb, p_history jsonb, p_schedule jsonb, p_claim jsonb DEFAULT NULL::jsonb) RETURNS TABLE(result text, workflow_id text, task_key text, status text, state jsonb, version integer, task jsonb)
+CREATE FUNCTION baton.commit(p_worker text, p_items jsonb, p_instances jsonb, p_history jsonb, p_schedule jsonb, p_claim jsonb DEFAULT NULL::jsonb) RETURNS TABLE(result text, workflow_id text, task_key text, status text, state jsonb, version integer, task json)
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
@@ -771,7 +771,7 @@ BEGIN
 
   IF NOT v_all THEN
     RETURN QUERY
-    SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version, NULL::jsonb
+    SELECT 'conflict', w.id, NULL::text, w.status, w.state, w.version, NULL::json
     FROM baton.workflows w WHERE w.id = ANY (v_bad)
     UNION ALL
     SELECT 'refused', split_part(r, E'\x1f', 1), split_part(r, E'\x1f', 2), NULL, NULL, NULL, NULL FROM unnest(v_refused) r
@@ -783,7 +783,7 @@ BEGIN
   -- The worker's next tasks, in the same round trip (it asks for as many as it has room for).
   IF coalesce((p_claim ->> 'limit')::integer, 0) > 0 THEN
     RETURN QUERY
-    SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, to_jsonb(c)
+    SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, row_to_json(c)
     FROM baton.claim_tasks(p_worker, (p_claim ->> 'limit')::integer, ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'tags')),
       ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'hashes')), (p_claim ->> 'ttlMs')::integer,
       coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0)) c;
