@@ -339,6 +339,28 @@ describe('commit path (planner, committer, baton.commit)', () => {
       assert.deepEqual(await buffered('ev-2'), []);
     });
 
+    it("refuses a wait's own older attempt when the same worker took it again after its lease was lost: the epoch fences it", async () => {
+      await sendEvent(pool, 'ev-5', 'e', 'a');
+      await startInstance(pool, { name: 'pair-events', id: 'ev-5' });
+      const [first] = await claim('w1');
+      assert.equal(first!.event?.payload, 'a');
+      await pool.query(`update baton.tasks set lease_expires_at = now() - interval '1 second' where workflow_id = 'ev-5' and task_key = $1`, [first!.taskKey]);
+      await pool.query(`select * from baton.reclaim_expired(5)`);
+      const claimed = await claim('w1', 2);
+      const again = claimed.find((t) => t.taskKey === first!.taskKey)!;
+      assert.ok(again.epoch > first!.epoch, `a new claim of a wait gets a new epoch (${first!.epoch} -> ${again.epoch})`);
+      assert.deepEqual([first!.attempts, again.attempts], [1, 2], 'and counts as its next attempt');
+      const before = await loadInstance(pool, 'ev-5');
+      assert.deepEqual((await commitAs('w1', [{ task: first!, outcome: consume(first!) }])).settled, ['refused'], 'same worker, same step: only the epoch is old');
+      assert.deepEqual(await loadInstance(pool, 'ev-5'), before, 'the old attempt wrote nothing');
+      assert.deepEqual(await buffered('ev-5'), ['a'], 'nor consumed the event');
+      const holder = claimed.find((t) => t.event)!;
+      const other = claimed.find((t) => t !== holder)!;
+      await commitAs('w1', [{ task: other, outcome: { kind: 'rewait' } }]);
+      assert.deepEqual((await commitAs('w1', [{ task: holder, outcome: consume(holder) }])).settled, ['applied']);
+      assert.deepEqual(await buffered('ev-5'), [], 'consumed once, by the current attempt');
+    });
+
     it('two claims at once of waits of one name take different events', async () => {
       for (const v of ['a', 'b']) await sendEvent(pool, 'ev-4', 'e', v);
       await startInstance(pool, { name: 'pair-events', id: 'ev-4' });
