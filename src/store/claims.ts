@@ -117,7 +117,7 @@ function date(v: Date | string | null): Date | null {
   return v === null ? null : v instanceof Date ? v : new Date(v);
 }
 
-/** A claim row (from claim_tasks, or to_jsonb of one inside baton.commit) as a ClaimedTask. */
+/** A claim row (from claim_tasks, or row_to_json of one inside baton.commit) as a ClaimedTask. */
 export function claimedTask(r: ClaimRow): ClaimedTask {
   return {
     workflowId: r.workflow_id,
