@@ -45,3 +45,22 @@ CREATE FUNCTION enqueue_one(p_n int) RETURNS int LANGUAGE sql AS $$
         SELECT id, 'noop', 'abcdef0123456789', 'running', to_jsonb(i), '{"par": {}, "done": 0}', 'noop', now(), 'ready', 0, 3, 0 FROM ids RETURNING 1)
   SELECT (SELECT count(*) FROM w)::int;
 $$;
+-- A job of its own: one narrow row holding what a one-task job needs of its instance and its task,
+-- with the ready and lease indexes and one listing index (newest first), in a table of its own.
+CREATE TABLE jobs (
+  id text COLLATE "C" PRIMARY KEY, name text COLLATE "C" NOT NULL, definition_hash text NOT NULL, status text NOT NULL,
+  priority int NOT NULL DEFAULT 0, tags text[] NOT NULL DEFAULT '{}', ready_key timestamptz, available_at timestamptz,
+  attempts int NOT NULL DEFAULT 0, max_attempts int NOT NULL DEFAULT 1, lease_losses int NOT NULL DEFAULT 0,
+  epoch bigint NOT NULL DEFAULT 0, claimed_by text, lease_expires_at timestamptz,
+  input jsonb, output jsonb, error jsonb, created_at timestamptz NOT NULL DEFAULT now(), started_at timestamptz,
+  finished_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now()
+) WITH (fillfactor = 50);
+CREATE INDEX ON jobs (tags, ready_key) WHERE status = 'ready';
+CREATE INDEX ON jobs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX ON jobs (created_at DESC, id DESC);
+CREATE FUNCTION enqueue_job(p_n int) RETURNS int LANGUAGE sql AS $$
+  WITH j AS (INSERT INTO baton_model.jobs (id, name, definition_hash, status, ready_key, available_at, max_attempts, input)
+        SELECT gen_random_uuid()::text, 'noop', 'abcdef0123456789', 'ready', now(), now(), 3, to_jsonb(i)
+        FROM generate_series(1, p_n) i RETURNING 1)
+  SELECT count(*)::int FROM j;
+$$;
