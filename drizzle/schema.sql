@@ -402,9 +402,9 @@ BEGIN
   END IF;
 
   -- With one, the claimed rows are kept in arrays (one per column, element i of each is one row, in the
-  -- order the worker takes them) for the event part below: its CTEs would cost every claim about 50 us
-  -- (measured on PostgreSQL 18), and its UPDATE of baton.events may be planned as a scan of every
-  -- buffered event.
+  -- order the worker takes them) for the event part below, which runs only then: its CTEs would cost
+  -- every claim about 50 us (measured on PostgreSQL 18), and its UPDATE of baton.events may be planned
+  -- as a scan of every buffered event.
   WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
