@@ -56,18 +56,6 @@ DECLARE
   v_promoted integer;
   v_wf text[];
   v_key text[];
-  v_kind text[];
-  v_name text[];
-  v_hash text[];
-  v_epoch bigint[];
-  v_attempts integer[];
-  v_max integer[];
-  v_losses integer[];
-  v_input jsonb[];
-  v_output jsonb[];
-  v_avail timestamptz[];
-  v_lease timestamptz[];
-  v_rk timestamptz[];
   v_tid tid[];
   v_events boolean;
 BEGIN
@@ -119,10 +107,12 @@ BEGIN
     RETURN;
   END IF;
 
-  -- With one, the claimed rows are kept in arrays (one per column, element i of each is one row, in the
-  -- order the worker takes them) for the event part below, which runs only then: its CTEs would cost
-  -- every claim about 50 us (measured on PostgreSQL 18), and its UPDATE of baton.events may be planned
-  -- as a scan of every buffered event.
+  -- With one, the same statement also gives each wait its event (below). It runs only then: its CTEs
+  -- would cost every claim about 50 us (measured on PostgreSQL 18), and its UPDATE of baton.events may
+  -- be planned as a scan of every buffered event. Hash and merge joins are on for it, for this function
+  -- only (the SET clauses above restore them on return).
+  PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);
+  RETURN QUERY
   WITH claimed AS (
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
@@ -131,25 +121,7 @@ BEGIN
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
-  ), ordered AS (
-    SELECT * FROM claimed c ORDER BY c.ready_key, c.workflow_id, c.task_key
-  )
-  SELECT array_agg(c.workflow_id), array_agg(c.task_key), array_agg(c.kind), array_agg(c.name), array_agg(c.definition_hash),
-    array_agg(c.epoch), array_agg(c.attempts), array_agg(c.max_attempts), array_agg(c.lease_losses), array_agg(c.input),
-    array_agg(c.output), array_agg(c.available_at), array_agg(c.lease_expires_at), array_agg(c.ready_key)
-  INTO v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk
-  FROM ordered c;
-
-  -- For this function only (the SET clauses above restore them on return).
-  PERFORM set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true);
-  RETURN QUERY
-  WITH claimed AS (
-    SELECT c.*, t.event_key
-    FROM unnest(v_wf, v_key, v_kind, v_name, v_hash, v_epoch, v_attempts, v_max, v_losses, v_input, v_output, v_avail, v_lease, v_rk)
-      WITH ORDINALITY AS c(workflow_id, task_key, kind, name, definition_hash, epoch, attempts, max_attempts, lease_losses, input, output,
-        available_at, lease_expires_at, ready_key, n)
-    LEFT JOIN baton.tasks t ON c.kind = 'event' AND t.workflow_id = c.workflow_id AND t.task_key = c.task_key
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
@@ -203,6 +175,6 @@ BEGIN
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
-  ORDER BY c.n;
+  ORDER BY c.ready_key, c.workflow_id, c.task_key;
 END
 $$;
