@@ -20,11 +20,12 @@ import { s4 } from './scenarios/backlog.ts';
 import { s0 } from './scenarios/enqueue.ts';
 import { s7 } from './scenarios/steady.ts';
 import { s8 } from './scenarios/storage.ts';
+import { sm } from './scenarios/model.ts';
 import { s1, s5 } from './scenarios/throughput.ts';
 import { loadSystem } from './systems/index.ts';
 import type { System } from './systems/types.ts';
 
-const ALL: Scenario[] = [s0, s1, s2, s3, s4, s5, s6, s7, s8];
+const ALL: Scenario[] = [s0, s1, sm, s2, s3, s4, s5, s6, s7, s8];
 
 async function main(options: Options): Promise<number> {
   const startedAt = new Date().toISOString();
@@ -50,6 +51,7 @@ async function main(options: Options): Promise<number> {
       server,
       options,
       add: (f) => figures.push(f),
+      figures: () => figures,
       pgStats,
       addPgStats: (r) => pgStatsReports.push(r),
       cancelled: () => interrupted,

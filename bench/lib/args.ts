@@ -2,7 +2,7 @@
  * Command line of `npm run bench`:
  *
  *   --quick                 small sizes (about a minute)
- *   --scenarios S1,S3       which scenarios (default all: S0..S7)
+ *   --scenarios S1,S3       which scenarios (default all: S0, S1, SM, S2..S8)
  *   --systems baton,raw     which systems (default: each scenario's own list)
  *   --size s1Jobs=50000,... override sizes (names below)
  *   --concurrency 24        slots per worker process
@@ -42,6 +42,8 @@ export interface Sizes {
   s7WindowS: number;
   /** S8: jobs with a ~500-byte payload, measured queued and after completion. */
   s8Jobs: number;
+  /** SM: jobs the model enqueues and drains (rounded up to a multiple of 5,000, its enqueue statement). */
+  smJobs: number;
 }
 
 export const FULL: Sizes = {
@@ -64,6 +66,7 @@ export const FULL: Sizes = {
   s7ProbeS: 5,
   s7WindowS: 10,
   s8Jobs: 10_000,
+  smJobs: 30_000,
 };
 
 export const QUICK: Sizes = {
@@ -84,9 +87,10 @@ export const QUICK: Sizes = {
   s7ProbeS: 2,
   s7WindowS: 2,
   s8Jobs: 2_000,
+  smJobs: 10_000,
 };
 
-export const SCENARIOS = ['S0', 'S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S8'] as const;
+export const SCENARIOS = ['S0', 'S1', 'SM', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S8'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface Options {

@@ -22,6 +22,8 @@ export interface Context {
   options: Options;
   /** Record a figure (printed at the end and saved). */
   add(figure: Figure): void;
+  /** The figures of the scenarios that ran before this one (each combined over its --repeat runs). */
+  figures(): readonly Figure[];
   /** With --pg-stats: the statement statistics, and where reports go. */
   pgStats?: PgStats;
   addPgStats(report: PgStatsReport): void;
