@@ -175,6 +175,15 @@ describe('store', () => {
     await startInstance(pool, { name: 'noop', kind: 'task', id: 'lease', input: 1 });
     const [a] = await claimTasks(pool, { workerId: 'A', limit: 1, tags: [], hashes: hashes(), ttlMs: 300 });
     assert.ok(a);
+    const claimRow = async () =>
+      (await pool.query<{ claimed_by: string; started_at: Date; claimed_at: Date; lease_ms: number }>(
+        `select claimed_by, started_at, claimed_at, extract(epoch from lease_expires_at - claimed_at) * 1000 as lease_ms
+         from baton.tasks where workflow_id = 'lease'`,
+      )).rows[0]!;
+    const first = await claimRow();
+    assert.equal(first.claimed_by, 'A');
+    assert.ok(first.started_at && first.claimed_at, 'the claim records when the task started and was claimed');
+    assert.equal(Math.round(Number(first.lease_ms)), 300, 'a lease of ttlMs');
     assert.deepEqual(await renewClaims(pool, 'A', [a], 300), [], 'the owner renews');
     assert.equal((await renewClaims(pool, 'B', [a], 60_000)).length, 1, 'another worker cannot renew it');
     await sleep(450);
@@ -182,6 +191,10 @@ describe('store', () => {
     const [b] = await claimTasks(pool, { workerId: 'B', limit: 1, tags: [], hashes: hashes(), ttlMs: 60_000 });
     assert.ok(b && b.epoch > a.epoch, 'a new claim with a higher epoch');
     assert.equal(b.attempts, 2);
+    const second = await claimRow();
+    assert.equal(second.claimed_by, 'B');
+    assert.equal(second.started_at.getTime(), first.started_at.getTime(), 'started_at stays the first attempt\'s');
+    assert.ok(second.claimed_at > first.claimed_at, 'claimed_at is the new claim\'s');
     assert.deepEqual(await renewClaims(pool, 'A', [a], 60_000), [{ workflowId: a.workflowId, taskKey: a.taskKey, epoch: a.epoch }]);
     assert.equal((await renewClaims(pool, 'B', [{ ...b, epoch: a.epoch }], 60_000)).length, 1, 'an old epoch cannot renew');
 
@@ -425,8 +438,11 @@ describe('store', () => {
       await client.query('reset client_min_messages');
       client.release(true);
     }
-    const plan = plans.find((p) => p.includes('tag_sets') && p.includes('LockRows') && p.includes('array_agg'));
+    // The common claim is one statement that scans, locks and updates (claim_tasks' shortcut); the
+    // general path (find_available_tasks' arrays) does not run.
+    const plan = plans.find((p) => p.includes('tag_sets') && p.includes('LockRows') && /Update on tasks/.test(p));
     assert.ok(plan, `the claim's plan was logged:\n${plans.join('\n---\n')}`);
+    assert.ok(!plans.some((p) => p.includes('array_agg(c.workflow_id)')), 'the general path did not run');
     assert.match(plan, /Index Scan using tasks_ready_idx on tasks/);
     const tasksSort = /Sort[\s\S]*?->\s+(Seq Scan|Bitmap Heap Scan) on tasks/;
     assert.doesNotMatch(plan, tasksSort, plan);
