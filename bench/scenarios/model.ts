@@ -55,9 +55,12 @@ function run(script: string, url: string, jobs: number): Promise<string> {
   });
 }
 
+/** The jobs the model runs: the size rounded up to whole enqueue statements (run.sh enqueues 5,000 per statement). */
+const modelJobs = (size: number) => Math.max(1, Math.ceil(size / ENQUEUE_CHUNK)) * ENQUEUE_CHUNK;
+
 export const sm: Scenario = {
   id: 'SM',
-  title: (o) => `the model: Baton's job path as bare SQL (the brief's model/run.sh), ${fmt(o.sizes.smJobs)} jobs, next to this run's Baton S1 and S0 SQL bulk`,
+  title: (o) => `the model: Baton's job path as bare SQL (the brief's model/run.sh), ${fmt(modelJobs(o.sizes.smJobs))} jobs, next to this run's Baton S1 and S0 SQL bulk`,
   notes: () => [
     'baton rows: this run\'s S1 (jobs/s) and S0 SQL bulk figures, not measured again; targets (issue 10): 0.8x of the model\'s drain and of its enqueue',
     `model: ${path.relative(REPO, modelScript()) || modelScript()} in a fresh database (set-based enqueue; pgbench claims with lease and epoch, fenced completion, instance update, history row)`,
@@ -65,7 +68,7 @@ export const sm: Scenario = {
   defaultSystems: ['baton'],
   async run(ctx) {
     const base = { scenario: 'SM', better: 'higher' as const };
-    const jobs = Math.max(1, Math.ceil(ctx.options.sizes.smJobs / ENQUEUE_CHUNK)) * ENQUEUE_CHUNK;
+    const jobs = modelJobs(ctx.options.sizes.smJobs);
     const script = modelScript();
     const copy = (from: Figure | undefined, metric: string) => {
       if (from && from.value !== null) ctx.add({ ...base, system: 'baton', metric, value: from.value, detail: { copiedFrom: `${from.scenario} ${from.metric}` } });
