@@ -322,10 +322,10 @@ END
 $$;
 
 --
--- Name: claim_tasks(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: claim_tasks(text, integer, text[], text[], integer, integer, integer, boolean); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
+CREATE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_declares boolean DEFAULT false) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text, suspect boolean)
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
@@ -374,15 +374,16 @@ BEGIN
       UPDATE baton.tasks t
       SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
           lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-          started_at = coalesce(t.started_at, now()), updated_at = now()
+          started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
       FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
+        t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
     )
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text, c.suspect
     FROM claimed c
     JOIN baton.workflows w ON w.id = c.workflow_id
     ORDER BY c.ready_key, c.workflow_id, c.task_key;
@@ -399,11 +400,12 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key,
+      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
@@ -453,7 +455,7 @@ BEGIN
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     CASE WHEN c.event_key = '' THEN w.input ELSE coalesce(c.input, w.input) END, c.output, c.available_at, c.lease_expires_at, w.name,
-    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key
+    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key, c.suspect
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
@@ -462,15 +464,15 @@ END
 $$;
 
 --
--- Name: claim_tasks_async_commit(text, integer, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: baton; Owner: -
+-- Name: claim_tasks_async_commit(text, integer, text[], text[], integer, integer, integer, boolean); Type: FUNCTION; Schema: baton; Owner: -
 --
 
-CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
+CREATE FUNCTION baton.claim_tasks_async_commit(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer, p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_declares boolean DEFAULT false) RETURNS TABLE(workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer, max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamp with time zone, lease_expires_at timestamp with time zone, workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer, workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text, suspect boolean)
     LANGUAGE plpgsql
     AS $$
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  RETURN QUERY SELECT * FROM baton.claim_tasks(p_worker, p_limit, p_tags, p_hashes, p_ttl_ms, p_isolate_from, p_isolated_slots);
+  RETURN QUERY SELECT * FROM baton.claim_tasks(p_worker, p_limit, p_tags, p_hashes, p_ttl_ms, p_isolate_from, p_isolated_slots, p_declares);
 END
 $$;
 
@@ -758,7 +760,8 @@ BEGIN
     SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, row_to_json(c)
     FROM baton.claim_tasks(p_worker, (p_claim ->> 'limit')::integer, ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'tags')),
       ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'hashes')), (p_claim ->> 'ttlMs')::integer,
-      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0)) c;
+      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0),
+      coalesce((p_claim ->> 'declares')::boolean, false)) c;
   END IF;
 END
 $$;
@@ -1308,25 +1311,35 @@ BEGIN
   WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
   ORDER BY w.id FOR UPDATE;
 
-  WITH expired AS (
-    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.attempts, t.max_attempts, t.lease_losses + 1 AS losses
+  WITH locked AS (
+    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun, t.attempts, t.max_attempts, t.lease_losses,
+      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
     FROM baton.tasks t
     WHERE t.workflow_id = ANY (v_ids) AND t.status = 'running' AND t.lease_expires_at < now()
     FOR UPDATE
+  ), expired AS (
+    -- ran: the attempt began (begun) or may have (not a suspect); only a suspect not begun surely did not.
+    SELECT l.workflow_id, l.task_key, l.claimed_by, l.epoch, r.ran, l.attempts AS attempt,
+      CASE WHEN r.ran THEN l.attempts ELSE greatest(l.attempts - 1, 0) END AS attempts,
+      l.max_attempts, l.lease_losses + r.ran::integer AS losses
+    FROM locked l CROSS JOIN LATERAL (SELECT l.begun OR NOT l.suspect AS ran) r
   ), changed AS (
     UPDATE baton.tasks t
-    SET status = CASE WHEN e.losses >= p_max_losses OR e.attempts >= e.max_attempts THEN 'failed' ELSE 'ready' END,
-        lease_losses = e.losses,
+    SET status = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN 'failed' ELSE 'ready' END,
+        lease_losses = e.losses, attempts = e.attempts,
         last_error = jsonb_build_object('name', 'LeaseLostError', 'code', 'LEASE_LOST',
-          'message', format('lease lost: worker %s stopped renewing its claim (attempt %s, lease lost %s time(s))', e.claimed_by, e.attempts, e.losses),
-          'worker', e.claimed_by, 'attempt', e.attempts),
+          'message', CASE WHEN e.ran
+            THEN format('lease lost: worker %s stopped renewing its claim (attempt %s, lease lost %s time(s))', e.claimed_by, e.attempt, e.losses)
+            ELSE format('lease lost: worker %s stopped renewing its claim before the attempt began (the attempt is given back; lease lost %s time(s))',
+              e.claimed_by, e.losses) END,
+          'worker', e.claimed_by, 'attempt', e.attempt, 'counted', e.ran),
         last_failed_worker = e.claimed_by,
         claimed_by = NULL, lease_expires_at = NULL, updated_at = now(),
-        finished_at = CASE WHEN e.losses >= p_max_losses OR e.attempts >= e.max_attempts THEN now() END,
+        finished_at = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN now() END,
         ready_key = coalesce(t.ready_key, now() + t.priority * baton.aging_interval())
     FROM expired e
     WHERE t.workflow_id = e.workflow_id AND t.task_key = e.task_key
-    RETURNING t.workflow_id, t.task_key, t.status, t.last_error, e.attempts, e.claimed_by, e.epoch
+    RETURNING t.workflow_id, t.task_key, t.status, t.last_error, e.attempt, e.claimed_by, e.epoch, e.ran
   ), versions AS (
     UPDATE baton.workflows w
     SET version = w.version + n.cnt, updated_at = now()
@@ -1336,8 +1349,8 @@ BEGIN
   ), logged AS (
     INSERT INTO baton.history (workflow_id, version, kind, detail)
     SELECT c.workflow_id, v.version - v.cnt + row_number() OVER (PARTITION BY c.workflow_id ORDER BY c.task_key), 'lease_lost',
-      jsonb_build_object('key', c.task_key, 'attempt', c.attempts, 'worker', c.claimed_by, 'epoch', c.epoch, 'error', c.last_error,
-        'task', c.status)
+      jsonb_build_object('key', c.task_key, 'attempt', c.attempt, 'worker', c.claimed_by, 'epoch', c.epoch, 'error', c.last_error,
+        'task', c.status, 'counted', c.ran)
     FROM changed c JOIN versions v ON v.id = c.workflow_id
     RETURNING 1
   )
@@ -2240,6 +2253,7 @@ CREATE TABLE baton.tasks (
     finished_by text,
     limit_key text,
     event_key text,
+    begun boolean DEFAULT false NOT NULL,
     CONSTRAINT tasks_claim_check CHECK (((status <> 'running'::text) OR ((claimed_by IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT tasks_kind_check CHECK ((kind = ANY (ARRAY['task'::text, 'sleep'::text, 'event'::text, 'child'::text, 'branch'::text, 'compensate'::text]))),
     CONSTRAINT tasks_ready_key_check CHECK (((status <> 'ready'::text) OR (ready_key IS NOT NULL))),

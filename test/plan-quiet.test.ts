@@ -24,6 +24,7 @@ function claimed(def: Workflow, o: { parentId?: string | null; version?: number;
     attempts: o.attempts ?? 1,
     maxAttempts: 3,
     leaseLosses: 0,
+    suspect: false,
     input: 5,
     output: null,
     availableAt: null,

@@ -11,6 +11,12 @@
 -- more loss fails it: it may be what kills its workers) is claimed only into
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
+-- Lost leases and suspects: a claim by a worker that says when it begins a suspect (p_declares,
+-- as every worker since migration 0039 does) leaves `begun` false; an older caller's claims count
+-- as begun at once (what a lost lease cost before). `suspect` comes back true for a task whose
+-- last attempt lost its lease, or that lost one ever: such a worker marks it begun
+-- (baton.tasks.begun, src/store/claims.ts beginClaims) before it runs it, and what its next lost
+-- lease costs depends on that (see reclaim_expired).
 -- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
 -- workflow_trace_context: the instance's stored trace context (null unless its start was traced),
 -- read from the instance row the claim joins anyway.
@@ -33,12 +39,15 @@
 -- computes the key from it and commits the step back to waiting under that key.
 DROP FUNCTION IF EXISTS baton.claim_tasks(text, integer, text[], text[], integer, integer, integer);
 --> statement-breakpoint
+DROP FUNCTION IF EXISTS baton.claim_tasks(text, integer, text[], text[], integer, integer, integer, boolean);
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION baton.claim_tasks(p_worker text, p_limit integer, p_tags text[], p_hashes text[], p_ttl_ms integer,
-  p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0)
+  p_isolate_from integer DEFAULT 2147483647, p_isolated_slots integer DEFAULT 0, p_declares boolean DEFAULT false)
 RETURNS TABLE (workflow_id text, task_key text, kind text, name text, definition_hash text, epoch bigint, attempts integer,
   max_attempts integer, lease_losses integer, input jsonb, output jsonb, available_at timestamptz, lease_expires_at timestamptz,
   workflow_name text, workflow_status text, workflow_state jsonb, workflow_version integer, workflow_priority integer,
-  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text)
+  workflow_tags text[], workflow_parent text, event_id bigint, event_payload jsonb, workflow_trace_context text, event_key text,
+  suspect boolean)
 LANGUAGE plpgsql
 -- Key lookups only (see baton.commit): no sequential scan of a growing table, no JIT, and no hash or
 -- merge join of the claimed rows with baton.tasks or baton.workflows: on a small table (a few hundred
@@ -92,15 +101,16 @@ BEGIN
       UPDATE baton.tasks t
       SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
           lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-          started_at = coalesce(t.started_at, now()), updated_at = now()
+          started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
       FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+        t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
+        t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
     )
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
+      w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text, c.suspect
     FROM claimed c
     JOIN baton.workflows w ON w.id = c.workflow_id
     ORDER BY c.ready_key, c.workflow_id, c.task_key;
@@ -117,11 +127,12 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key,
+      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth
@@ -171,7 +182,7 @@ BEGIN
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     CASE WHEN c.event_key = '' THEN w.input ELSE coalesce(c.input, w.input) END, c.output, c.available_at, c.lease_expires_at, w.name,
-    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key
+    w.status, w.state, w.version, w.priority, w.tags, w.parent_id, g.id, g.payload, w.trace_context, c.event_key, c.suspect
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key

@@ -38,7 +38,7 @@
 --     version: the version the row records (the worker counts from the instance's version).
 --   p_schedule: steps to insert as task rows (see schedule_tasks).
 --   p_claim: null, or the worker's next claim riding along:
---     {limit, tags, hashes, ttlMs, isolateFrom, isolatedSlots} (see claim_tasks).
+--     {limit, tags, hashes, ttlMs, isolateFrom, isolatedSlots, declares} (see claim_tasks).
 --
 -- Every statement here looks rows up by key, so sequential scans are off: with
 -- a few hundred keys against a growing table the planner would otherwise pick
@@ -340,7 +340,8 @@ BEGIN
     SELECT 'claimed', c.workflow_id, c.task_key, NULL::text, NULL::jsonb, NULL::integer, row_to_json(c)
     FROM baton.claim_tasks(p_worker, (p_claim ->> 'limit')::integer, ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'tags')),
       ARRAY(SELECT jsonb_array_elements_text(p_claim -> 'hashes')), (p_claim ->> 'ttlMs')::integer,
-      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0)) c;
+      coalesce((p_claim ->> 'isolateFrom')::integer, 2147483647), coalesce((p_claim ->> 'isolatedSlots')::integer, 0),
+      coalesce((p_claim ->> 'declares')::boolean, false)) c;
   END IF;
 END
 $$;

@@ -102,6 +102,13 @@ export const tasks = baton.table(
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(1),
     leaseLosses: integer('lease_losses').notNull().default(0),
+    /**
+     * Whether the running attempt is known to have begun: its worker said so before running it
+     * (only for a suspect, a task whose last attempt lost its lease), or its claimer does not say
+     * (an older worker: every claim counts as begun). What a lost lease costs the task depends on
+     * it; see drizzle/functions/reclaim_expired.sql.
+     */
+    begun: boolean('begun').notNull().default(false),
     epoch: bigint('epoch', { mode: 'number' }).notNull().default(0),
     claimedBy: text('claimed_by'),
     claimedAt: tstz('claimed_at'),

@@ -49,6 +49,11 @@ export interface ClaimedTask {
    * is its instance's input, to compute it from). Null for every other step.
    */
   eventKey: string | null;
+  /**
+   * Its last attempt lost its lease, or it lost one ever. A worker that claims with `declares`
+   * marks such a task begun (beginClaims) before it runs it; see drizzle/functions/reclaim_expired.sql.
+   */
+  suspect: boolean;
 }
 
 export interface ClaimParams {
@@ -63,6 +68,11 @@ export interface ClaimParams {
   isolateFrom?: number;
   /** How many isolated tasks this claim may take (1 when the worker holds none, else 0). */
   isolatedSlots?: number;
+  /**
+   * The worker marks a suspect begun (beginClaims) before running it. Without it every claimed task
+   * counts as begun at once: a crash costs each task it held a lost lease (see reclaim_expired).
+   */
+  declares?: boolean;
 }
 
 export interface ClaimRow {
@@ -90,6 +100,7 @@ export interface ClaimRow {
   event_payload: unknown;
   workflow_trace_context: string | null;
   event_key: string | null;
+  suspect: boolean;
 }
 
 /**
@@ -100,8 +111,8 @@ export interface ClaimRow {
  */
 export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedTask[]> {
   if (p.limit <= 0) return [];
-  const [name, fn] = isPool(ex) ? ['baton_claim_v2', 'claim_tasks_async_commit'] : ['baton_claim_tx_v1', 'claim_tasks'];
-  const rows = await prepared<ClaimRow>(ex, name, `select * from baton.${fn}($1, $2, $3::text[], $4::text[], $5, $6, $7)`, [
+  const [name, fn] = isPool(ex) ? ['baton_claim_v3', 'claim_tasks_async_commit'] : ['baton_claim_tx_v2', 'claim_tasks'];
+  const rows = await prepared<ClaimRow>(ex, name, `select * from baton.${fn}($1, $2, $3::text[], $4::text[], $5, $6, $7, $8)`, [
     p.workerId,
     p.limit,
     p.tags,
@@ -109,6 +120,7 @@ export async function claimTasks(ex: Executor, p: ClaimParams): Promise<ClaimedT
     p.ttlMs,
     p.isolateFrom ?? 2_147_483_647,
     p.isolatedSlots ?? 0,
+    p.declares ?? false,
   ]);
   return rows.map(claimedTask);
 }
@@ -145,6 +157,7 @@ export function claimedTask(r: ClaimRow): ClaimedTask {
     },
     event: r.event_id === null ? null : { id: Number(r.event_id), payload: r.event_payload },
     eventKey: r.event_key ?? null,
+    suspect: r.suspect ?? false,
   };
 }
 
@@ -238,6 +251,30 @@ export async function renewClaims(ex: Executor, workerId: string, claims: ClaimR
     [workerId, refsJson(claims), ttlMs],
   );
   return rows.filter((r) => r.state === 'lost').map((r) => ({ workflowId: r.wf, taskKey: r.key, epoch: r.epoch }));
+}
+
+/**
+ * Mark these claims begun, before their attempts run (a worker does this for suspects only; see
+ * drizzle/functions/reclaim_expired.sql): a lost lease from now on counts against them. Only the
+ * owner with the current epoch marks. Returns the claims that are not this worker's any more.
+ */
+export async function beginClaims(ex: Executor, workerId: string, claims: ClaimRef[]): Promise<ClaimRef[]> {
+  if (claims.length === 0) return [];
+  const rows = await query<{ wf: string; key: string; epoch: number }>(
+    ex,
+    `with refs as (
+       select * from jsonb_to_recordset($2::jsonb) as r(wf text, key text, epoch bigint)
+     ), marked as (
+       update baton.tasks t set begun = true
+       from refs r where t.workflow_id = r.wf and t.task_key = r.key and t.claimed_by = $1 and t.epoch = r.epoch
+         and t.status = 'running' and t.lease_expires_at > now()
+       returning t.workflow_id, t.task_key
+     )
+     select r.wf, r.key, r.epoch from refs r
+     where not exists (select 1 from marked m where m.workflow_id = r.wf and m.task_key = r.key)`,
+    [workerId, refsJson(claims)],
+  );
+  return rows.map((r) => ({ workflowId: r.wf, taskKey: r.key, epoch: Number(r.epoch) }));
 }
 
 /**

@@ -4,9 +4,14 @@
  * the progress handlers reported. A claim the database says is gone, or whose
  * lease ran out by our own clock while the database could not be reached, is
  * lost: the caller aborts its handler.
+ *
+ * Suspects (tasks whose last attempt lost its lease) are marked begun in the
+ * database before they run, those whose turn comes in the same tick in one
+ * statement: a lost lease then counts against them, and not otherwise (see
+ * drizzle/functions/reclaim_expired.sql).
  */
 import type pg from 'pg';
-import { renewClaims, saveProgress } from '../store/claims.ts';
+import { beginClaims, renewClaims, saveProgress } from '../store/claims.ts';
 import { heldId, type Held } from './held.ts';
 
 export interface LeaseKeeperOptions {
@@ -15,12 +20,18 @@ export interface LeaseKeeperOptions {
   ttlMs: number;
   held: Map<string, Held>;
   lose(held: Held, reason: 'lease'): void;
+  /** Give a claim back unstarted (the attempt too). */
+  giveBack(held: Held): Promise<void>;
   onError(during: string, error: unknown): void;
 }
+
+/** What marking a suspect begun came to: it may run, its claim is gone, or the database could not be asked. */
+type BeginResult = 'begun' | 'lost' | 'error';
 
 export class LeaseKeeper {
   private renewTimer: NodeJS.Timeout | undefined;
   private progressTimer: NodeJS.Timeout | undefined;
+  private beginning: { held: Held; settle: (r: BeginResult) => void }[] = [];
 
   constructor(private readonly o: LeaseKeeperOptions) {}
 
@@ -56,6 +67,42 @@ export class LeaseKeeper {
       this.o.onError('renew', error);
       // Could not renew: a claim whose lease ran out by our own clock is lost.
       for (const h of claims) if (h.expiresAt < Date.now() && h.phase !== 'committing') this.o.lose(h, 'lease');
+    }
+  }
+
+  /**
+   * Whether a suspect may run now: marked begun, it may; its claim gone, it is lost; the database
+   * unreachable, it is given back unstarted.
+   */
+  async mayRun(held: Held): Promise<boolean> {
+    if (held.lost || this.o.held.get(held.id) !== held) return false;
+    const r = await this.begin(held);
+    if (r === 'lost') this.o.lose(held, 'lease');
+    else if (r === 'error') await this.o.giveBack(held);
+    return r === 'begun';
+  }
+
+  /** Mark a suspect begun before it runs (batched with the others whose turn comes this tick). */
+  private begin(held: Held): Promise<BeginResult> {
+    return new Promise((settle) => {
+      if (this.beginning.push({ held, settle }) === 1) queueMicrotask(() => void this.flushBegins());
+    });
+  }
+
+  private async flushBegins(): Promise<void> {
+    const batch = this.beginning;
+    this.beginning = [];
+    try {
+      const lost = await beginClaims(
+        this.o.pool,
+        this.o.workerId,
+        batch.map(({ held: h }) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch })),
+      );
+      const gone = new Set(lost.map((l) => heldId(l.workflowId, l.taskKey)));
+      for (const b of batch) b.settle(gone.has(b.held.id) ? 'lost' : 'begun');
+    } catch (error) {
+      this.o.onError('begin', error);
+      for (const b of batch) b.settle('error');
     }
   }
 

@@ -75,6 +75,19 @@ export interface WorkerStats {
   commits: { calls: number; items: number; ms: number; conflicts: number };
 }
 
+/** worker.stats(), from the worker's parts: slots, what it holds, its counters and its round trips. */
+export function workerStats(
+  slots: { running: number; waitingCount: number },
+  held: Iterable<{ phase: string }>,
+  counters: Omit<WorkerStats, 'running' | 'buffered' | 'committing' | 'claims' | 'commits'>,
+  claims: WorkerStats['claims'],
+  committer: { stats(): WorkerStats['commits'] },
+): WorkerStats {
+  let committing = 0;
+  for (const h of held) if (h.phase === 'committing') committing++;
+  return { running: slots.running, buffered: slots.waitingCount, committing, ...counters, claims: { ...claims }, commits: committer.stats() };
+}
+
 
 /** The worker's configuration: the environment, overridden by options; checked. */
 /** The configuration, checked; prefetch undefined means adaptive (see prefetch.ts). */

@@ -103,8 +103,11 @@ function resolveEventKey(held: Held, deps: RunnerDeps): Outcome {
 export interface SlotsOptions {
   size: number;
   deps: RunnerDeps;
-  /** A task's turn has come: whether it still runs (it was not lost or given back meanwhile). */
-  begin(held: HeldTask): boolean;
+  /**
+   * A task's turn has come: whether it still runs (it was not lost or given back meanwhile), or a
+   * promise of that (a suspect is marked begun in the database first; its slot waits for it).
+   */
+  begin(held: HeldTask): boolean | Promise<boolean>;
   /** How its attempt ended; its slot is freed right after. */
   finish(held: Held, outcome: Outcome): void;
 }
@@ -166,8 +169,14 @@ export class Slots {
   }
 
   private run(held: HeldTask): void {
-    if (this.o.begin(held)) runTask(held, this.o.deps, this.done);
-    else this.free();
+    const go = this.o.begin(held);
+    if (go === true) runTask(held, this.o.deps, this.done);
+    else if (go === false) this.free();
+    else
+      void go.then(
+        (ok) => (ok ? runTask(held, this.o.deps, this.done) : this.free()),
+        () => this.free(),
+      );
   }
 
   private free(): void {

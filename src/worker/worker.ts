@@ -36,7 +36,7 @@ import type { Workflow } from '../workflow/builder.ts';
 import type { Schedule } from '../workflow/schedule.ts';
 import { normalizeTags } from '../workflow/names.ts';
 import { Committer, type Settlement } from './committer.ts';
-import { resolveWorkerConfig, type WorkerOptions, type WorkerStats } from './options.ts';
+import { resolveWorkerConfig, workerStats, type WorkerOptions, type WorkerStats } from './options.ts';
 import { onStopSignals } from './signals.ts';
 import { announceWorker, definitionLabels } from './startup.ts';
 import { Waker } from './waker.ts';
@@ -115,12 +115,7 @@ export class Worker {
     this.slots = new Slots({
       size: this.config.concurrency,
       deps: this.runnerDeps,
-      begin: (held) => {
-        if (held.lost || !this.held.has(held.id)) return false;
-        held.phase = 'running';
-        held.startedAt = Date.now();
-        return true;
-      },
+      begin: (held) => (held.task.suspect ? this.leases.mayRun(held).then((ok) => ok && this.startAttempt(held)) : this.startAttempt(held)),
       finish: (held, outcome) => this.finish(held, outcome),
     });
   }
@@ -192,6 +187,7 @@ export class Worker {
       ttlMs: c.claimTtlMs,
       held: this.held,
       lose: (h, reason) => this.lose(h, reason),
+      giveBack: (h) => this.release([h], true),
       onError: (during, error) => this.internalError(during, error),
     });
     this.leases.start();
@@ -215,16 +211,7 @@ export class Worker {
   }
 
   stats(): WorkerStats {
-    let committing = 0;
-    for (const h of this.held.values()) if (h.phase === 'committing') committing++;
-    return {
-      running: this.slots.running,
-      buffered: this.slots.waitingCount,
-      committing,
-      ...this.counters,
-      claims: { ...this.claimStats },
-      commits: this.committer.stats(),
-    };
+    return workerStats(this.slots, this.held.values(), this.counters, this.claimStats, this.committer);
   }
 
   // ---- claiming -----------------------------------------------------------
@@ -245,7 +232,7 @@ export class Worker {
   private claimFilter() {
     // At most one task that one more lost lease would fail per claim (see dispatch: it runs alone;
     // a worker holding one claims nothing, room() is 0).
-    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom: this.isolateFrom(), isolatedSlots: 1 };
+    return { tags: this.tags, hashes: this.hashes, ttlMs: this.config.claimTtlMs, isolateFrom: this.isolateFrom(), isolatedSlots: 1, declares: true };
   }
 
   private isolateFrom(): number {
@@ -326,7 +313,7 @@ export class Worker {
     if (this.phase !== 'running') return;
     const isolated = task.leaseLosses >= this.isolateFrom();
     if (task.kind !== 'task' && !isolated) {
-      this.finish(held, runSystemStep(held, this.runnerDeps));
+      this.runSystem(held);
     } else if (this.quarantined || this.draining) {
       // Claimed in the same batch as an isolated task: back to the queue (the attempt too).
       void this.release([held], true);
@@ -344,11 +331,24 @@ export class Worker {
         // Until its result is committed: a crash before that would still count against it.
         this.quarantined = held;
         if (task.kind === 'task') this.slots.add(held);
-        else this.finish(held, runSystemStep(held, this.runnerDeps));
+        else this.runSystem(held);
       }
     } else {
       this.slots.add(held);
     }
+  }
+
+  /** A task's turn has come: whether it still runs. */
+  private startAttempt(held: Held): boolean {
+    if (held.lost || !this.held.has(held.id)) return false;
+    held.phase = 'running';
+    held.startedAt = Date.now();
+    return true;
+  }
+
+  private runSystem(held: HeldTask): void {
+    if (!held.task.suspect) this.finish(held, runSystemStep(held, this.runnerDeps));
+    else void this.leases.mayRun(held).then((ok) => ok && !held.lost && this.finish(held, runSystemStep(held, this.runnerDeps)));
   }
 
   private endDrainWhenEmpty(): void {

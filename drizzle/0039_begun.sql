@@ -1,0 +1,1 @@
+ALTER TABLE "baton"."tasks" ADD COLUMN "begun" boolean DEFAULT false NOT NULL;
