@@ -166,6 +166,27 @@ describe('find_available_tasks: what a worker takes next', () => {
     assert.doesNotMatch(reading!, /FOR UPDATE|FOR SHARE|FOR NO KEY|FOR KEY/i);
     assert.equal(locking!.replace(/^ *FOR UPDATE SKIP LOCKED\n/m, ''), reading);
   });
+
+  it("the claim's one-statement shortcut scans as find_available_tasks' locking scan does", () => {
+    // Which rows, in which order, locked how: the same text once each side's select list is left out
+    // (the shortcut needs no row address) and the limit named as each side names it.
+    const scan = (text: string, limit: string, ends: RegExp) => {
+      const from = text.indexOf('FROM baton.tag_sets s');
+      const end = ends.exec(text.slice(from));
+      assert.ok(from >= 0 && end, 'a scan of baton.tag_sets and baton.tasks');
+      return text
+        .slice(from, from + end.index + end[0].length)
+        .replace(/SELECT t\.workflow_id[^\n]*\n/, '')
+        .replaceAll(limit, 'LIMIT')
+        .replace(/\s+/g, ' ');
+    };
+    const find = readFileSync(path.join(ROOT, 'drizzle/functions/find_available_tasks.sql'), 'utf8');
+    const claimSql = readFileSync(path.join(ROOT, 'drizzle/functions/claim_tasks.sql'), 'utf8');
+    const locking = scan(find.slice(find.indexOf('IF p_lock THEN')), 'LIMIT v_n', /ORDER BY c\.ready_key\s+LIMIT v_n/);
+    const shortcut = scan(claimSql.slice(claimSql.indexOf('WITH candidates AS MATERIALIZED')), 'LIMIT p_limit', /ORDER BY c\.ready_key\s+LIMIT p_limit/);
+    assert.match(shortcut, /FOR UPDATE SKIP LOCKED/);
+    assert.equal(shortcut, locking);
+  });
 });
 
 describe('client.findAvailableTasks', () => {

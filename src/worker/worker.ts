@@ -440,6 +440,8 @@ export class Worker {
     const live = helds.filter((h) => this.held.get(h.id) === h);
     for (const h of live) this.held.delete(h.id);
     if (live.length === 0) return;
+    if (this.quarantined && live.includes(this.quarantined)) this.quarantined = undefined;
+    this.endDrainWhenEmpty();
     try {
       const refs = live.map((h) => ({ workflowId: h.task.workflowId, taskKey: h.task.taskKey, epoch: h.task.epoch, notStarted }));
       const n = await releaseClaims(this.db.pool, this.id, refs);
