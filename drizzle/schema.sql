@@ -340,6 +340,7 @@ DECLARE
   v_key text[];
   v_tid tid[];
   v_events boolean;
+  v_n integer;
 BEGIN
   -- Timers that are due become ready first (inline: a nested function call costs more than the probe).
   WITH due AS (
@@ -358,7 +359,62 @@ BEGIN
     PERFORM pg_notify('baton_ready', '');
   END IF;
 
-  -- The choice (rows locked), with each row's kind and address (see find_available_tasks).
+  IF coalesce(p_limit, 0) <= 0 THEN
+    RETURN;
+  END IF;
+
+  -- The common claim, in one statement: the first p_limit ready candidates in aging order, locked as
+  -- they are scanned (find_available_tasks' scan), are claimed and returned with their instances'
+  -- snapshots. It is the general path's choice exactly when none of them is a retry this worker last
+  -- failed (the soft bias would look further and put it last), none is isolated (one lost lease from
+  -- failing: p_isolated_slots of them at most) and none is a waitForEvent step (it gets an event of
+  -- its own): then the candidates are the choice, in the same order. Otherwise it claims nothing,
+  -- and the general path below chooses again from the same rows (this transaction holds their
+  -- locks, so its SKIP LOCKED scan sees them). Measured on PostgreSQL 15 (claims of 100 from a
+  -- backlog of 30,000 one-task jobs, one session): 24.3-24.8 us per job through the general path,
+  -- 18.6-19.5 this way: no arrays built and unnested, no second scan of the rows, one statement.
+  -- The claimed rows are looked up by key, not by the addresses the scan read: a row that another
+  -- transaction updated after this statement's snapshot (and that is still ready) was locked at its
+  -- newest version, which this snapshot does not see; by key, the update follows it there.
+  RETURN QUERY
+  WITH candidates AS MATERIALIZED (
+    SELECT c.* FROM baton.tag_sets s
+    CROSS JOIN LATERAL (
+      SELECT t.workflow_id, t.task_key, t.ready_key, t.kind, t.last_failed_worker, t.lease_losses
+      FROM baton.tasks t
+      WHERE t.status = 'ready' AND t.tags = s.tags AND (p_hashes IS NULL OR t.definition_hash = ANY (p_hashes))
+        AND (p_isolated_slots > 0 OR t.lease_losses < p_isolate_from)
+      ORDER BY t.ready_key
+      LIMIT p_limit
+      FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE s.tags <@ p_tags
+    ORDER BY c.ready_key
+    LIMIT p_limit
+  ), claimed AS (
+    UPDATE baton.tasks t
+    SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
+        lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
+        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+    FROM candidates u
+    WHERE t.workflow_id = u.workflow_id AND t.task_key = u.task_key
+      AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
+    RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
+      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+  )
+  SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
+    coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
+    w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text, c.suspect
+  FROM claimed c
+  JOIN baton.workflows w ON w.id = c.workflow_id
+  ORDER BY c.ready_key, c.workflow_id, c.task_key;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n > 0 THEN
+    RETURN;
+  END IF;
+
+  -- The general path. The choice (rows locked), with each row's kind and address (see find_available_tasks).
   SELECT array_agg(f.workflow_id), array_agg(f.task_key), array_agg(f.row_address), coalesce(bool_or(f.kind = 'event'), false)
   INTO v_wf, v_key, v_tid, v_events
   FROM baton.find_available_tasks(p_worker, p_limit, p_tags, p_hashes, p_isolate_from, p_isolated_slots, p_lock => true) f;
@@ -366,7 +422,7 @@ BEGIN
     RETURN;
   END IF;
 
-  -- No waitForEvent step among them (nearly every claim): one statement claims the rows, by the
+  -- No waitForEvent step among them (the bias or isolation sent the claim here): one statement claims the rows, by the
   -- addresses of the versions locked above, and returns them with their instances' snapshots.
   IF NOT v_events THEN
     RETURN QUERY

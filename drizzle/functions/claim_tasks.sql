@@ -126,16 +126,17 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
     FROM candidates u
     WHERE t.workflow_id = u.workflow_id AND t.task_key = u.task_key
       AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
-      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key
+      t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
+      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
-    w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text
+    w.parent_id, NULL::bigint, NULL::jsonb, w.trace_context, NULL::text, c.suspect
   FROM claimed c
   JOIN baton.workflows w ON w.id = c.workflow_id
   ORDER BY c.ready_key, c.workflow_id, c.task_key;
