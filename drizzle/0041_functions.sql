@@ -17,12 +17,11 @@
 -- more loss fails it: it may be what kills its workers) is claimed only into
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
--- Lost leases and suspects: a claim by a worker that says when it begins a suspect (p_declares,
--- as every worker since migration 0039 does) leaves `begun` false; an older caller's claims count
--- as begun at once (what a lost lease cost before). `suspect` comes back true for a task whose
--- last attempt lost its lease, or that lost one ever: such a worker marks it begun
--- (baton.tasks.begun, src/store/claims.ts beginClaims) before it runs it, and what its next lost
--- lease costs depends on that (see reclaim_expired).
+-- Lost leases and suspects: `suspect` comes back true for a task whose last attempt lost its lease,
+-- or that lost one ever. A worker that says when it begins a suspect (p_declares, as every worker
+-- since migration 0040 does) marks it begun (src/store/claims.ts beginClaims) before running it; the
+-- claim leaves such a task's `begun` false until then, and sets it true for every other task (it
+-- may run at once, unannounced). What a lost lease costs depends on it (see reclaim_expired).
 -- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
 -- workflow_trace_context: the instance's stored trace context (null unless its start was traced),
 -- read from the instance row the claim joins anyway.
@@ -128,7 +127,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM candidates u
     WHERE t.workflow_id = u.workflow_id AND t.task_key = u.task_key
       AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
@@ -163,7 +162,7 @@ BEGIN
       UPDATE baton.tasks t
       SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
           lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-          started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+          started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
       FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
@@ -189,7 +188,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
@@ -249,5 +248,99 @@ BEGIN
   JOIN baton.workflows w ON w.id = c.workflow_id
   LEFT JOIN given g ON g.workflow_id = c.workflow_id AND g.task_key = c.task_key
   ORDER BY c.ready_key, c.workflow_id, c.task_key;
+END
+$$;
+--> statement-breakpoint
+-- function: reclaim_expired
+-- Expired leases (a worker crashed, froze or lost its connection): the task
+-- is ready again (its ready_key, and so its place in line, is kept) and "lease
+-- lost" is recorded. What the lost lease costs the task depends on whether its
+-- attempt may have begun (baton.tasks.begun, set by the claim; see claim_tasks):
+--   it may have (begun): an ordinary task, which its worker may start as soon as
+--     it is claimed, or a suspect its worker marked begun before running it (a
+--     task whose last attempt lost its lease, or that lost one ever). The
+--     attempt counts and so does the lost lease. A task whose leases were lost
+--     p_max_losses times, or that used up its attempts, fails with its
+--     instance: it probably kills the worker that runs it.
+--   it surely did not: a suspect its worker had not marked begun. The attempt
+--     is given back and no lost lease is counted.
+-- So a crash costs a task held but never started one lost lease at most, the
+-- first time (it is not a suspect yet); after that, only the crashes of workers
+-- that had begun it count. A task that kills its worker fails after as many
+-- crashes as before. (Counting nothing at the first crash was tried: the tasks
+-- beside a poison task, reclaimed with it and claimed again with it in line
+-- order, then used up their attempts before isolation kept them apart.)
+CREATE OR REPLACE FUNCTION baton.reclaim_expired(p_max_losses integer, p_limit integer DEFAULT 1000)
+RETURNS TABLE (reclaimed integer, failed integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids text[];
+  v_reclaimed integer := 0;
+  v_failed integer := 0;
+  v_errors jsonb;
+BEGIN
+  v_ids := ARRAY(
+    SELECT DISTINCT t.workflow_id FROM baton.tasks t
+    WHERE t.status = 'running' AND t.lease_expires_at < now()
+    LIMIT p_limit);
+  IF cardinality(v_ids) = 0 THEN
+    RETURN QUERY SELECT 0, 0;
+    RETURN;
+  END IF;
+  PERFORM 1 FROM baton.workflows w
+  WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
+  ORDER BY w.id FOR UPDATE;
+
+  WITH expired AS (
+    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun AS ran, t.attempts AS attempt,
+      CASE WHEN t.begun THEN t.attempts ELSE greatest(t.attempts - 1, 0) END AS attempts,
+      t.max_attempts, t.lease_losses + t.begun::integer AS losses
+    FROM baton.tasks t
+    WHERE t.workflow_id = ANY (v_ids) AND t.status = 'running' AND t.lease_expires_at < now()
+    FOR UPDATE
+  ), changed AS (
+    UPDATE baton.tasks t
+    SET status = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN 'failed' ELSE 'ready' END,
+        lease_losses = e.losses, attempts = e.attempts,
+        last_error = jsonb_build_object('name', 'LeaseLostError', 'code', 'LEASE_LOST',
+          'message', CASE WHEN e.ran
+            THEN format('lease lost: worker %s stopped renewing its claim (attempt %s, lease lost %s time(s))', e.claimed_by, e.attempt, e.losses)
+            ELSE format('lease lost: worker %s stopped renewing its claim before the attempt began (the attempt is given back; lease lost %s time(s))',
+              e.claimed_by, e.losses) END,
+          'worker', e.claimed_by, 'attempt', e.attempt, 'counted', e.ran),
+        last_failed_worker = e.claimed_by,
+        claimed_by = NULL, lease_expires_at = NULL, updated_at = now(),
+        finished_at = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN now() END,
+        ready_key = coalesce(t.ready_key, now() + t.priority * baton.aging_interval())
+    FROM expired e
+    WHERE t.workflow_id = e.workflow_id AND t.task_key = e.task_key
+    RETURNING t.workflow_id, t.task_key, t.status, t.last_error, e.attempt, e.claimed_by, e.epoch, e.ran
+  ), versions AS (
+    UPDATE baton.workflows w
+    SET version = w.version + n.cnt, updated_at = now()
+    FROM (SELECT changed.workflow_id, count(*) AS cnt FROM changed GROUP BY changed.workflow_id) n
+    WHERE w.id = n.workflow_id
+    RETURNING w.id, w.version, n.cnt
+  ), logged AS (
+    INSERT INTO baton.history (workflow_id, version, kind, detail)
+    SELECT c.workflow_id, v.version - v.cnt + row_number() OVER (PARTITION BY c.workflow_id ORDER BY c.task_key), 'lease_lost',
+      jsonb_build_object('key', c.task_key, 'attempt', c.attempt, 'worker', c.claimed_by, 'epoch', c.epoch, 'error', c.last_error,
+        'task', c.status, 'counted', c.ran)
+    FROM changed c JOIN versions v ON v.id = c.workflow_id
+    RETURNING 1
+  )
+  SELECT count(*) FILTER (WHERE c.status = 'ready'), count(*) FILTER (WHERE c.status = 'failed'),
+    jsonb_object_agg(c.workflow_id, c.last_error || jsonb_build_object('step', c.task_key,
+      'message', 'task "' || c.task_key || '" failed: ' || (c.last_error ->> 'message'))) FILTER (WHERE c.status = 'failed')
+  INTO v_reclaimed, v_failed, v_errors
+  FROM changed c;
+
+  IF v_reclaimed > 0 THEN
+    PERFORM pg_notify('baton_ready', '');
+  END IF;
+  IF v_errors IS NOT NULL THEN
+    PERFORM baton.fail_instances(v_errors);
+  END IF;
+  RETURN QUERY SELECT v_reclaimed, v_failed;
 END
 $$;

@@ -395,7 +395,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM candidates u
     WHERE t.workflow_id = u.workflow_id AND t.task_key = u.task_key
       AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
@@ -430,7 +430,7 @@ BEGIN
       UPDATE baton.tasks t
       SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
           lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-          started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+          started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
       FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
@@ -456,7 +456,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
@@ -1367,18 +1367,13 @@ BEGIN
   WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
   ORDER BY w.id FOR UPDATE;
 
-  WITH locked AS (
-    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun, t.attempts, t.max_attempts, t.lease_losses,
-      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+  WITH expired AS (
+    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun AS ran, t.attempts AS attempt,
+      CASE WHEN t.begun THEN t.attempts ELSE greatest(t.attempts - 1, 0) END AS attempts,
+      t.max_attempts, t.lease_losses + t.begun::integer AS losses
     FROM baton.tasks t
     WHERE t.workflow_id = ANY (v_ids) AND t.status = 'running' AND t.lease_expires_at < now()
     FOR UPDATE
-  ), expired AS (
-    -- ran: the attempt began (begun) or may have (not a suspect); only a suspect not begun surely did not.
-    SELECT l.workflow_id, l.task_key, l.claimed_by, l.epoch, r.ran, l.attempts AS attempt,
-      CASE WHEN r.ran THEN l.attempts ELSE greatest(l.attempts - 1, 0) END AS attempts,
-      l.max_attempts, l.lease_losses + r.ran::integer AS losses
-    FROM locked l CROSS JOIN LATERAL (SELECT l.begun OR NOT l.suspect AS ran) r
   ), changed AS (
     UPDATE baton.tasks t
     SET status = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN 'failed' ELSE 'ready' END,

@@ -4,7 +4,7 @@
  * started, while a task that kills every worker that runs it still fails.
  * A worker that claims with `declares` marks a suspect (a task whose last
  * attempt lost its lease) begun before running it; only then does a lost
- * lease count against it.
+ * lease count against it. Any other task is begun from its claim.
  */
 import assert from 'node:assert/strict';
 import type pg from 'pg';
@@ -70,9 +70,10 @@ describe('lost leases', function () {
     await pool.query(`update baton.tasks set max_attempts = 10 where workflow_id = 'll-1'`);
     const hash = await hashOf('ll-1');
 
-    // 1. Not a suspect (nobody marks those): it may have run. Attempt and lost lease count; it is a suspect now.
+    // 1. Not a suspect: begun from its claim (it may run at once). Attempt and lost lease count; it is a suspect now.
     const first = await claimOne('w1', hash);
     assert.equal(first.suspect, false);
+    assert.equal((await row('ll-1')).begun, true);
     assert.deepEqual(await expire(3), { reclaimed: 1, failed: 0 });
     let r = await row('ll-1');
     assert.deepEqual([r.status, r.attempts, r.lease_losses], ['ready', 1, 1]);
@@ -81,6 +82,7 @@ describe('lost leases', function () {
     // 2. A suspect its worker never marked begun: it did not start. The attempt is given back, no lost lease counted.
     const second = await claimOne('w2', hash);
     assert.deepEqual([second.suspect, second.attempts], [true, 2]);
+    assert.equal((await row('ll-1')).begun, false, 'a suspect is not begun until its worker marks it');
     assert.deepEqual(await expire(3), { reclaimed: 1, failed: 0 });
     r = await row('ll-1');
     assert.deepEqual([r.status, r.attempts, r.lease_losses], ['ready', 1, 1]);
@@ -97,7 +99,7 @@ describe('lost leases', function () {
 
     // 4. The claim resets begun; marked again and lost again, it reaches the limit (3) and fails with its instance.
     const fourth = await claimOne('w4', hash);
-    assert.equal((await row('ll-1')).begun, false, 'a new claim starts not begun');
+    assert.equal((await row('ll-1')).begun, false, 'each claim of a suspect starts not begun');
     await beginClaims(pool, 'w4', [fourth]);
     assert.deepEqual(await expire(3), { reclaimed: 0, failed: 1 });
     assert.equal((await client.get('ll-1'))!.status, 'failed');
@@ -141,7 +143,11 @@ describe('lost leases', function () {
   it('marks begun only the current claim of the worker that holds it, while its lease runs', async () => {
     await client.enqueue(probe, 3, { id: 'll-3' });
     const hash = await hashOf('ll-3');
+    await claimOne('w0', hash);
+    await expire(); // a suspect now: its next claim is not begun until marked
     const t = await claimOne('w1', hash);
+    assert.equal(t.suspect, true);
+    assert.equal((await row('ll-3')).begun, false);
     assert.deepEqual(await beginClaims(pool, 'w2', [t]), [{ workflowId: 'll-3', taskKey: t.taskKey, epoch: t.epoch }], 'another worker');
     assert.equal((await beginClaims(pool, 'w1', [{ ...t, epoch: t.epoch - 1 }])).length, 1, 'an older epoch');
     assert.equal((await row('ll-3')).begun, false);
@@ -150,7 +156,7 @@ describe('lost leases', function () {
     assert.equal((await row('ll-3')).begun, false);
   });
 
-  it('a worker marks a suspect begun before running it, and leaves other tasks unmarked', async () => {
+  it('a worker marks a suspect begun before running it; an ordinary task is begun from its claim', async () => {
     await client.enqueue(probe, 4, { id: 'll-suspect' });
     await client.enqueue(probe, 5, { id: 'll-plain' });
     // ll-suspect's first claim is lost unmarked: a suspect from now on.
@@ -161,7 +167,7 @@ describe('lost leases', function () {
 
     workers.push(await inProcessWorker(db.url, { workflows: [], tasks: [probe] }));
     assert.deepEqual(await client.result('ll-suspect', { timeoutMs: 10_000 }), { begun: true, attempt: 2 });
-    assert.deepEqual(await client.result('ll-plain', { timeoutMs: 10_000 }), { begun: false, attempt: 1 });
+    assert.deepEqual(await client.result('ll-plain', { timeoutMs: 10_000 }), { begun: true, attempt: 1 });
   });
 
   it('a worker that cannot mark a suspect begun gives it back unrun, and runs it once marked', async () => {

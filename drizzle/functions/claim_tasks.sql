@@ -15,12 +15,11 @@
 -- more loss fails it: it may be what kills its workers) is claimed only into
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
--- Lost leases and suspects: a claim by a worker that says when it begins a suspect (p_declares,
--- as every worker since migration 0039 does) leaves `begun` false; an older caller's claims count
--- as begun at once (what a lost lease cost before). `suspect` comes back true for a task whose
--- last attempt lost its lease, or that lost one ever: such a worker marks it begun
--- (baton.tasks.begun, src/store/claims.ts beginClaims) before it runs it, and what its next lost
--- lease costs depends on that (see reclaim_expired).
+-- Lost leases and suspects: `suspect` comes back true for a task whose last attempt lost its lease,
+-- or that lost one ever. A worker that says when it begins a suspect (p_declares, as every worker
+-- since migration 0040 does) marks it begun (src/store/claims.ts beginClaims) before running it; the
+-- claim leaves such a task's `begun` false until then, and sets it true for every other task (it
+-- may run at once, unannounced). What a lost lease costs depends on it (see reclaim_expired).
 -- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
 -- workflow_trace_context: the instance's stored trace context (null unless its start was traced),
 -- read from the instance row the claim joins anyway.
@@ -126,7 +125,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM candidates u
     WHERE t.workflow_id = u.workflow_id AND t.task_key = u.task_key
       AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
@@ -161,7 +160,7 @@ BEGIN
       UPDATE baton.tasks t
       SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
           lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-          started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+          started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
       FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
@@ -187,7 +186,7 @@ BEGIN
     UPDATE baton.tasks t
     SET status = 'running', epoch = nextval('baton.epoch_seq'), claimed_by = p_worker, claimed_at = now(),
         lease_expires_at = now() + p_ttl_ms * interval '1 millisecond', attempts = t.attempts + 1,
-        started_at = coalesce(t.started_at, now()), begun = NOT p_declares, updated_at = now()
+        started_at = coalesce(t.started_at, now()), begun = NOT (p_declares AND (t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false))), updated_at = now()
     FROM unnest(v_tid, v_wf, v_key) AS u(tid, wf, key)
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,

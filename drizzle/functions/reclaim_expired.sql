@@ -1,21 +1,21 @@
 -- Expired leases (a worker crashed, froze or lost its connection): the task
 -- is ready again (its ready_key, and so its place in line, is kept) and "lease
--- lost" is recorded. What the lost lease costs the task depends on what is known
--- of its attempt (baton.tasks.begun; see claim_tasks):
---   it may have run: it was marked begun (its worker does that before running a
---     suspect; an older worker's claims are marked at once), or it is not a
---     suspect (nobody says when those begin). The attempt counts and so does
---     the lost lease. A task whose leases were lost p_max_losses times, or that
---     used up its attempts, fails with its instance: it probably kills the
---     worker that runs it.
---   it surely did not: a suspect (its last attempt lost its lease, or it lost
---     one ever) that its worker had not marked begun. The attempt is given back
---     and no lost lease is counted.
--- So a crash costs a task held but not started one lost lease at most, the
--- first time; after that only the crashes of workers that were running it
--- count. (Counting none at the first crash was tried: the tasks beside a
--- poison task, reclaimed with it and claimed again with it in line order, then
--- reached their attempts before isolation kept them apart.)
+-- lost" is recorded. What the lost lease costs the task depends on whether its
+-- attempt may have begun (baton.tasks.begun, set by the claim; see claim_tasks):
+--   it may have (begun): an ordinary task, which its worker may start as soon as
+--     it is claimed, or a suspect its worker marked begun before running it (a
+--     task whose last attempt lost its lease, or that lost one ever). The
+--     attempt counts and so does the lost lease. A task whose leases were lost
+--     p_max_losses times, or that used up its attempts, fails with its
+--     instance: it probably kills the worker that runs it.
+--   it surely did not: a suspect its worker had not marked begun. The attempt
+--     is given back and no lost lease is counted.
+-- So a crash costs a task held but never started one lost lease at most, the
+-- first time (it is not a suspect yet); after that, only the crashes of workers
+-- that had begun it count. A task that kills its worker fails after as many
+-- crashes as before. (Counting nothing at the first crash was tried: the tasks
+-- beside a poison task, reclaimed with it and claimed again with it in line
+-- order, then used up their attempts before isolation kept them apart.)
 CREATE OR REPLACE FUNCTION baton.reclaim_expired(p_max_losses integer, p_limit integer DEFAULT 1000)
 RETURNS TABLE (reclaimed integer, failed integer)
 LANGUAGE plpgsql AS $$
@@ -37,18 +37,13 @@ BEGIN
   WHERE w.id = ANY (v_ids || ARRAY(SELECT p.parent_id FROM baton.workflows p WHERE p.id = ANY (v_ids) AND p.parent_id IS NOT NULL))
   ORDER BY w.id FOR UPDATE;
 
-  WITH locked AS (
-    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun, t.attempts, t.max_attempts, t.lease_losses,
-      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+  WITH expired AS (
+    SELECT t.workflow_id, t.task_key, t.claimed_by, t.epoch, t.begun AS ran, t.attempts AS attempt,
+      CASE WHEN t.begun THEN t.attempts ELSE greatest(t.attempts - 1, 0) END AS attempts,
+      t.max_attempts, t.lease_losses + t.begun::integer AS losses
     FROM baton.tasks t
     WHERE t.workflow_id = ANY (v_ids) AND t.status = 'running' AND t.lease_expires_at < now()
     FOR UPDATE
-  ), expired AS (
-    -- ran: the attempt began (begun) or may have (not a suspect); only a suspect not begun surely did not.
-    SELECT l.workflow_id, l.task_key, l.claimed_by, l.epoch, r.ran, l.attempts AS attempt,
-      CASE WHEN r.ran THEN l.attempts ELSE greatest(l.attempts - 1, 0) END AS attempts,
-      l.max_attempts, l.lease_losses + r.ran::integer AS losses
-    FROM locked l CROSS JOIN LATERAL (SELECT l.begun OR NOT l.suspect AS ran) r
   ), changed AS (
     UPDATE baton.tasks t
     SET status = CASE WHEN e.ran AND (e.losses >= p_max_losses OR e.attempts >= e.max_attempts) THEN 'failed' ELSE 'ready' END,

@@ -103,10 +103,9 @@ export const tasks = baton.table(
     maxAttempts: integer('max_attempts').notNull().default(1),
     leaseLosses: integer('lease_losses').notNull().default(0),
     /**
-     * Whether the running attempt is known to have begun: its worker said so before running it
-     * (only for a suspect, a task whose last attempt lost its lease), or its claimer does not say
-     * (an older worker: every claim counts as begun). What a lost lease costs the task depends on
-     * it; see drizzle/functions/reclaim_expired.sql.
+     * Whether the running attempt may have begun: false only for a suspect (its last attempt lost its
+     * lease) that its worker has not yet marked begun (it does so before running it); every other
+     * claim sets it true. A lost lease counts only then; see drizzle/functions/reclaim_expired.sql.
      */
     begun: boolean('begun').notNull().default(false),
     epoch: bigint('epoch', { mode: 'number' }).notNull().default(0),

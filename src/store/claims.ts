@@ -69,8 +69,8 @@ export interface ClaimParams {
   /** How many isolated tasks this claim may take (1 when the worker holds none, else 0). */
   isolatedSlots?: number;
   /**
-   * The worker marks a suspect begun (beginClaims) before running it. Without it every claimed task
-   * counts as begun at once: a crash costs each task it held a lost lease (see reclaim_expired).
+   * The worker marks a suspect begun (beginClaims) before running it: until then a lost lease costs
+   * the suspect nothing. Without it every claimed task is begun at once (see reclaim_expired).
    */
   declares?: boolean;
 }
