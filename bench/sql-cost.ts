@@ -133,7 +133,7 @@ async function complete(c: pg.Client, def: ReturnType<typeof taskWorkflow>, clai
 /** The claim of the next batch runs on `other` while this batch's commit runs on `c`. */
 async function drainPipelined(c: pg.Client, other: pg.Client, o: Options): Promise<number> {
   const def = taskWorkflow(batonDefinitions().noop);
-  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000 };
+  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000, declares: true };
   let done = 0;
   let next = claimTasks(other, { workerId: WORKER, ...claim });
   for (let claimed = await next; claimed.length > 0; claimed = await next) {
@@ -146,7 +146,7 @@ async function drainPipelined(c: pg.Client, other: pg.Client, o: Options): Promi
 
 async function drain(c: pg.Client, o: Options, riding: boolean): Promise<number> {
   const def = taskWorkflow(batonDefinitions().noop);
-  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000 };
+  const claim = { limit: o.batch, tags: [] as string[], hashes: [def.hash], ttlMs: 60_000, declares: true };
   let done = 0;
   let claimed: ClaimedTask[] = await claimTasks(c, { workerId: WORKER, ...claim });
   while (claimed.length > 0) {

@@ -45,7 +45,7 @@ async function claimMicro(url: string, claims: number, tags: string[]) {
       Array.from({ length: CLAIM_LOOPS }, async (_, k) => {
         while (claimed < claims) {
           const s = performance.now();
-          const rows = await claimTasks(pool, { workerId: `bench-claims-${k}`, limit: CLAIM_BATCH, tags, hashes, ttlMs: 600_000 });
+          const rows = await claimTasks(pool, { workerId: `bench-claims-${k}`, limit: CLAIM_BATCH, tags, hashes, ttlMs: 600_000, declares: true });
           latencies.push(performance.now() - s);
           claimed += rows.length;
           if (rows.length === 0) break;
