@@ -17,11 +17,12 @@
 -- more loss fails it: it may be what kills its workers) is claimed only into
 -- one of p_isolated_slots (the worker passes 1 when it holds no such task,
 -- else 0), so it never takes innocent tasks down with it again.
--- Lost leases and suspects: `suspect` comes back true for a task whose last attempt lost its lease,
--- or that lost one ever. A worker that says when it begins a suspect (p_declares, as every worker
--- since migration 0040 does) marks it begun (src/store/claims.ts beginClaims) before running it; the
--- claim leaves such a task's `begun` false until then, and sets it true for every other task (it
--- may run at once, unannounced). What a lost lease costs depends on it (see reclaim_expired).
+-- Lost leases and suspects: a suspect is a task whose last attempt lost its lease, or that lost
+-- one ever. A worker that says when it begins a suspect (p_declares, as every worker since
+-- migration 0040 does) marks it begun (src/store/claims.ts beginClaims) before running it; the claim
+-- leaves such a task's `begun` false until then, and sets it true for every other task (it may run
+-- at once, unannounced). `suspect` comes back as NOT begun: whether the worker must mark the task
+-- before running it. What a lost lease costs depends on it (see reclaim_expired).
 -- A task row whose input is NULL is a first step: its input is its instance's (stored once, there).
 -- workflow_trace_context: the instance's stored trace context (null unless its start was traced),
 -- read from the instance row the claim joins anyway.
@@ -133,7 +134,7 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM candidates x WHERE x.kind = 'event' OR x.last_failed_worker = p_worker OR x.lease_losses >= p_isolate_from)
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
-      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+      NOT t.begun AS suspect
   )
   SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
     coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
@@ -167,7 +168,7 @@ BEGIN
       WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
       RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
         t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key,
-        t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+        NOT t.begun AS suspect
     )
     SELECT c.workflow_id, c.task_key, c.kind, c.name, c.definition_hash, c.epoch, c.attempts, c.max_attempts, c.lease_losses,
       coalesce(c.input, w.input), c.output, c.available_at, c.lease_expires_at, w.name, w.status, w.state, w.version, w.priority, w.tags,
@@ -193,7 +194,7 @@ BEGIN
     WHERE t.ctid = u.tid AND t.workflow_id = u.wf AND t.task_key = u.key
     RETURNING t.workflow_id, t.task_key, t.kind, t.name, t.definition_hash, t.epoch, t.attempts, t.max_attempts, t.lease_losses,
       t.input, t.output, t.available_at, t.lease_expires_at, t.ready_key, t.event_key,
-      t.lease_losses > 0 OR coalesce(t.last_error ->> 'code' = 'LEASE_LOST', false) AS suspect
+      NOT t.begun AS suspect
   ), waits AS (
     SELECT c.workflow_id, c.name, c.task_key, c.epoch, c.lease_expires_at,
       row_number() OVER (PARTITION BY c.workflow_id, c.name ORDER BY c.ready_key, c.task_key) AS nth

@@ -50,8 +50,9 @@ export interface ClaimedTask {
    */
   eventKey: string | null;
   /**
-   * Its last attempt lost its lease, or it lost one ever. A worker that claims with `declares`
-   * marks such a task begun (beginClaims) before it runs it; see drizzle/functions/reclaim_expired.sql.
+   * Claimed with `declares`: its last attempt lost its lease, or it lost one ever, so the worker
+   * marks it begun (beginClaims) before it runs it; see drizzle/functions/reclaim_expired.sql.
+   * Always false for a claim without `declares`.
    */
   suspect: boolean;
 }
