@@ -71,6 +71,20 @@ export class LeaseKeeper {
   }
 
   /**
+   * A held task's turn has come: whether it still runs (it was not lost or given back meanwhile),
+   * marked running; for a suspect, once it is marked begun (mayRun).
+   */
+  beginAttempt(held: Held): boolean | Promise<boolean> {
+    const go = (): boolean => {
+      if (held.lost || this.o.held.get(held.id) !== held) return false;
+      held.phase = 'running';
+      held.startedAt = Date.now();
+      return true;
+    };
+    return held.task.suspect ? this.mayRun(held).then((ok) => ok && go()) : go();
+  }
+
+  /**
    * Whether a suspect may run now: marked begun, it may; its claim gone, it is lost; the database
    * unreachable, it is given back unstarted.
    */

@@ -115,7 +115,7 @@ export class Worker {
     this.slots = new Slots({
       size: this.config.concurrency,
       deps: this.runnerDeps,
-      begin: (held) => (held.task.suspect ? this.leases.mayRun(held).then((ok) => ok && this.startAttempt(held)) : this.startAttempt(held)),
+      begin: (held) => this.leases.beginAttempt(held),
       finish: (held, outcome) => this.finish(held, outcome),
     });
   }
@@ -336,14 +336,6 @@ export class Worker {
     } else {
       this.slots.add(held);
     }
-  }
-
-  /** A task's turn has come: whether it still runs. */
-  private startAttempt(held: Held): boolean {
-    if (held.lost || !this.held.has(held.id)) return false;
-    held.phase = 'running';
-    held.startedAt = Date.now();
-    return true;
   }
 
   private runSystem(held: HeldTask): void {
