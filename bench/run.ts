@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [--scenarios S1,S3] [--systems baton,raw] [--size s1Jobs=50000] [--pg-stats] [--repeat 3]
+ *   [--server-cpus 0]
  *
  * Runs the scenarios against Baton and its peers on one PostgreSQL server
  * (DATABASE_URL, or an embedded one in .baton-bench/), prints a table per
@@ -7,7 +8,9 @@
  * bench/results/<timestamp>.json and bench/results/latest.json.
  */
 import { parseArgs, UsageError, type Options } from './lib/args.ts';
-import { openServer } from './lib/db.ts';
+import { CpuSplitError, splitCpus, type CpuSplit } from './lib/cpus.ts';
+import { connect, openServer } from './lib/db.ts';
+import { postmasterOfSession } from './lib/proc.ts';
 import { PgStats, PgStatsUnavailable, renderPgStats, type PgStatsReport } from './lib/pgstats.ts';
 import { describeScenario, type Context, type Scenario } from './scenarios/common.ts';
 import { machine, renderTable, saveResults, type Figure } from './lib/report.ts';
@@ -43,7 +46,17 @@ async function main(options: Options): Promise<number> {
     progress('interrupted: finishing the current measurement, then stopping (Ctrl-C again to exit at once)');
   };
   process.on('SIGINT', onSignal);
+  let split: CpuSplit | undefined;
   try {
+    if (options.serverCpus) {
+      const c = await connect(server.adminUrl);
+      try {
+        split = splitCpus(await postmasterOfSession(c), options.serverCpus);
+      } finally {
+        await c.end();
+      }
+      progress(split.describe);
+    }
     progress(`PostgreSQL ${server.version}${server.embedded ? ' (embedded)' : ''}; sizes ${JSON.stringify(options.sizes)}`);
     const pgStats = options.pgStats ? await PgStats.open(server) : undefined;
     if (pgStats && pgStats.track !== 'all') progress(`pg_stat_statements.track = ${pgStats.track}: statements nested in functions are not recorded (set it to all)`);
@@ -78,11 +91,12 @@ async function main(options: Options): Promise<number> {
     }
   } finally {
     process.off('SIGINT', onSignal);
+    split?.restore();
     await server.close();
   }
 
   const titles = ALL.filter((s) => figures.some((f) => f.scenario === s.id)).map((s) => describeScenario(s, options));
-  const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}${server.locale ? ` (databases in locale ${server.locale})` : ''}, ${machine(server.version, server.embedded).cpus} cores, Node ${process.version}`];
+  const out = [`Baton benchmarks (${options.quick ? 'quick' : 'full'}), PostgreSQL ${server.version}${server.locale ? ` (databases in locale ${server.locale})` : ''}, ${machine(server.version, server.embedded).cpus} cores${split ? ` (${split.describe})` : ''}, Node ${process.version}`];
   for (const title of titles) {
     out.push('', renderTable(title, figures.filter((f) => f.scenario === title.id)));
     const reports = pgStatsReports.filter((r) => r.scenario === title.id);
@@ -96,7 +110,7 @@ async function main(options: Options): Promise<number> {
       startedAt,
       finishedAt: new Date().toISOString(),
       command: process.argv.slice(2),
-      machine: machine(server.version, server.embedded),
+      machine: { ...machine(server.version, server.embedded), ...(split ? { serverCpus: split.serverCpus, benchCpus: split.benchCpus } : {}) },
       options,
       systems: Object.fromEntries([...used.values()].map((s) => [s.name, s.describe])),
       scenarios: titles,
@@ -121,7 +135,7 @@ try {
 main(options).then(
   (code) => process.exit(code),
   (error) => {
-    if (error instanceof PgStatsUnavailable) {
+    if (error instanceof PgStatsUnavailable || error instanceof CpuSplitError) {
       process.stderr.write(`bench: ${error.message}\n`);
       process.exit(2);
     }

@@ -11,9 +11,11 @@
  *   --pg-stats              server time per unit by statement, from pg_stat_statements (bench/lib/pgstats.ts)
  *   --repeat 3              run each scenario 3 times; print medians and the median of the runs' ratios (bench/lib/rounds.ts)
  *   --locale en_US.UTF-8    create each database with this collation locale (the operating system must have it: locale -a)
+ *   --server-cpus 0         the server on these CPUs, the bench and its workers on the others (bench/lib/cpus.ts)
  *   --no-save               do not write bench/results/*.json
  */
 import { SYSTEM_NAMES, type SystemName } from '../systems/types.ts';
+import { CpuSplitError, parseCpuList } from './cpus.ts';
 
 export interface Sizes {
   /** S0: jobs enqueued one at a time (8 callers), in batches of 500 through the client, and through SQL in chunks of 5,000. */
@@ -109,6 +111,8 @@ export interface Options {
   repeat: number;
   /** The collation locale of each fresh database; undefined: the server's default. */
   locale: string | undefined;
+  /** The CPUs the server is put on (the bench on the others), or undefined: everything shares every CPU. */
+  serverCpus: number[] | undefined;
 }
 
 export class UsageError extends Error {}
@@ -123,7 +127,7 @@ function list<T extends string>(raw: string | undefined, allowed: readonly T[], 
 }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true, repeat: 1, locale: undefined };
+  const o: Options = { quick: false, scenarios: [...SCENARIOS], systems: undefined, sizes: { ...FULL }, concurrency: 24, profile: false, allocProfile: false, pgStats: false, save: true, repeat: 1, locale: undefined, serverCpus: undefined };
   const overrides: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -178,6 +182,17 @@ export function parseArgs(argv: string[]): Options {
         const raw = value()?.trim();
         if (!raw) throw new UsageError('--locale needs a locale name (for example en_US.UTF-8)');
         o.locale = raw;
+        break;
+      }
+      case '--server-cpus': {
+        const raw = value()?.trim();
+        if (!raw) throw new UsageError('--server-cpus needs a CPU list (for example 0, or 0-1)');
+        try {
+          o.serverCpus = parseCpuList(raw);
+        } catch (error) {
+          if (error instanceof CpuSplitError) throw new UsageError(`--server-cpus: ${error.message}`);
+          throw error;
+        }
         break;
       }
       case '--no-save':

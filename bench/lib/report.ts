@@ -102,7 +102,7 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   command: string[];
-  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; postgres: string; embedded: boolean; loadAverage: number[] };
+  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; postgres: string; embedded: boolean; loadAverage: number[]; serverCpus?: number[]; benchCpus?: number[] };
   options: unknown;
   systems: Record<string, string>;
   scenarios: ScenarioTitle[];
