@@ -1,23 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { allowedCpus, CpuSplitError, parseCpuList, splitCpus } from '../bench/lib/cpus.ts';
 import { parseArgs, UsageError } from '../bench/lib/args.ts';
+import { childProcesses } from '../bench/lib/proc.ts';
 
-/** The children of `pid` now (from /proc). */
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const childrenOf = (pid: number) => childProcesses(pid).map((c) => c.pid);
 
 describe('bench: --server-cpus (the server on some CPUs, the bench on the others)', function () {
   this.timeout(30_000);

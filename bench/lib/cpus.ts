@@ -7,7 +7,8 @@
  * /proc), and only for a server on this machine; the server's processes get their CPUs back at the end.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { childProcesses } from './proc.ts';
 
 export class CpuSplitError extends Error {}
 
@@ -46,17 +47,7 @@ export function setCpus(pid: number, cpus: number[]): void {
 
 /** A process and its live children (the postmaster's are the backends and background processes). */
 function withChildren(pid: number): number[] {
-  const pids = [pid];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
+  return [pid, ...childProcesses(pid).map((c) => c.pid)];
 }
 
 export interface CpuSplit {

@@ -101,12 +101,19 @@ export function serverCpuMs(postmaster: number | undefined): number | undefined 
   const own = statFields(postmaster);
   if (!own) return undefined;
   let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const child of childProcesses(postmaster)) ticks += Number(child.fields[11]) + Number(child.fields[12]);
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/** The live children of `parent` (the postmaster's: backends and background processes), with their stat fields. */
+export function childProcesses(parent: number): { pid: number; fields: string[] }[] {
+  const children: { pid: number; fields: string[] }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const f = statFields(Number(entry));
-    if (f && Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]);
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[1]) === parent) children.push({ pid: Number(entry), fields });
   }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return children;
 }
 
 /** USER_HZ: 100 on every Linux build Node runs on. */
